@@ -1,0 +1,44 @@
+# Two commands for a fresh machine (see README.md):
+#   make run    install everything and run the example on this machine
+#   make test   install the test dependencies (Debian packages included) and run the whole suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Debian packages the test suite needs; installed with apt-get only when missing.
+DEBIAN_PACKAGES ?=
+STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: run test install test-deps debian-deps clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+debian-deps:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+test-deps: install debian-deps
+
+test: test-deps
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+run: install
+	$(BIN)/frazil validate examples/nugen-tutorial.json --jobs 10
+	$(BIN)/frazil run examples/nugen-tutorial.json --job 0 --dry-run
+	$(BIN)/frazil run examples/two-trays.json --job 0
+
+clean:
+	rm -rf $(VENV) frazil-data build *.egg-info

@@ -1,0 +1,1 @@
+"""The central frazil server: REST API, website, scheduling and provisioning."""
