@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +32,18 @@ NUGEN_ARGV = [
 ]
 
 
-def steering(value: Any) -> Any:
-    """Stand-in for macro expansion: replaces the tutorial's two steering macros."""
-    if not isinstance(value, str):
+def replacer(table: dict[str, str]) -> Callable[[Any], Any]:
+    """Stand-in for macro expansion: textual replacement of known macros."""
+    def expand(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        for macro, text in table.items():
+            value = value.replace(macro, text)
         return value
-    for macro, text in STEERING.items():
-        value = value.replace(macro, text)
-    return value
+    return expand
+
+
+steering = replacer(STEERING)
 
 
 # The tutorial's "these are all the same" slide (stray trailing spaces left out).
@@ -74,13 +80,7 @@ VALUES = {"$(nevents)": "1000", "$(seed)": "1234500007", "$(iter)": "0",
           "$(input)": "input_7.txt gcd.i3.gz", "$(tray_p)": "iter0",
           "$(output)": "gen_7.i3.zst maybe_7.log scratch_7.i3", "$(job)": "7"}
 
-
-def runtime(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    for macro, text in VALUES.items():
-        value = value.replace(macro, text)
-    return value
+runtime = replacer(VALUES)
 
 
 VERIFIED = [
