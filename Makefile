@@ -38,7 +38,7 @@ test: test-deps
 run: install
 	$(BIN)/frazil validate examples/nugen-tutorial.json --jobs 10
 	$(BIN)/frazil run examples/nugen-tutorial.json --job 0 --dry-run
-	$(BIN)/frazil run examples/two-trays.json --job 0
+	$(BIN)/frazil run examples/local-demo.json --job 0
 
 clean:
 	rm -rf $(VENV) frazil-data build *.egg-info

@@ -1,0 +1,292 @@
+"""Turn (config, job, task) into a :class:`TaskPlan`: the one place where the
+config language meets execution.
+
+The order follows IceProd's task script (reference §7.1–7.2) so configs
+behave the same: scopes steering → task → tray (× iterations) → module; each
+scope's parameters are expanded in the merged outer scope; data entries are
+expanded in their scope; ``$(input)``/``$(output)`` list the local names of
+the files declared at the current scope and all enclosing ones (current
+first); module args become an argv list (no shell).
+
+Both the runner and the submit-time check call :func:`build_task_plan`, so a
+config that would fail at run time fails at submission with the same message.
+"""
+from __future__ import annotations
+
+import copy
+import posixpath
+from dataclasses import dataclass, field
+from typing import Any
+
+from common.commands import module_command, src_url
+from common.config import fill_defaults
+from common.macros import Diagnostic, MacroError, expand, expand_scope, runtime_options
+from common.plan.records import DataTransfer, ModulePlan, TaskPlan, TrayPlan
+
+URL_PREFIXES = ("file:", "http:", "https:", "ftp:", "ftps:", "gsiftp:", "pelican:", "osdf:")
+# IceProd 3.x resolves $environ(...) to shell references filled in at run time
+# from the module's environment (reference §3.5); frazil keeps that contract.
+DEFAULT_ENVIRONMENT = {"OS_ARCH": "$OS_ARCH", "SROOT": "$SROOT", "I3_BUILD": "$I3_BUILD", "I3_SRC": "$I3_SRC"}
+_TRANSFER_VALUES = {
+    True: "yes", "yes": "yes", "y": "yes", "1": "yes", "true": "yes",
+    False: "no", "no": "no", "n": "no", "0": "no", "false": "no",
+    "maybe": "maybe",
+}
+
+
+class PlanError(ValueError):
+    """The task cannot be planned; ``problems`` lists (path, message) pairs."""
+
+    def __init__(self, problems: list[Diagnostic]):
+        self.problems = problems
+        super().__init__("; ".join(f"{p.path}: {p.message}" for p in problems) or "cannot plan task")
+
+
+@dataclass
+class JobContext:
+    """Runtime values of the job being planned (IceProd's injected options)."""
+
+    dataset: int
+    job: int
+    jobs_submitted: int
+    dataset_id: str = ""
+    task_id: str = ""
+    debug: bool = False
+    environment: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_ENVIRONMENT))
+    option_overrides: dict[str, Any] = field(default_factory=dict)
+    """Options forced by whoever runs the task (e.g. a local ``site_temp``)."""
+    src_base: str = ""
+    """Where relative ``src`` files come from (IceProd ships them from the submit
+    dir; frazil fetches them from here into the work dir). Empty: not fetched."""
+
+
+def task_names(config: dict[str, Any]) -> list[str]:
+    return [str(task.get("name", "")) for task in config.get("tasks", [])]
+
+
+def find_task(config: dict[str, Any], task: str | int) -> tuple[int, dict[str, Any]]:
+    tasks = config.get("tasks", [])
+    if isinstance(task, int) or (isinstance(task, str) and task.isdigit() and task not in task_names(config)):
+        index = int(task)
+        if 0 <= index < len(tasks):
+            return index, tasks[index]
+    for index, candidate in enumerate(tasks):
+        if candidate.get("name") == task:
+            return index, candidate
+    names = ", ".join(repr(n) for n in task_names(config)) or "none"
+    raise PlanError([Diagnostic("config['tasks']", str(task), f"no task named {task!r} (tasks: {names})")])
+
+
+class _Planner:
+    """Carries the expansion context through the scopes of one task."""
+
+    def __init__(self, config: dict[str, Any], ctx: JobContext, *, strict: bool, diagnostics: list[Diagnostic]):
+        self.base = config
+        self.ctx = ctx
+        self.strict = strict
+        self.diagnostics = diagnostics
+        self.environment = ctx.environment
+
+    def options(self, **extra: Any) -> dict[str, Any]:
+        options = runtime_options(
+            self.base,
+            dataset=self.ctx.dataset,
+            dataset_id=self.ctx.dataset_id or str(self.ctx.dataset),
+            job=self.ctx.job,
+            jobs_submitted=self.ctx.jobs_submitted,
+            debug=self.ctx.debug,
+            **{k: v for k, v in extra.items() if k in {"task", "task_id", "iter", "input", "output"}},
+        )
+        options.update(self.ctx.option_overrides)
+        return options
+
+    def config_with(self, options: dict[str, Any]) -> dict[str, Any]:
+        # Shallow copy: expand() never mutates, so only 'options' needs replacing.
+        config = dict(self.base)
+        config["options"] = options
+        return config
+
+    def expand(self, value: Any, config: dict[str, Any], parameters: dict[str, Any], path: str) -> Any:
+        return expand(
+            value, config=config, parameters=parameters, environment=self.environment,
+            strict=False, diagnostics=self.diagnostics, path=path,
+        )
+
+    def scope(self, parameters: dict[str, Any], outer: dict[str, Any] | None, config: dict[str, Any], path: str) -> dict[str, Any]:
+        # Parameters are intermediate values: one may hold a phrase that only
+        # resolves in an inner scope (the tutorial's seed uses ${iter} at
+        # steering level). So problems are reported where a value is used
+        # (args, src, data, requirements), not where a parameter is defined.
+        return expand_scope(
+            parameters or {}, outer=outer, config=config, environment=self.environment,
+            strict=False, diagnostics=None, path=path,
+        )
+
+    def data(self, entries: list[dict[str, Any]], config: dict[str, Any], parameters: dict[str, Any], path: str) -> list[DataTransfer]:
+        planned = []
+        for i, entry in enumerate(entries or []):
+            entry_path = f"{path}[{i}]"
+            expanded = self.expand(entry, config, parameters, entry_path)
+            planned.append(self._data_entry(expanded, config["options"], entry_path))
+        return planned
+
+    def _data_entry(self, entry: dict[str, Any], options: dict[str, Any], path: str) -> DataTransfer:
+        remote = str(entry.get("remote") or "")
+        local = str(entry.get("local") or "")
+        dtype = str(entry.get("type") or "permanent")
+        transfer_value = entry.get("transfer", True)
+        key = transfer_value.lower() if isinstance(transfer_value, str) else transfer_value
+        transfer = _TRANSFER_VALUES.get(key, None) if not isinstance(key, float) else None
+        if transfer is None:
+            self.diagnostics.append(Diagnostic(f"{path}['transfer']", str(transfer_value), "unknown transfer value"))
+            transfer = "yes"
+        if remote.startswith(URL_PREFIXES) or remote.startswith("/"):
+            url = remote
+        else:
+            base_key = "data_url" if dtype == "permanent" else dtype
+            base = str(options.get(base_key, ""))
+            name = remote or local
+            url = f"{base.rstrip('/')}/{name}" if base else name
+        if not local:
+            local = posixpath.basename(remote.rstrip("/")) if remote else ""
+        if not local:
+            self.diagnostics.append(Diagnostic(f"{path}['local']", "", "data entry needs 'local' or 'remote'"))
+        return DataTransfer(url=url, local=local, type=dtype, movement=str(entry.get("movement") or "input"),
+                            transfer=transfer, path=path)
+
+    def module(self, module: dict[str, Any], index: int, config: dict[str, Any], outer: dict[str, Any],
+               path: str, enclosing: list[DataTransfer]) -> ModulePlan:
+        parameters = self.scope(module.get("parameters", {}), outer, config, f"{path}['parameters']")
+        data = self.data(module.get("data", []), config, parameters, f"{path}['data']")
+        scoped = data + enclosing
+        config = self.config_with({
+            **config["options"],
+            "input": " ".join(d.local for d in scoped if d.is_input),
+            "output": " ".join(d.local for d in scoped if d.is_output),
+        })
+        src = self.expand(module.get("src", ""), config, parameters, f"{path}['src']")
+        env_shell = self.expand(module.get("env_shell", ""), config, parameters, f"{path}['env_shell']")
+        args = self.expand(module.get("args", ""), config, parameters, f"{path}['args']")
+        configs = self.expand(module.get("configs", {}), config, parameters, f"{path}['configs']")
+        name = str(self.expand(module.get("name", ""), config, parameters, f"{path}['name']"))
+
+        def expand_token(token: Any) -> Any:
+            return self.expand(token, config, parameters, f"{path}['args']")
+
+        try:
+            command = module_command(
+                src=str(src or ""), args=args, env_shell=env_shell if isinstance(env_shell, list) else str(env_shell or ""),
+                running_class=str(module.get("running_class") or ""), expand_token=expand_token,
+            )
+        except ValueError as exc:
+            self.diagnostics.append(Diagnostic(path, str(src), str(exc)))
+            command = None
+        fetch = []
+        src_text = str(src or "")
+        if src_text and self.ctx.src_base and not src_url(src_text) and not src_text.startswith("/"):
+            fetch.append(DataTransfer(url=f"{self.ctx.src_base.rstrip('/')}/{src_text}",
+                                      local=posixpath.basename(src_text), movement="input", path=f"{path}['src']"))
+        for word, kind in ((str(src or ""), "src"), ((command.env_shell[0] if command and command.env_shell else ""), "env_shell")):
+            url = src_url(word) if word else None
+            if url:
+                fetch.append(DataTransfer(url=url, local=posixpath.basename(url.rstrip("/")), movement="input",
+                                          path=f"{path}['{kind}']"))
+        return ModulePlan(
+            name=name, index=index, path=path,
+            argv=list(command.argv) if command else [],
+            env_shell=list(command.env_shell) if command else [],
+            stdin=command.stdin if command else None,
+            env_clear=bool(module.get("env_clear", True)),
+            configs=configs if isinstance(configs, dict) else {},
+            fetch=fetch, data=data, parameters=parameters,
+        )
+
+
+def _requirements(planner: _Planner, task: dict[str, Any], config: dict[str, Any], parameters: dict[str, Any], path: str) -> dict[str, Any]:
+    requirements = planner.expand(copy.deepcopy(task.get("requirements", {})), config, parameters, path)
+    for key in ("cpu", "gpu"):
+        if key in requirements and not (isinstance(requirements[key], int) and not isinstance(requirements[key], bool)):
+            value = requirements[key]
+            if isinstance(value, float) and value.is_integer():
+                requirements[key] = int(value)
+            else:
+                planner.diagnostics.append(Diagnostic(f"{path}['{key}']", str(value), f"{key} must be an integer, got {value!r}"))
+    for key in ("memory", "disk", "time"):
+        if key in requirements:
+            value = requirements[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                planner.diagnostics.append(Diagnostic(f"{path}['{key}']", str(value), f"{key} must be a number > 0, got {value!r}"))
+    return requirements
+
+
+def build_task_plan(config: dict[str, Any], task: str | int, ctx: JobContext, *, strict: bool = True,
+                    diagnostics: list[Diagnostic] | None = None, defaults_filled: bool = False) -> TaskPlan:
+    """Resolve ``task`` of job ``ctx.job`` into a :class:`TaskPlan`.
+
+    ``strict``: raise :class:`PlanError` listing every unresolved macro or bad
+    value (with its config path). Otherwise problems are appended to
+    ``diagnostics`` and the plan keeps failed phrases literally, like IceProd.
+    """
+    collected: list[Diagnostic] = [] if diagnostics is None else diagnostics
+    start = len(collected)
+    filled = config if defaults_filled else fill_defaults(config)
+    task_index, task_cfg = find_task(filled, task)
+    task_name = str(task_cfg.get("name", ""))
+    planner = _Planner(filled, ctx, strict=strict, diagnostics=collected)
+    task_id = ctx.task_id or f"{ctx.dataset}.{ctx.job}.{task_name}"
+
+    options = planner.options(task=task_name, task_id=task_id)
+    config_t = planner.config_with(options)
+    steering = filled.get("steering", {})
+    steering_params = planner.scope(steering.get("parameters", {}), None, config_t, "config['steering']['parameters']")
+    steering_data = planner.data(steering.get("data", []), config_t, steering_params, "config['steering']['data']")
+
+    tpath = f"config['tasks'][{task_index}]"
+    task_params = planner.scope(task_cfg.get("parameters", {}), steering_params, config_t, f"{tpath}['parameters']")
+    task_data = planner.data(task_cfg.get("data", []), config_t, task_params, f"{tpath}['data']")
+    requirements = _requirements(planner, task_cfg, config_t, task_params, f"{tpath}['requirements']")
+    container = planner.expand(task_cfg.get("container", ""), config_t, task_params, f"{tpath}['container']")
+
+    trays: list[TrayPlan] = []
+    for tray_index, tray in enumerate(task_cfg.get("trays", [])):
+        rpath = f"{tpath}['trays'][{tray_index}]"
+        iterations = tray.get("iterations", 1)
+        if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 1:
+            collected.append(Diagnostic(f"{rpath}['iterations']", str(iterations), "iterations must be an integer >= 1"))
+            iterations = 1
+        for iteration in range(iterations):
+            config_i = planner.config_with({**options, "iter": iteration})
+            tray_params = planner.scope(tray.get("parameters", {}), task_params, config_i, f"{rpath}['parameters']")
+            tray_data = planner.data(tray.get("data", []), config_i, tray_params, f"{rpath}['data']")
+            enclosing = tray_data + task_data + steering_data
+            modules = [
+                planner.module(module, m_index, config_i, tray_params, f"{rpath}['modules'][{m_index}]", enclosing)
+                for m_index, module in enumerate(tray.get("modules", []))
+            ]
+            trays.append(TrayPlan(name=str(tray.get("name", "")), index=tray_index, iteration=iteration,
+                                  path=rpath, data=tray_data, modules=modules))
+
+    plan = TaskPlan(
+        dataset_id=options["dataset_id"], dataset=ctx.dataset, job=ctx.job, jobs_submitted=ctx.jobs_submitted,
+        task_name=task_name, task_index=task_index, task_id=task_id, requirements=requirements,
+        container=str(container or ""), steering_data=steering_data, task_data=task_data, trays=trays,
+        options=options, debug=ctx.debug,
+    )
+    problems = _dedupe(collected[start:])
+    if strict and problems:
+        raise PlanError(problems)
+    return plan
+
+
+def _dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for diag in diagnostics:
+        key = (diag.path, diag.message)
+        if key not in seen:
+            seen.add(key)
+            unique.append(diag)
+    return unique
+
+
+__all__ = ["JobContext", "PlanError", "build_task_plan", "find_task", "task_names", "MacroError", "DEFAULT_ENVIRONMENT"]

@@ -1,0 +1,47 @@
+"""Submit-time checking: reject a config that would fail at run time.
+
+IceProd only notices a bad macro when the task runs (often as a missing file
+hours later). frazil builds the plan of every task for the first and the last
+job at submission, in strict mode, and reports every problem at once, each
+with its config path.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from common.config import ConfigProblem, check_config, fill_defaults
+from common.macros import Diagnostic
+from common.plan.build import JobContext, PlanError, build_task_plan
+
+
+def _problem(diag: Diagnostic, job: int) -> ConfigProblem:
+    phrase = f" ({diag.phrase})" if diag.phrase and diag.phrase not in diag.message else ""
+    return ConfigProblem(path=diag.path or "config", message=f"{diag.message}{phrase} [job {job}]")
+
+
+def check_submission(config: Any, jobs: int, *, dataset: int = 1, dataset_id: str = "") -> list[ConfigProblem]:
+    """All problems of ``config`` submitted with ``jobs`` jobs; empty means it can run.
+
+    Schema and structure problems come first; macro expansion is only tried
+    when the structure is sound (expanding a malformed config would only add
+    noise). ``dataset`` is the dataset number the runtime values use.
+    """
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        return [ConfigProblem(path="jobs", message=f"number of jobs must be an integer >= 1, got {jobs!r}")]
+    problems = check_config(config)
+    if problems:
+        return problems
+    filled = fill_defaults(config)
+    seen: set[tuple[str, str]] = set()
+    for job in sorted({0, jobs - 1}):
+        ctx = JobContext(dataset=dataset, job=job, jobs_submitted=jobs, dataset_id=dataset_id)
+        for index in range(len(filled.get("tasks", []))):
+            try:
+                build_task_plan(filled, index, ctx, strict=True, defaults_filled=True)
+            except PlanError as exc:
+                for diag in exc.problems:
+                    key = (diag.path, diag.message)
+                    if key not in seen:
+                        seen.add(key)
+                        problems.append(_problem(diag, job))
+    return problems

@@ -1,0 +1,59 @@
+"""The ``frazil`` command: one entry point, one module per subcommand.
+
+Every subcommand module exposes ``add_arguments(parser)`` and
+``run(args) -> int``. Errors users can cause end as one clear line on stderr
+and a non-zero exit (DESIGN.md §3.1), never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from common.version import __version__
+from common.cli_errors import CliError
+
+# name -> (module, one-line help). Modules are imported only when chosen, so
+# `frazil pilot` on a worker node never loads the server's dependencies.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("server.cli.validate", "check a dataset config; print every problem with its JSON path"),
+    "run": ("pilot.standalone", "run (or print) one job's tasks locally, without a server"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="frazil", description="frazil: pilot-based dataset production")
+    parser.add_argument("--version", action="version", version=f"frazil {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(_module=module_name)
+        importlib.import_module(module_name).add_arguments(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    module = importlib.import_module(args._module)
+    try:
+        return int(module.run(args) or 0)
+    except CliError as exc:
+        print(f"frazil {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"frazil {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: still one line, unless asked for the traceback
+        if args.debug:
+            raise
+        print(f"frazil {args.command}: internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
+              file=sys.stderr)
+        return 70
+
+
+if __name__ == "__main__":
+    sys.exit(main())
