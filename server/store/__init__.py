@@ -1,0 +1,64 @@
+"""The store: all server state behind one interface (:class:`Store`).
+
+``open_store(url)`` picks the backend from the URL:
+
+* ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db`` (the
+  folder is created); the default is ``sqlite:///./frazil-data/frazil.db``.
+* ``mongodb://host:port/dbname`` (also ``mongodb+srv://``); database name
+  defaults to ``frazil``.
+
+Each backend package exports one coroutine building a ready store (schema /
+indexes created or migrated): ``server.store.sqlite.open_sqlite_store(path)``
+and ``server.store.mongo.open_mongo_store(url)``. They are imported lazily so
+a SQLite installation never needs pymongo at import time and vice versa.
+"""
+from __future__ import annotations
+
+from .interface import (
+    ConflictError, InvalidArgumentError, NotFoundError, SchemaVersionError, Store, StoreError,
+)
+from .query import (
+    DatasetFilter, InvalidQuery, JobFilter, ListOptions, LogFilter, Page, TaskFilter,
+)
+from .records import (
+    Attempt, AttemptResult, ClaimedTask, ClaimRequest, ConfigVersion, Dataset, DatasetFile,
+    DatasetRights, FailureClass, Group, HeartbeatReply, Job, Log, NewDataset, NewJob, NewLog,
+    NewPilot, NewTask, OutputFile, Outcome, Pilot, ProvenanceRecord, QueueClass, ReportOutcome,
+    RetryPolicy, ScratchFile, Task, TaskStat, Usage, User, new_id, nowstr,
+)
+
+DEFAULT_URL = "sqlite:///./frazil-data/frazil.db"
+
+__all__ = [
+    "DEFAULT_URL", "open_store", "sqlite_path_from_url",
+    "Store", "StoreError", "NotFoundError", "ConflictError", "InvalidArgumentError",
+    "SchemaVersionError", "InvalidQuery",
+    "DatasetFilter", "JobFilter", "TaskFilter", "LogFilter", "ListOptions", "Page",
+    "Attempt", "AttemptResult", "ClaimedTask", "ClaimRequest", "ConfigVersion", "Dataset",
+    "DatasetFile", "DatasetRights", "FailureClass", "Group", "HeartbeatReply", "Job", "Log",
+    "NewDataset", "NewJob", "NewLog", "NewPilot", "NewTask", "OutputFile", "Outcome", "Pilot",
+    "ProvenanceRecord", "QueueClass", "ReportOutcome", "RetryPolicy", "ScratchFile", "Task",
+    "TaskStat", "Usage", "User", "new_id", "nowstr",
+]
+
+
+def sqlite_path_from_url(url: str) -> str:
+    """``sqlite:///rel`` -> ``rel``; ``sqlite:////abs`` -> ``/abs`` (SQLAlchemy's rule)."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or len(url) == len(prefix):
+        raise InvalidArgumentError(
+            f"invalid SQLite store URL {url!r}: expected sqlite:///relative/path.db "
+            "or sqlite:////absolute/path.db")
+    return url[len(prefix):]
+
+
+async def open_store(url: str = DEFAULT_URL) -> Store:
+    """Open (creating or migrating as needed) the store named by ``url``."""
+    if url.startswith("sqlite:"):
+        from .sqlite import open_sqlite_store
+        return await open_sqlite_store(sqlite_path_from_url(url))
+    if url.startswith(("mongodb://", "mongodb+srv://")):
+        from .mongo import open_mongo_store
+        return await open_mongo_store(url)
+    raise InvalidArgumentError(
+        f"unsupported store URL {url!r}: use sqlite:///path/to/file.db or mongodb://host:port/dbname")
