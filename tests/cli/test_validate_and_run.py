@@ -1,0 +1,99 @@
+"""The ``frazil`` command as a user runs it: a real process, real files."""
+from __future__ import annotations
+
+import json
+import pathlib
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+
+
+def frazil(*args: str, cwd: pathlib.Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "server.cli", *args], cwd=cwd or REPO, capture_output=True,
+                          text=True, timeout=timeout, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+
+
+def test_validate_ok():
+    result = frazil("validate", str(EXAMPLES / "nugen-tutorial.json"), "--jobs", "100")
+    assert result.returncode == 0, result.stderr
+    assert "OK" in result.stdout
+
+
+def test_validate_lists_every_problem_with_its_path(tmp_path):
+    config = json.loads((EXAMPLES / "local-demo.json").read_text())
+    config["tasks"][0]["trays"][0]["modules"][0]["foo"] = 1
+    config["tasks"][1]["requirements"]["cpu"] = "2"
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(config))
+    result = frazil("validate", str(path), "--jobs", "3")
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert ("Validation error in config['tasks'][0]['trays'][0]['modules'][0]: "
+            "Additional properties are not allowed ('foo' was unexpected)") in lines
+    assert "Validation error in config['tasks'][1]['requirements']['cpu']: '2' is not of type 'integer'" in lines
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "no such file"),
+    ("{not json", "not valid JSON: Expecting property name enclosed in double quotes at line 1 column 2"),
+])
+def test_unreadable_config_is_one_clear_line(tmp_path, content, message):
+    path = tmp_path / "config.json"
+    if content is not None:
+        path.write_text(content)
+    result = frazil("validate", str(path))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+    assert message in result.stderr
+
+
+def test_dry_run_prints_the_tutorial_command_line():
+    result = frazil("run", str(EXAMPLES / "nugen-tutorial.json"), "--job", "0", "--dataset", "22634", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    commands = [line for line in result.stdout.splitlines() if not line.startswith("#")]
+    assert commands == [
+        "/cvmfs/icecube.opensciencegrid.org/py3-v4.3.0/icetray-env icetray/v1.9.2 python "
+        "/cvmfs/icecube.opensciencegrid.org/py3-v4.3.0/metaprojects/icetray/v1.9.2/simprod-scripts/resources/scripts/nugen.py "
+        "--FromEnergy=10000 --ToEnergy=1000000 --nevents=10000 --outputfile=NuGen_0.i3.zst"
+    ]
+    assert shlex.split(commands[0])[-1] == "--outputfile=NuGen_0.i3.zst"
+    assert "# stage out: gsiftp://gridftp.icecube.wisc.edu/" not in result.stdout  # output goes the other way
+    assert "-> gsiftp://gridftp.icecube.wisc.edu/data/sim/IceCube/2023/filtered/level2/neutrino-generator/22634/0000000-0000999/NuGen_0.i3.zst" in result.stdout
+
+
+def test_run_executes_the_demo_job(tmp_path):
+    work, scratch = tmp_path / "work", tmp_path / "scratch"
+    result = frazil("run", str(EXAMPLES / "local-demo.json"), "--job", "2", "--dataset", "9",
+                    "--workdir", str(work), "--scratch", str(scratch), cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["status"] == "complete" and summary["class"] is None
+    assert set(summary) >= {"status", "class", "kind", "rule", "reason", "resources"}
+    output = json.loads((scratch / "9" / "summary_000002.json").read_text())
+    assert output["events"] == 2000 and output["files"] == ["gen_0.txt", "gen_1.txt"]
+
+
+def test_run_reports_a_failing_module(tmp_path):
+    config = json.loads((EXAMPLES / "local-demo.json").read_text())
+    config["tasks"][0]["trays"][0]["modules"][0]["args"]["events"] = "not-a-number"
+    path = tmp_path / "demo.json"
+    path.write_text(json.dumps(config))
+    for script in ("generate.py", "combine.py"):
+        (tmp_path / script).write_text((EXAMPLES / script).read_text())
+    result = frazil("run", str(path), "--job", "0", "--task", "generate", "--workdir", str(tmp_path / "w"),
+                    "--scratch", str(tmp_path / "s"), cwd=tmp_path, timeout=120)
+    assert result.returncode == 1
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["status"] == "failed" and summary["class"] == "physics"
+
+
+def test_run_unknown_task_is_one_line(tmp_path):
+    result = frazil("run", str(EXAMPLES / "local-demo.json"), "--job", "0", "--task", "nope", "--dry-run")
+    assert result.returncode == 1
+    assert "no task named 'nope'" in result.stderr and "Traceback" not in result.stderr
