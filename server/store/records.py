@@ -12,10 +12,9 @@ import datetime
 import enum
 import uuid
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # only a type: the store reads .cpu/.gpu/.memory/.disk/.time
-    from common.resources import Resources
+from common.resources import Resources
 
 JsonDict = dict[str, Any]
 
@@ -215,7 +214,7 @@ class ClaimRequest:
     """A pilot asking for one task that fits what it has free right now."""
 
     pilot_id: str
-    free: "Resources"
+    free: Resources
     """cpu, gpu (counts), memory, disk (GB), time (hours of lifetime left)."""
     os: list[str] = field(default_factory=list)
     site: str = ""
@@ -295,8 +294,9 @@ class ReportOutcome:
     outcome: Outcome
     status: str | None = None
     """Task status after the report (None unless applied)."""
-    requirement_changes: dict[str, list[Any]] = field(default_factory=dict)
-    """{resource: [old, new]} escalations applied by this report."""
+    requirement_changes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Escalations applied by this report, as ``common.resources.escalate_requirements``
+    reports them: {kind: {"old", "new", "measured", "cap", "factor", "capped"}}."""
 
     @property
     def applied(self) -> bool:
@@ -332,7 +332,7 @@ class Attempt:
     outputs: list[JsonDict] = field(default_factory=list)
     frazil_version: str = ""
     config_version: int | None = None
-    requirement_changes: dict[str, list[Any]] = field(default_factory=dict)
+    requirement_changes: dict[str, dict[str, Any]] = field(default_factory=dict)
     time_used: float | None = None
 
     def to_doc(self) -> JsonDict:

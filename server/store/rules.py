@@ -1,0 +1,143 @@
+"""Backend-neutral rules both store backends apply, kept in one place so the
+SQLite and MongoDB stores cannot drift apart: the shape (resource class,
+site, os) of a task, what a failure report does to a task, status checks
+with store errors, and the config hash.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from common import resources as res
+from common import states
+
+from .interface import InvalidArgumentError
+from .records import AttemptResult, FailureClass, RetryPolicy
+
+INFRA_KINDS = frozenset({"eviction", "pilot-lost", "preemption"})
+"""Failure kinds counted against the infrastructure budget even when a caller
+did not set ``failure_class`` to infra."""
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def config_sha256(config: Mapping[str, Any]) -> str:
+    """Hash of the canonical JSON: equal configs hash equal whatever their key order."""
+    return hashlib.sha256(canonical_json(config).encode()).hexdigest()
+
+
+def check_status(kind: str, status: str) -> str:
+    """``status`` if the state machine knows it, else InvalidArgumentError naming it."""
+    try:
+        return states.validate_status(kind, status)
+    except ValueError as exc:
+        raise InvalidArgumentError(str(exc)) from None
+
+
+def allowed_from(kind: str, new: str, force: bool) -> frozenset[str]:
+    """Statuses a guarded update may start from (every status when forced)."""
+    check_status(kind, new)
+    if force:
+        return frozenset(states.STATUSES[kind])
+    return states.previous_statuses(kind, new)
+
+
+@dataclass(frozen=True)
+class TaskShape:
+    """What the claim path matches on, derived once from the requirements."""
+
+    need: res.Resources
+    site: str
+    os: tuple[str, ...]
+    resource_class: str
+    """``common.resources.resource_class`` of the need (provisioning's shape)."""
+    class_key: str
+    """resource_class + site + os: tasks sharing it match exactly the same pilots
+    up to their numeric needs, so the claim path can treat them as one queue."""
+
+
+def task_shape(requirements: Mapping[str, Any] | None) -> TaskShape:
+    """Shape of a task; InvalidArgumentError for unreadable requirements."""
+    requirements = requirements or {}
+    try:
+        need = res.Resources.from_requirements(requirements)
+    except ValueError as exc:
+        raise InvalidArgumentError(f"invalid task requirements: {exc}") from None
+    site = requirements.get("site") or ""
+    if not isinstance(site, str):
+        raise InvalidArgumentError(f"invalid task requirements: site must be a string, got {site!r}")
+    os_value = requirements.get("os") or []
+    if isinstance(os_value, str):
+        os_value = [os_value]
+    if not isinstance(os_value, list) or not all(isinstance(o, str) for o in os_value):
+        raise InvalidArgumentError(f"invalid task requirements: os must be a list of strings, got {os_value!r}")
+    os_tuple = tuple(sorted(set(os_value)))
+    rclass = res.resource_class(need)
+    return TaskShape(need, site, os_tuple, rclass, f"{rclass}|{site}|{','.join(os_tuple)}")
+
+
+def site_os_fit(task_site: str, task_os: Sequence[str], pilot_site: str, pilot_os: Sequence[str]) -> bool:
+    """Task site empty or equal; task os list empty or intersecting the pilot's."""
+    if task_site and task_site != pilot_site:
+        return False
+    return not task_os or bool(set(task_os) & set(pilot_os))
+
+
+def failure_class_of(result: AttemptResult, physics: bool) -> FailureClass:
+    """Class of a report: ``fail`` is physics; ``reset`` is non-physics unless
+    the result says infra (or names an infrastructure kind) or physics."""
+    if physics or result.failure_class is FailureClass.PHYSICS:
+        return FailureClass.PHYSICS
+    if result.failure_class is FailureClass.INFRA or result.kind in INFRA_KINDS:
+        return FailureClass.INFRA
+    return FailureClass.NONPHYSICS
+
+
+@dataclass
+class FailurePlan:
+    """What a failure report does to a task; the backends write exactly this."""
+
+    status: str
+    failure_class: FailureClass
+    failures_nonphysics: int
+    failures_infra: int
+    requirements: dict[str, Any]
+    changes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    err_hours: float = 0.0
+
+
+def plan_failure(requirements: Mapping[str, Any], failures_nonphysics: int, failures_infra: int,
+                 result: AttemptResult, policy: RetryPolicy, physics: bool) -> FailurePlan:
+    """Counters, next status and escalated requirements after a failure.
+
+    Only the resource that ran out is escalated (DESIGN.md §3.4), from the
+    measured peak, never shrinking, capped by the policy. Infrastructure
+    failures do not use up the retry budget, so an evicted task is not
+    failed for being unlucky; they have their own, larger, budget.
+    """
+    fclass = failure_class_of(result, physics)
+    nonphysics, infra = failures_nonphysics, failures_infra
+    if fclass is FailureClass.INFRA:
+        infra += 1
+    elif fclass is FailureClass.NONPHYSICS:
+        nonphysics += 1
+    if fclass is FailureClass.PHYSICS:
+        status = "failed"
+    elif nonphysics > policy.max_retries or infra > policy.max_infra_failures:
+        status = "failed"
+    else:
+        status = states.RETRY_TARGET
+    new_req: dict[str, Any] = dict(requirements)
+    changes: dict[str, dict[str, Any]] = {}
+    if result.kind in res.ESCALATABLE:
+        try:
+            new_req, changes = res.escalate_requirements(requirements, result.resources, policy.caps,
+                                                         [result.kind])
+        except ValueError as exc:
+            raise InvalidArgumentError(f"cannot escalate {result.kind}: {exc}") from None
+    hours = (result.time_used or 0.0) / 3600.0
+    return FailurePlan(status, fclass, nonphysics, infra, new_req, changes, hours)
