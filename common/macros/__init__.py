@@ -1,0 +1,15 @@
+"""frazil's macro language: IceProd's ``$(name)``/``$keyword(arg)`` language
+with the fixes F1–F8 of DESIGN.md §3.3 (see docs/macros.md).
+
+Modules: ``syntax`` (lexer/parser, cached templates), ``evaluator`` (passes,
+fixpoint, containers), ``functions`` (keywords), ``arith`` ($eval),
+``coercion`` (IceProd's getType), ``context`` (lookup tables, bounds),
+``api`` (expand, expand_scope), ``runtime`` (runtime options).
+"""
+from __future__ import annotations
+
+from .api import expand, expand_scope
+from .errors import Diagnostic, MacroError
+from .runtime import runtime_options
+
+__all__ = ["Diagnostic", "MacroError", "expand", "expand_scope", "runtime_options"]

@@ -1,0 +1,87 @@
+"""What a phrase can see: the config's parts, the scope parameters and the
+environment, looked up once per :func:`expand` call."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from .errors import Diagnostic
+
+_EMPTY: Mapping[str, Any] = {}
+
+# Bounds of one expand() call (F4). A value that needs more is reported and
+# left as it was.
+MAX_PASSES = 20
+MAX_TEXT = 1_000_000
+MAX_WORK = 20_000_000
+MAX_DEPTH = 64
+
+
+class BoundExceeded(Exception):
+    """Expansion grew past a bound; the whole value is left unexpanded."""
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else _EMPTY
+
+
+class Context:
+    """Lookup tables and accounting for one expansion."""
+
+    __slots__ = (
+        "parameters", "top", "options", "steering", "system", "dif", "plus",
+        "environment", "problems", "work",
+    )
+
+    def __init__(
+        self,
+        config: Mapping[str, Any] | None,
+        parameters: Mapping[str, Any] | None,
+        environment: Mapping[str, Any] | None,
+    ) -> None:
+        top = _mapping(config)
+        steering = _mapping(top.get("steering"))
+        difplus = _mapping(top.get("difplus"))
+        self.parameters = _mapping(parameters)
+        self.top = top
+        self.options = _mapping(top.get("options"))
+        self.steering = _mapping(steering.get("parameters"))
+        self.system = _mapping(steering.get("system"))
+        self.dif = _mapping(difplus.get("dif"))
+        self.plus = _mapping(difplus.get("plus"))
+        self.environment = _mapping(environment)
+        # (phrase, message) pairs of the pass being evaluated.
+        self.problems: list[tuple[str, str]] = []
+        # Characters produced so far, across passes and nested values.
+        self.work = 0
+
+    def lookup(self, name: str) -> tuple[bool, Any]:
+        """``$(name)``: parameters, then a non-dict top-level config key, then
+        options, then steering parameters (reference §3.4); the first table
+        holding the name decides, and a null value counts as not found."""
+        if name in self.parameters:
+            value = self.parameters[name]
+        elif name in self.top and not isinstance(self.top[name], dict):
+            value = self.top[name]
+        elif name in self.options:
+            value = self.options[name]
+        elif name in self.steering:
+            value = self.steering[name]
+        else:
+            return False, None
+        return value is not None, value
+
+    def spend(self, amount: int) -> None:
+        self.work += amount
+        if self.work > MAX_WORK:
+            raise BoundExceeded(f"expansion produced more than {MAX_WORK} characters in all")
+
+
+def report(diagnostics: list[Diagnostic] | None, path: str, problems: list[tuple[str, str]]) -> None:
+    """Append ``problems`` (deduplicated) to ``diagnostics``."""
+    if diagnostics is None:
+        return
+    seen: set[tuple[str, str]] = set()
+    for phrase, message in problems:
+        if (phrase, message) not in seen:
+            seen.add((phrase, message))
+            diagnostics.append(Diagnostic(path, phrase, message))

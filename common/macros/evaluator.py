@@ -1,0 +1,177 @@
+"""Expansion of values: one pass over a parsed template, the re-parse
+fixpoint loop of IceProd (bounded, F4), and recursion into lists and dicts.
+
+A pass produces two texts: ``plain`` (escapes applied, what functions and
+the final value see) and ``internal`` (escaped characters written with their
+backslash again). The next pass re-parses ``internal``, so an escaped ``\\$``
+stays literal to the end instead of being expanded one pass later (F2).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .coercion import Verbatim, get_type, to_text
+from .context import MAX_DEPTH, MAX_PASSES, MAX_TEXT, BoundExceeded, Context, report
+from .errors import Diagnostic
+from .functions import KEYWORDS, Failure
+from .syntax import Brace, Node, Phrase, Template, Text, parse
+
+
+def expand_value(value: Any, ctx: Context, path: str, diagnostics: list[Diagnostic] | None, depth: int = 0) -> Any:
+    """Expand strings, lists (items) and dicts (keys and values); anything
+    else is returned unchanged. Inputs are never modified."""
+    if isinstance(value, str):
+        return expand_string(value, ctx, path, diagnostics, depth)[0]
+    if isinstance(value, list):
+        _check_depth(depth)
+        ctx.spend(len(value))
+        return [expand_value(v, ctx, f"{path}[{i}]", diagnostics, depth + 1) for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        _check_depth(depth)
+        ctx.spend(len(value))
+        out = {}
+        for k, v in value.items():
+            sub = f"{path}[{k!r}]"
+            if isinstance(k, str) and ("$" in k or "\\" in k):
+                key = expand_string(k, ctx, sub, diagnostics, depth + 1)[0]
+                # Keys stay strings: IceProd would type "$(job)" as the int 7.
+                k = key if isinstance(key, str) else to_text(key)
+            out[k] = expand_value(v, ctx, sub, diagnostics, depth + 1)
+        return out
+    return value
+
+
+def _check_depth(depth: int) -> None:
+    if depth >= MAX_DEPTH:
+        raise BoundExceeded(f"values nested more than {MAX_DEPTH} levels deep")
+
+
+def expand_string(
+    text: str, ctx: Context, path: str, diagnostics: list[Diagnostic] | None, depth: int = 0
+) -> tuple[Any, bool]:
+    """Expand one string to its typed value.
+
+    Returns ``(value, verbatim)``; ``verbatim`` is True when the value is a
+    string that must not be re-typed (a whole ``$sprintf``, F1).
+    """
+    if "$" not in text and "\\" not in text:
+        typed = get_type(text)
+        if isinstance(typed, (list, dict)):
+            return expand_value(typed, ctx, path, diagnostics, depth + 1), False
+        return typed, False
+    current = text
+    for _ in range(MAX_PASSES):
+        template = parse(current)
+        ctx.problems = list(template.problems) if template.problems else []
+        plain, internal, verbatim = _run(template, ctx)
+        if len(internal) > MAX_TEXT:
+            raise BoundExceeded(f"expansion grew past {MAX_TEXT} characters")
+        ctx.spend(len(internal))
+        typed: Any = plain if verbatim else get_type(plain)
+        if not isinstance(typed, str):
+            problems = ctx.problems
+            if isinstance(typed, (list, dict)):
+                typed = expand_value(typed, ctx, path, diagnostics, depth + 1)
+            report(diagnostics, path, problems)
+            return typed, False
+        if internal == current or ("$" not in internal and "\\" not in internal):
+            report(diagnostics, path, ctx.problems)
+            return typed, verbatim
+        current = internal
+    raise BoundExceeded(f"expansion did not settle after {MAX_PASSES} passes (a value that refers to itself?)")
+
+
+def _run(template: Template, ctx: Context) -> tuple[str, str, bool]:
+    nodes = template.nodes
+    if len(nodes) == 1:
+        node = nodes[0]
+        if type(node) is Phrase:
+            return _phrase(node, ctx)
+        if type(node) is Text:
+            return node.plain, node.internal, False
+    plain, internal = _sentence(nodes, ctx)
+    return plain, internal, False
+
+
+def _sentence(nodes: tuple[Node, ...], ctx: Context) -> tuple[str, str]:
+    plains: list[str] = []
+    internals: list[str] = []
+    for node in nodes:
+        kind = type(node)
+        if kind is Text:
+            plains.append(node.plain)  # type: ignore[union-attr]
+            internals.append(node.internal)  # type: ignore[union-attr]
+        elif kind is Phrase:
+            p, i, _ = _phrase(node, ctx)  # type: ignore[arg-type]
+            plains.append(p)
+            internals.append(i)
+        else:
+            p = _brace(node, ctx)  # type: ignore[arg-type]
+            plains.append(p)
+            internals.append(p)
+    plain = "".join(plains)
+    if len(plain) > MAX_TEXT:
+        raise BoundExceeded(f"expansion grew past {MAX_TEXT} characters")
+    return plain, "".join(internals)
+
+
+def _brace(node: Brace, ctx: Context) -> str:
+    found, value = ctx.lookup(node.name)
+    # Unknown: a shell variable for the module's environment (F8), not a problem.
+    return to_text(value) if found else node.raw
+
+
+def _phrase(node: Phrase, ctx: Context) -> tuple[str, str, bool]:
+    """Evaluate ``$keyword(args)[key]...`` to (plain, internal, verbatim)."""
+    arg, arg_internal = _sentence(node.args, ctx) if node.args else ("", "")
+    keyword = node.keyword
+    try:
+        if keyword is None:
+            found, value = ctx.lookup(arg)
+            if not found:
+                raise Failure(f"unknown name {arg!r}")
+        else:
+            func = KEYWORDS.get(keyword)
+            if func is None:
+                raise Failure(f"unknown macro function ${keyword}")
+            value = func(arg, ctx)
+    except Failure as exc:
+        ctx.problems.append((node.raw, str(exc)))
+        opener = "$" + (keyword or "") + "("
+        plain = opener + arg + ")"
+        internal = opener + arg_internal + ")"
+        for key in node.lookups:
+            kp, ki = _sentence(key, ctx)
+            plain += "[" + kp + "]"
+            internal += "[" + ki + "]"
+        return plain, internal, False
+    verbatim = keyword == "sprintf" or isinstance(value, Verbatim)
+    if node.lookups:
+        return _index(node, value, ctx)
+    text = to_text(value)
+    return text, text, verbatim
+
+
+def _index(node: Phrase, value: Any, ctx: Context) -> tuple[str, str, bool]:
+    """Apply ``[key]`` lookups: the key is a name if it resolves, else its
+    text; both sides are typed; a failed index keeps ``X[key]`` literal."""
+    text = to_text(value)
+    internal = text
+    container: Any = value if isinstance(value, (list, dict)) else get_type(text)
+    failed = False
+    for key_nodes in node.lookups:
+        kp, ki = _sentence(key_nodes, ctx)
+        if not failed:
+            found, key = ctx.lookup(kp)
+            key_text = to_text(key) if found else kp
+            try:
+                container = container[get_type(key_text)]
+            except (LookupError, TypeError, ValueError):
+                failed = True
+                ctx.problems.append((node.raw, f"cannot index {text!r} with [{key_text}]"))
+            else:
+                text = internal = to_text(container)
+                continue
+        text += "[" + kp + "]"
+        internal += "[" + ki + "]"
+    return text, internal, False
