@@ -81,6 +81,7 @@ def _check_depends(tasks: list[tuple[int, dict[str, Any]]]) -> Iterator[ConfigPr
     names = {i: task.get("name") for i, task in tasks}
     graph: dict[int, list[int]] = {}
     later: list[tuple[int, int, int, str]] = []
+    found: dict[tuple[int, int], ConfigProblem] = {}
     for i, task in tasks:
         for j, dep in _depends(task):
             path = format_path(["tasks", i, "depends", j])
@@ -91,10 +92,10 @@ def _check_depends(tasks: list[tuple[int, dict[str, Any]]]) -> Iterator[ConfigPr
             elif ":" in dep:
                 dataset_id, _, ref = dep.partition(":")
                 if not dataset_id.strip() or not ref.strip():
-                    yield ConfigProblem(path, f"malformed cross-dataset dependency {dep!r} "
-                                              "(expected '<dataset_id>:<task name or index>')")
+                    found[i, j] = ConfigProblem(path, f"malformed cross-dataset dependency {dep!r} "
+                                                      "(expected '<dataset_id>:<task name or index>')")
             else:
-                yield ConfigProblem(path, f"depends on unknown task {dep!r}")
+                found[i, j] = ConfigProblem(path, f"depends on unknown task {dep!r}")
     # Only an edge to a later (or the same) task can close a cycle, so
     # checking each of those finds every cycle, reported where it closes.
     for i, j, target, dep in later:
@@ -102,10 +103,12 @@ def _check_depends(tasks: list[tuple[int, dict[str, Any]]]) -> Iterator[ConfigPr
         back = _path_to(graph, target, i)
         if back is not None:
             chain = " -> ".join(str(names[k]) for k in [i, *back])
-            yield ConfigProblem(path, f"dependency cycle: {chain}")
+            found[i, j] = ConfigProblem(path, f"dependency cycle: {chain}")
         else:
-            yield ConfigProblem(path, f"depends on a later task {dep!r} (task {target}); "
-                                      "a task may only depend on tasks listed before it")
+            found[i, j] = ConfigProblem(path, f"depends on a later task {dep!r} (task {target}); "
+                                              "a task may only depend on tasks listed before it")
+    for key in sorted(found):
+        yield found[key]
 
 
 def _is_number(value: Any) -> bool:
