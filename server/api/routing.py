@@ -1,0 +1,197 @@
+"""Route definitions that carry their own contract.
+
+Each handler is declared once with its roles, dataset right, body schema and
+query parameters. From that one declaration come (1) the checks done before
+the handler runs — authentication, role, pilot-token restriction, dataset
+right, body validation — and (2) the OpenAPI document at
+``/api/openapi.json``. So the documentation cannot drift from what the
+server enforces.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+import jsonschema
+from aiohttp import web
+
+from server.api.errors import ApiError, bad_request, forbidden
+from server.api.params import json_body
+from server.auth import Identity, allowed
+from server.keys import IDENTITY, STORE
+
+Handler = Callable[..., Awaitable[web.StreamResponse]]
+ALL_ROLES = frozenset({"admin", "user", "system"})
+ANONYMOUS = "anonymous"
+
+
+@dataclass
+class QueryParam:
+    name: str
+    description: str
+    schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
+    required: bool = False
+
+
+@dataclass
+class RouteSpec:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    roles: frozenset[str]
+    right: str | None
+    """"read" | "write": the caller needs this right on the path's ``dataset_id``."""
+    pilot: bool
+    """System (pilot) tokens may call it; they may call nothing else."""
+    body: dict[str, Any] | None
+    query: list[QueryParam]
+    responses: dict[int, str]
+
+
+class ApiRoutes:
+    """A ``RouteTableDef`` that also records each route's contract."""
+
+    def __init__(self, tag: str):
+        self.tag = tag
+        self.specs: list[RouteSpec] = []
+
+    def route(self, method: str, path: str, *, summary: str, roles: frozenset[str] | set[str] = ALL_ROLES,
+              right: str | None = None, pilot: bool = False, body: dict[str, Any] | None = None,
+              query: list[QueryParam] | None = None, responses: dict[int, str] | None = None) -> Callable[[Handler], Handler]:
+        def decorate(handler: Handler) -> Handler:
+            spec = RouteSpec(method=method.upper(), path=path, handler=handler, summary=summary, tag=self.tag,
+                             roles=frozenset(roles), right=right, pilot=pilot, body=body, query=query or [],
+                             responses=responses or {})
+            validator = jsonschema.Draft202012Validator(body) if body is not None else None
+
+            @functools.wraps(handler)
+            async def guarded(request: web.Request) -> web.StreamResponse:
+                identity = authorize(request, spec)
+                if spec.right:
+                    await require_right(request, identity, request.match_info["dataset_id"], spec.right)
+                if validator is not None:
+                    document = await json_body(request)
+                    problem = first_problem(validator, document)
+                    if problem:
+                        raise bad_request(problem)
+                    request["body"] = document
+                return await handler(request)
+
+            spec.handler = guarded
+            self.specs.append(spec)
+            return guarded
+        return decorate
+
+    def get(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+        return self.route("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+        return self.route("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+        return self.route("PUT", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+        return self.route("PATCH", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+        return self.route("DELETE", path, **kwargs)
+
+    def register(self, app: web.Application) -> None:
+        for spec in self.specs:
+            app.router.add_route(spec.method, spec.path, spec.handler)
+
+
+def authorize(request: web.Request, spec: RouteSpec) -> Identity | None:
+    identity: Identity | None = request.get(IDENTITY)
+    if ANONYMOUS in spec.roles:
+        return identity
+    if identity is None:
+        raise ApiError(401, "authentication required: send 'Authorization: Bearer <token>'",
+                       headers={"WWW-Authenticate": "Bearer"})
+    if identity.is_pilot and not spec.pilot:
+        raise forbidden("pilot tokens may only use pilot routes")
+    if identity.role not in spec.roles:
+        raise forbidden("authorization failed")
+    return identity
+
+
+def caller(request: web.Request) -> Identity:
+    """The authenticated identity (routes without ``anonymous`` always have one)."""
+    identity = request.get(IDENTITY)
+    if identity is None:
+        raise ApiError(401, "authentication required")
+    return identity
+
+
+async def require_right(request: web.Request, identity: Identity | None, dataset_id: str, right: str) -> None:
+    if identity is None:
+        raise ApiError(401, "authentication required")
+    if identity.is_admin:
+        return
+    store = request.app[STORE]
+    rights = (await store.rights_for([dataset_id])).get(dataset_id)
+    if rights is None:
+        if await store.get_dataset(dataset_id) is None:
+            raise ApiError(404, "Dataset not found")
+    if not allowed(identity, rights, right):
+        raise forbidden("authorization failed")
+
+
+def first_problem(validator: jsonschema.Draft202012Validator, document: Any) -> str | None:
+    """The first schema error, phrased with the field it concerns."""
+    errors = sorted(validator.iter_errors(document), key=lambda e: (len(e.path), list(map(str, e.path))))
+    if not errors:
+        return None
+    error = errors[0]
+    where = "".join(f"[{p!r}]" if isinstance(p, str) else f"[{p}]" for p in error.path)
+    if error.validator == "required":
+        missing = re.search(r"'([^']+)' is a required property", error.message)
+        return f"missing key: {missing.group(1) if missing else error.message}" + (f" in body{where}" if where else "")
+    if error.validator == "additionalProperties":
+        return f"invalid keys found: {error.message}" + (f" in body{where}" if where else "")
+    field_name = str(error.path[-1]) if error.path else "body"
+    return f"key {field_name!r}: {error.message}" if error.path else f"body: {error.message}"
+
+
+def openapi_document(specs: list[RouteSpec], *, version: str) -> dict[str, Any]:
+    """OpenAPI 3.1 from the route declarations."""
+    paths: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        operation: dict[str, Any] = {
+            "summary": spec.summary,
+            "tags": [spec.tag],
+            "operationId": f"{spec.method.lower()}_{re.sub(r'[^a-zA-Z0-9]+', '_', spec.path).strip('_')}",
+            "parameters": [
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                for name in re.findall(r"{(\w+)}", spec.path)
+            ] + [
+                {"name": q.name, "in": "query", "required": q.required, "description": q.description, "schema": q.schema}
+                for q in spec.query
+            ],
+            "responses": {
+                str(code): {"description": text}
+                for code, text in {200: "success", 400: "bad input (the message names the field)",
+                                   401: "no or invalid token", 403: "not allowed", 404: "not found",
+                                   **spec.responses}.items()
+            },
+            "x-frazil-roles": sorted(spec.roles),
+        }
+        if ANONYMOUS not in spec.roles:
+            operation["security"] = [{"bearer": []}]
+        if spec.right:
+            operation["x-frazil-dataset-right"] = spec.right
+        if spec.body is not None:
+            operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": spec.body}}}
+        paths.setdefault(spec.path, {})[spec.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "frazil REST API", "version": version,
+                 "description": "IceProd-compatible dataset production API plus frazil's pilot routes."},
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+        "paths": paths,
+    }

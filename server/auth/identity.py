@@ -1,0 +1,95 @@
+"""Who is calling: tokens' claims turned into a username, a role and groups.
+
+Local tokens (``frazil token create``) carry ``role`` and ``groups`` claims
+directly. OpenID Connect tokens (e.g. Keycloak) are mapped with IceProd's
+rules (reference §4.2): regular expressions over claim values, so an
+IceProd deployment's tokens give the same roles and groups in frazil.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+ROLES = ("admin", "user", "system")
+SYSTEM_USERNAME = "frazil-system"
+
+
+@dataclass(frozen=True)
+class Identity:
+    username: str
+    role: str
+    groups: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def is_pilot(self) -> bool:
+        """System tokens are what pilots carry (DESIGN.md §3.9)."""
+        return self.role == "system"
+
+
+@dataclass(frozen=True)
+class ClaimRule:
+    """``claim`` (dot path into the token) must fully match ``pattern`` for some value."""
+
+    claim: str
+    pattern: str
+
+    def matches(self, claims: dict[str, Any]) -> bool:
+        value: Any = claims
+        for part in self.claim.split("."):
+            if not isinstance(value, dict) or part not in value:
+                return False
+            value = value[part]
+        values = value if isinstance(value, list) else [value]
+        return any(isinstance(v, str) and re.fullmatch(self.pattern, v) for v in values)
+
+
+# IceProd's roles_groups.py, so an IceProd Keycloak realm works unchanged.
+OIDC_ROLE_RULES: dict[str, tuple[ClaimRule, ...]] = {
+    "admin": (ClaimRule("groups", "/tokens/IceProdAdmins"),),
+    "system": (ClaimRule("resource_access.iceprod.roles", "iceprod-system"),
+               ClaimRule("resource_access.frazil.roles", "frazil-system")),
+    "user": (ClaimRule("groups", "/institutions/IceCube.*"),),
+}
+OIDC_GROUP_RULES: dict[str, tuple[ClaimRule, ...]] = {
+    "admin": (ClaimRule("groups", "/tokens/IceProdAdmins"),),
+    "simprod": (ClaimRule("groups", "/posix/simprod-submit"),),
+    "filtering": (ClaimRule("groups", "/posix/i3filter"),),
+    "users": (ClaimRule("groups", "/institutions/IceCube.*"),),
+}
+DEFAULT_GROUP_PRIORITIES = {"admin": 1.0, "simprod": 0.5, "filtering": 0.9, "users": 0.8}
+
+
+class IdentityError(ValueError):
+    """The token is valid but says nothing frazil can use (no role)."""
+
+
+def _first_match(claims: dict[str, Any], rules: dict[str, tuple[ClaimRule, ...]]) -> Iterable[str]:
+    for name, alternatives in rules.items():
+        if any(rule.matches(claims) for rule in alternatives):
+            yield name
+
+
+def identity_from_claims(claims: dict[str, Any]) -> Identity:
+    """Local tokens first (explicit ``role``), then IceProd's OIDC mapping."""
+    role = claims.get("role")
+    if isinstance(role, str):
+        if role not in ROLES:
+            raise IdentityError(f"token role {role!r} is not one of {', '.join(ROLES)}")
+        groups = claims.get("groups") or []
+        if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+            raise IdentityError("token 'groups' claim must be a list of names")
+        username = SYSTEM_USERNAME if role == "system" and not claims.get("sub") else str(claims.get("sub"))
+        return Identity(username=username, role=role, groups=frozenset(groups))
+    roles = list(_first_match(claims, OIDC_ROLE_RULES))
+    if not roles:
+        raise IdentityError("token grants no frazil role (admin, user or system)")
+    role = "admin" if "admin" in roles else roles[0]
+    username = SYSTEM_USERNAME if role == "system" else str(claims.get("preferred_username") or claims.get("sub") or "")
+    if not username:
+        raise IdentityError("token has no username (preferred_username or sub)")
+    return Identity(username=username, role=role, groups=frozenset(_first_match(claims, OIDC_GROUP_RULES)))

@@ -1,0 +1,131 @@
+"""Server settings: defaults < config file (TOML or JSON) < FRAZIL_* environment < command line.
+
+One dataclass, so every knob has one name, one type and one default, and the
+same name works in a file (``db = "..."``), the environment (``FRAZIL_DB``)
+and, for the common ones, a flag (``--db``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from common.cli_errors import CliError
+
+
+@dataclass
+class Settings:
+    db: str = "sqlite:///./frazil-data/frazil.db"
+    """Store URL: sqlite:///path or mongodb://host/db."""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""
+    """Address pilots and users reach the server at (default http://host:port)."""
+    data_dir: str = "./frazil-data"
+    """Where the local signing key, scratch store and local pilots' files live."""
+    provider: str = "local"
+    """Pilot provider: local | htcondor | none."""
+    local_slots: str = "cpus=2"
+    """Resources the local provider may give to pilots, e.g. 'cpus=2,memory=4GB'."""
+    auth_key_file: str = ""
+    """Local token signing key (default <data_dir>/auth.key, created on first start)."""
+    openid_url: str = ""
+    """OpenID Connect issuer (e.g. Keycloak realm URL); empty = local tokens."""
+    openid_audience: str = ""
+    token_issuer: str = "frazil"
+    scratch_dir: str = ""
+    """Directory of the scratch store (default <data_dir>/scratch)."""
+    scratch_url: str = ""
+    """Base URL of an external scratch store (e.g. gsiftp://host/scratch); empty = served by this server."""
+    lease_seconds: float = 600.0
+    """How long a claimed task stays a pilot's without a heartbeat."""
+    heartbeat_seconds: float = 60.0
+    max_body_bytes: int = 64 * 1024 * 1024
+    max_retries: int = 10
+    """Non-physics failures retried; the next one fails the task (IceProd 2: 11th failure)."""
+    max_infra_failures: int = 50
+    """Evictions / lost pilots tolerated before a task fails."""
+    max_memory_gb: float = 64.0
+    max_disk_gb: float = 500.0
+    max_time_hours: float = 168.0
+    loops: bool = True
+    """Run the background loops (materialize, release, queue, roll up, reap)."""
+    loop_interval_seconds: float = 2.0
+    materialize_batch: int = 10_000
+    backlog_limit: int = 250_000
+    """Most tasks kept waiting+queued per dataset before materializing more jobs."""
+    claim_rate_per_pilot: float = 50.0
+    """Claims per second a pilot may make before getting 429 + Retry-After."""
+    usage_half_life_hours: float = 168.0
+    log_level: str = "info"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def resolved_public_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    def path(self, value: str, default_name: str) -> pathlib.Path:
+        return pathlib.Path(value) if value else pathlib.Path(self.data_dir) / default_name
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kind = type(getattr(Settings(), name))
+    try:
+        if kind is bool and isinstance(value, str):
+            lowered = value.strip().lower()
+            if lowered not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                raise ValueError(value)
+            return lowered in {"1", "true", "yes", "on"}
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise ValueError(value)
+            return value
+        if kind in (int, float) and isinstance(value, bool):
+            raise ValueError(value)
+        return kind(value)
+    except (TypeError, ValueError):
+        raise CliError(f"setting {name!r}: expected {kind.__name__}, got {value!r}") from None
+
+
+def _read_file(path: str) -> dict[str, Any]:
+    file = pathlib.Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"config file {path}: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text) if file.suffix == ".json" else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        raise CliError(f"config file {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise CliError(f"config file {path}: expected a table/object of settings")
+    return data
+
+
+def load_settings(config_file: str | None = None, environ: Mapping[str, str] | None = None,
+                  **overrides: Any) -> Settings:
+    """Build the settings; unknown names are errors (a typo must not be ignored)."""
+    values: dict[str, Any] = {}
+    if config_file:
+        for key, value in _read_file(config_file).items():
+            name = key.replace("-", "_")
+            if name not in _FIELDS:
+                raise CliError(f"config file {config_file}: unknown setting {key!r}")
+            values[name] = _coerce(name, value)
+    for key, value in (os.environ if environ is None else environ).items():
+        if key.startswith("FRAZIL_") and key not in {"FRAZIL_URL", "FRAZIL_TOKEN", "FRAZIL_TOKEN_FILE"} \
+                and not key.startswith("FRAZIL_TEST_"):
+            name = key[len("FRAZIL_"):].lower()
+            if name not in _FIELDS:
+                raise CliError(f"environment variable {key}: unknown setting {name!r}")
+            values[name] = _coerce(name, value)
+    for name, value in overrides.items():
+        if value is not None:
+            values[name] = _coerce(name, value)
+    return Settings(**values)
