@@ -173,16 +173,16 @@ def check_config(config: dict[str, Any]) -> list[ConfigProblem]:
     problems in document order, then frazil's extra checks. Never raises for
     bad input: an unsupported version or a non-object config is a problem too.
     """
-    if not isinstance(config, dict):
-        return [ConfigProblem("config", f"config must be a JSON object, not {type(config).__name__}")]
     try:
         filled = fill_defaults(config)
         problems = schema_problems(filled)
     except ConfigError as err:
+        problems = list(err.problems)
+        if not isinstance(config, dict):
+            return problems
         # Without a known version there is no schema to check against;
         # the version problem plus the structural checks still help.
         filled = copy.deepcopy(config)
-        problems = list(err.problems)
         if "tasks" not in config:
             problems.append(ConfigProblem("config", "'tasks' is a required property"))
     problems.extend(extra_checks(filled))

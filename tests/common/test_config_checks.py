@@ -144,7 +144,7 @@ def test_validate_reports_one_of_the_check_config_problems() -> None:
 
 def test_missing_tasks_and_not_an_object() -> None:
     assert messages({"version": 3.2}) == ["Validation error in config: 'tasks' is a required property"]
-    assert messages([]) == ["Validation error in config: config must be a JSON object, not list"]
+    assert messages([]) == ["Validation error in config: [] is not of type 'object'"]
 
 
 def test_unsupported_version_still_runs_structural_checks() -> None:

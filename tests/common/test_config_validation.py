@@ -18,58 +18,46 @@ def error_text(config: dict[str, Any]) -> str:
     return str(info.value)
 
 
-def test_unknown_module_key() -> None:
+def _module(**extra: Any) -> dict[str, Any]:
     task = minimal_task()
-    task["trays"][0]["modules"][0]["foo"] = 1
-    assert error_text(config_with(task)) == (
-        "Validation error in config['tasks'][0]['trays'][0]['modules'][0]: "
-        "Additional properties are not allowed ('foo' was unexpected)")
+    task["trays"][0]["modules"][0].update(extra)
+    return task
 
 
-def test_permanent_data_without_remote() -> None:
-    task = minimal_task(data=[{"type": "permanent"}])
-    assert error_text(config_with(task)) == (
-        "Validation error in config['tasks'][0]['data'][0]['remote']: '' is too short")
-
-
-def test_job_temp_data_with_remote() -> None:
-    task = minimal_task(data=[{"type": "job_temp", "remote": "gsiftp://x/y", "local": "file.i3"}])
-    assert error_text(config_with(task)) == (
-        "Validation error in config['tasks'][0]['data'][0]['remote']: "
-        "remote should be empty when type is temporary")
-
-
-def test_task_files_without_token_scopes() -> None:
-    task = minimal_task(task_files=True)
-    assert error_text(config_with(task)) == (
-        "Validation error in config['tasks'][0]['token_scopes']: "
-        "token_scopes are required when task_files=true")
-
-
-def test_unknown_transfer_value() -> None:
-    task = minimal_task(data=[{"type": "permanent", "remote": "a/b/c.i3", "transfer": "perhaps"}])
-    assert error_text(config_with(task)) == (
-        "Validation error in config['tasks'][0]['data'][0]['transfer']: 'perhaps' is not one of "
-        "[True, False, 'maybe', 'yes', 'no', 'y', 'n', '1', '0', 1, 0]")
-
-
-def test_empty_trays() -> None:
+def _no_trays() -> dict[str, Any]:
     task = minimal_task()
     task["trays"] = []
-    assert error_text(config_with(task)) == (
-        "Validation error in config['tasks'][0]['trays']: [] should be non-empty")
+    return task
 
 
-def test_cpu_as_string() -> None:
-    task = minimal_task(requirements={"cpu": "2"})
-    assert error_text(config_with(task)) == (
-        "Validation error in config['tasks'][0]['requirements']['cpu']: '2' is not of type 'integer'")
+T0 = "Validation error in config['tasks'][0]"
+# One case per verified example of reference §2.7 (3.2), plus the third
+# error_msg of the 3.2 data rules.
+VERIFIED = [
+    pytest.param(_module(foo=1), f"{T0}['trays'][0]['modules'][0]: Additional properties are not allowed "
+                 "('foo' was unexpected)", id="unknown-module-key"),
+    pytest.param(minimal_task(data=[{"type": "permanent"}]),
+                 f"{T0}['data'][0]['remote']: '' is too short", id="permanent-without-remote"),
+    pytest.param(minimal_task(data=[{"type": "job_temp", "remote": "gsiftp://x/y", "local": "file.i3"}]),
+                 f"{T0}['data'][0]['remote']: remote should be empty when type is temporary",
+                 id="job-temp-with-remote"),
+    pytest.param(minimal_task(task_files=True),
+                 f"{T0}['token_scopes']: token_scopes are required when task_files=true",
+                 id="task-files-without-scopes"),
+    pytest.param(minimal_task(data=[{"type": "permanent", "remote": "a/b/c.i3", "transfer": "perhaps"}]),
+                 f"{T0}['data'][0]['transfer']: 'perhaps' is not one of "
+                 "[True, False, 'maybe', 'yes', 'no', 'y', 'n', '1', '0', 1, 0]", id="transfer-perhaps"),
+    pytest.param(_no_trays(), f"{T0}['trays']: [] should be non-empty", id="empty-trays"),
+    pytest.param(minimal_task(requirements={"cpu": "2"}),
+                 f"{T0}['requirements']['cpu']: '2' is not of type 'integer'", id="cpu-string"),
+    pytest.param(minimal_task(data=[{"type": "site_temp", "local": "x"}]),
+                 f"{T0}['data'][0]['local']: local is required when type is temporary", id="temp-short-local"),
+]
 
 
-def test_temporary_data_needs_a_local_name() -> None:
-    task = minimal_task(data=[{"type": "site_temp", "local": "x"}])
-    assert error_text(config_with(task)) == (
-        "Validation error in config['tasks'][0]['data'][0]['local']: local is required when type is temporary")
+@pytest.mark.parametrize(("task", "expected"), VERIFIED)
+def test_verified_iceprod_error_text(task: dict[str, Any], expected: str) -> None:
+    assert error_text(config_with(task)) == expected
 
 
 def test_unfilled_permanent_data_uses_the_then_message() -> None:
