@@ -21,7 +21,7 @@ from .query import (
     DatasetFilter, InvalidQuery, JobFilter, ListOptions, LogFilter, Page, TaskFilter,
 )
 from .records import (
-    Attempt, AttemptResult, ClaimedTask, ClaimRequest, ConfigVersion, Dataset, DatasetFile,
+    ACTION_STATUSES, ActionMessage, Attempt, AttemptResult, ClaimedTask, ClaimRequest, ConfigVersion, Dataset, DatasetFile,
     DatasetRights, FailureClass, Group, HeartbeatReply, Job, Log, NewDataset, NewJob, NewLog,
     NewPilot, NewTask, OutputFile, Outcome, Pilot, ProvenanceRecord, QueueClass, ReportOutcome,
     RetryPolicy, ScratchFile, Task, TaskStat, Usage, User, new_id, nowstr,
@@ -34,7 +34,7 @@ __all__ = [
     "Store", "StoreError", "NotFoundError", "ConflictError", "InvalidArgumentError",
     "SchemaVersionError", "InvalidQuery",
     "DatasetFilter", "JobFilter", "TaskFilter", "LogFilter", "ListOptions", "Page",
-    "Attempt", "AttemptResult", "ClaimedTask", "ClaimRequest", "ConfigVersion", "Dataset",
+    "ACTION_STATUSES", "ActionMessage", "Attempt", "AttemptResult", "ClaimedTask", "ClaimRequest", "ConfigVersion", "Dataset",
     "DatasetFile", "DatasetRights", "FailureClass", "Group", "HeartbeatReply", "Job", "Log",
     "NewDataset", "NewJob", "NewLog", "NewPilot", "NewTask", "OutputFile", "Outcome", "Pilot",
     "ProvenanceRecord", "QueueClass", "ReportOutcome", "RetryPolicy", "ScratchFile", "Task",

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 from .query import DatasetFilter, JobFilter, ListOptions, LogFilter, Page, TaskFilter
 from .records import (
-    Attempt, AttemptResult, ClaimedTask, ClaimRequest, ConfigVersion, Dataset, DatasetFile,
+    ActionMessage, Attempt, AttemptResult, ClaimedTask, ClaimRequest, ConfigVersion, Dataset, DatasetFile,
     DatasetRights, Group, HeartbeatReply, Job, Log, NewDataset, NewJob, NewLog, NewPilot, Pilot,
     ProvenanceRecord, QueueClass, ReportOutcome, RetryPolicy, ScratchFile, Task, TaskStat, Usage,
     User,
@@ -501,3 +501,47 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def delete_scratch_files(self, dataset_id: str, job_index: int | None = None) -> list[ScratchFile]:
         """Forget those records; return them so the caller removes the files."""
+
+    # ------------------------------------------------------------ action messages (added by the lead for /actions/*)
+
+    @abc.abstractmethod
+    async def add_action(self, action: str, payload: dict[str, Any], *, priority: int = 10,
+                         dataset_id: str | None = None, dedupe_key: str | None = None) -> ActionMessage:
+        """Queue a message (status queued, created_at now). With ``dedupe_key``:
+        when a queued or processing message of the same action has that key,
+        return it instead of adding another (IceProd de-duplicates
+        materialization requests per dataset)."""
+
+    @abc.abstractmethod
+    async def get_action(self, message_id: str) -> ActionMessage | None: ...
+
+    @abc.abstractmethod
+    async def action_counts(self, action: str) -> dict[str, int]:
+        """{status: count} for one action, every status of
+        ``records.ACTION_STATUSES`` present (zeros included)."""
+
+    @abc.abstractmethod
+    async def latest_action(self, action: str, dataset_id: str) -> ActionMessage | None:
+        """Newest message of that action for the dataset."""
+
+    @abc.abstractmethod
+    async def pop_action(self, worker_id: str, *, stale_after: float = 910.0) -> ActionMessage | None:
+        """Atomically take the highest-priority, oldest queued message (or a
+        processing one locked more than ``stale_after`` seconds ago: its worker
+        died) -> processing, attempts +1, worker_id and locked_at set. Two
+        workers never get the same message."""
+
+    @abc.abstractmethod
+    async def finish_action(self, message_id: str, worker_id: str, status: str, *, error_message: str = "",
+                            payload_update: dict[str, Any] | None = None) -> bool:
+        """processing -> ``status`` (complete | error | queued to release it),
+        only if ``worker_id`` still holds it; payload keys merged. True iff applied."""
+
+    @abc.abstractmethod
+    async def update_action_progress(self, message_id: str, progress: float,
+                                     payload_update: dict[str, Any] | None = None) -> bool:
+        """Record progress (0..100) of a processing message."""
+
+    @abc.abstractmethod
+    async def delete_actions_before(self, created_before: str) -> int:
+        """Drop finished (complete/error) messages older than that time string."""
