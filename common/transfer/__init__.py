@@ -1,0 +1,39 @@
+"""File transfer by URL scheme, with verification, retries and atomic placement.
+
+``transfer_in(url, dest)`` and ``transfer_out(src, url)`` work for plain
+absolute paths, ``file://`` and ``http(s)://``; more schemes plug in through
+``register_scheme``. Every failure is a :class:`TransferError` naming the URL.
+"""
+from __future__ import annotations
+
+from common.transfer.checksum import sha512_file
+from common.transfer.errors import TransferError, TransferNotFound, TransferRecord
+from common.transfer.local import LocalFiles
+from common.transfer.registry import (
+    DEFAULT_RETRY,
+    Expected,
+    RetryPolicy,
+    Scheme,
+    register_scheme,
+    registered_schemes,
+    scheme_for,
+    transfer_in,
+    transfer_out,
+    unregister_scheme,
+)
+
+register_scheme("file", LocalFiles())
+
+try:  # http(s) needs pycurl (a declared dependency); without it only local files work
+    from common.transfer.http import HttpFiles
+except ImportError:  # pragma: no cover - pycurl is installed everywhere we test
+    HttpFiles = None  # type: ignore[assignment,misc]
+else:
+    register_scheme(["http", "https"], HttpFiles())
+
+__all__ = [
+    "DEFAULT_RETRY", "Expected", "HttpFiles", "LocalFiles", "RetryPolicy", "Scheme",
+    "TransferError", "TransferNotFound", "TransferRecord", "register_scheme",
+    "registered_schemes", "scheme_for", "sha512_file", "transfer_in", "transfer_out",
+    "unregister_scheme",
+]

@@ -1,0 +1,47 @@
+"""Transfer records and errors shared by every scheme.
+
+Kept free of any scheme so that the runner (and later the server's scratch
+store) can import the record type without pulling in pycurl.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class TransferError(Exception):
+    """A transfer that failed; the runner reports it as a non-physics "transfer" failure.
+
+    ``retryable`` is False for problems another try cannot fix (an unknown
+    scheme, a missing source), so the retry loop gives up at once.
+    """
+
+    def __init__(self, url: str, reason: str, *, retryable: bool = True) -> None:
+        super().__init__(f"{url}: {reason}")
+        self.url = url
+        self.reason = reason
+        self.retryable = retryable
+
+
+class TransferNotFound(TransferError):
+    """The source does not exist: the one error that ``transfer: maybe`` tolerates."""
+
+    def __init__(self, url: str, reason: str = "no such file") -> None:
+        super().__init__(url, reason, retryable=False)
+
+
+@dataclass
+class TransferRecord:
+    """What happened to one file, as stored with the attempt for provenance."""
+
+    url: str
+    local: str
+    direction: str
+    """"in" (stage-in) or "out" (stage-out)."""
+    size: int | None = None
+    sha512: str | None = None
+    ok: bool = False
+    error: str | None = None
+    skipped: bool = False
+    """True when an optional (``maybe``) file was missing and nothing was moved."""
+    attempts: int = 0
+    seconds: float = 0.0
