@@ -16,6 +16,7 @@ from common.version import __version__
 from server.api.errors import ApiError, error_response
 from server.api.routing import ApiRoutes, openapi_document
 from server.auth import TokenAuthority, TokenError, load_or_create_key
+from server.metrics import metrics_middleware
 from server.keys import IDENTITY, ROUTE_SPECS, SERVICES, SETTINGS, STORE, TOKENS
 from server.settings import Settings
 from server.store import (
@@ -28,6 +29,7 @@ log = logging.getLogger("frazil.server")
 # not exist yet are simply not listed.
 ROUTE_MODULES: tuple[str, ...] = (
     "server.api.misc",
+    "server.metrics",
 )
 # Background services started with the app: each module exposes
 # ``async def service(app) -> AsyncIterator[None]`` (a cleanup_ctx generator).
@@ -115,7 +117,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
     """Build the server. ``store``: use an already open store (tests); it is then
     not closed on shutdown. ``service_modules=()`` runs no background loops."""
     settings = settings or Settings()
-    app = web.Application(middlewares=[headers_middleware, error_middleware, auth_middleware],
+    app = web.Application(middlewares=[metrics_middleware, headers_middleware, error_middleware, auth_middleware],
                           client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[SERVICES] = {}

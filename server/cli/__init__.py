@@ -17,6 +17,8 @@ from common.cli_errors import CliError
 # name -> (module, one-line help). Modules are imported only when chosen, so
 # `frazil pilot` on a worker node never loads the server's dependencies.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "server": ("server.cli.server_cmd", "run the server: REST API, website, scheduling and pilot provisioning"),
+    "token": ("server.cli.token", "mint access tokens for this installation"),
     "validate": ("server.cli.validate", "check a dataset config; print every problem with its JSON path"),
     "run": ("pilot.standalone", "run (or print) one job's tasks locally, without a server"),
 }

@@ -1,0 +1,80 @@
+"""Prometheus metrics at ``/metrics``.
+
+Labels are low-cardinality on purpose (IceProd had to strip ids from its
+API metrics to keep Prometheus alive): the route *template*
+(``/datasets/{dataset_id}``), the method and the status class — never a
+dataset, task or pilot id.
+"""
+from __future__ import annotations
+
+import time
+from typing import Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from server.api.routing import ANONYMOUS, ApiRoutes
+from server.keys import SERVICES
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ServerMetrics:
+    """One registry per app, so several test servers in one process do not collide."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("frazil_http_requests", "HTTP requests answered",
+                                ["method", "route", "status"], registry=self.registry)
+        self.latency = Histogram("frazil_http_request_seconds", "HTTP request duration",
+                                 ["method", "route"], registry=self.registry,
+                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
+        self.claims = Counter("frazil_claims", "claim attempts by result", ["result"], registry=self.registry)
+        self.reports = Counter("frazil_task_reports", "task reports by kind and outcome",
+                               ["report", "outcome"], registry=self.registry)
+        self.loop_runs = Counter("frazil_loop_runs", "background loop iterations", ["loop", "result"],
+                                 registry=self.registry)
+        self.loop_seconds = Histogram("frazil_loop_seconds", "background loop iteration time", ["loop"],
+                                      registry=self.registry)
+        self.queued = Gauge("frazil_queued_tasks", "queued tasks (all resource classes)", registry=self.registry)
+
+
+def get_metrics(app: web.Application) -> ServerMetrics:
+    metrics = app[SERVICES].get("metrics")
+    if metrics is None:
+        metrics = app[SERVICES]["metrics"] = ServerMetrics()
+    return metrics
+
+
+def _route_label(request: web.Request) -> str:
+    route = request.match_info.route
+    resource = getattr(route, "resource", None)
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    metrics = get_metrics(request.app)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        route = _route_label(request)
+        metrics.requests.labels(request.method, route, f"{status // 100}xx").inc()
+        metrics.latency.labels(request.method, route).observe(time.perf_counter() - started)
+
+
+routes = ApiRoutes("misc")
+
+
+@routes.get("/metrics", summary="Prometheus metrics (low-cardinality labels)", roles={ANONYMOUS})
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    metrics = get_metrics(request.app)
+    body = generate_latest(metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
