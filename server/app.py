@@ -30,6 +30,7 @@ log = logging.getLogger("frazil.server")
 ROUTE_MODULES: tuple[str, ...] = (
     "server.api.misc",
     "server.metrics",
+    "server.api.users",
 )
 # Background services started with the app: each module exposes
 # ``async def service(app) -> AsyncIterator[None]`` (a cleanup_ctx generator).
