@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from .coercion import Verbatim
+from .coercion import Verbatim, get_type
 from .context import BoundExceeded, Context, report
 from .errors import Diagnostic, MacroError
 from .evaluator import expand_string, expand_value
@@ -86,7 +86,8 @@ def expand_scope(
         ctx.work = 0  # the work bound is per value, not per scope
         if isinstance(raw, str):
             if "$" not in raw and "\\" not in raw:
-                merged[name] = expand_value(raw, ctx, sub, found)
+                typed = get_type(raw)
+                merged[name] = expand_value(typed, ctx, sub, found) if isinstance(typed, (list, dict)) else typed
                 continue
             try:
                 value, verbatim = expand_string(raw, ctx, sub, found)

@@ -67,13 +67,45 @@ def _evaluate(expr: str) -> int | float:
         tree = ast.parse(expr.strip(), mode="eval")
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         raise EvalError(f"not an arithmetic expression: {getattr(exc, 'msg', exc)}") from None
+    return evaluate_tree(tree, {})
+
+
+def evaluate_tree(tree: ast.Expression, names: dict[str, int | float]) -> int | float:
+    """Evaluate a parsed expression; ``names`` are the numbers macros stand for."""
     try:
-        return _node(tree.body)
+        return _node(tree.body, names)
     except RecursionError:
         raise EvalError("expression nested too deeply") from None
 
 
-def _node(node: ast.AST) -> int | float:
+def check_tree(node: ast.AST, names: set[str]) -> bool:
+    """Raise EvalError unless ``node`` is arithmetic on numbers and ``names``;
+    return whether it contains ``**`` (the one operator that needs size checks
+    as it goes)."""
+    if isinstance(node, ast.Constant):
+        if type(node.value) not in (int, float):
+            raise EvalError(f"only numbers are allowed, not {node.value!r}")
+        return False
+    if isinstance(node, ast.Name):
+        if node.id not in names:
+            raise EvalError(f"name {node.id!r} is not allowed")
+        return False
+    if isinstance(node, ast.BinOp):
+        if type(node.op) not in _BINARY:
+            raise EvalError(f"operator {type(node.op).__name__} is not allowed")
+        left = check_tree(node.left, names)
+        right = check_tree(node.right, names)
+        return isinstance(node.op, ast.Pow) or left or right
+    if isinstance(node, ast.UnaryOp):
+        if type(node.op) not in _UNARY:
+            raise EvalError(f"operator {type(node.op).__name__} is not allowed")
+        return check_tree(node.operand, names)
+    raise EvalError(f"{type(node).__name__} is not basic arithmetic")
+
+
+def _node(node: ast.AST, names: dict[str, int | float]) -> int | float:
+    if isinstance(node, ast.Name) and node.id in names:
+        return names[node.id]
     if isinstance(node, ast.Constant):
         value = node.value
         if type(value) not in (int, float):  # not bool, str, complex, None
@@ -83,8 +115,8 @@ def _node(node: ast.AST) -> int | float:
         func = _BINARY.get(type(node.op))
         if func is None:
             raise EvalError(f"operator {type(node.op).__name__} is not allowed")
-        left = _node(node.left)
-        right = _node(node.right)
+        left = _node(node.left, names)
+        right = _node(node.right, names)
         _check_size(node.op, left, right)
         try:
             result = func(left, right)
@@ -97,7 +129,7 @@ def _node(node: ast.AST) -> int | float:
         func1 = _UNARY.get(type(node.op))
         if func1 is None:
             raise EvalError(f"operator {type(node.op).__name__} is not allowed")
-        operand = _node(node.operand)
+        operand = _node(node.operand, names)
         try:
             return func1(operand)
         except TypeError as exc:  # ~1.5

@@ -37,18 +37,29 @@ def _cached_scalar(text: str) -> Any:
     return value
 
 
+# First characters (after blanks) that json.loads / float() can accept; a
+# text starting otherwise is a plain word, and raising and catching two
+# exceptions to learn that is the slowest part of typing a path.
+_JSON_START = frozenset("[{\"'-0123456789tfnNI")
+_FLOAT_START = frozenset("+-.0123456789iInN")
+
+
 def _get_type(text: str) -> Any:
     if text.startswith('"') and text.endswith('"'):
         return text
-    try:
-        return json.loads(text.replace("'", '"'))
-    except (ValueError, RecursionError):
-        pass
+    first = text.lstrip()[:1]
+    if first in _JSON_START:
+        try:
+            return json.loads(text.replace("'", '"'))
+        except (ValueError, RecursionError):
+            pass
     lowered = text.lower()
     if lowered == "true":
         return True
     if lowered == "false":
         return False
+    if first not in _FLOAT_START and not text.isdigit():
+        return text
     try:
         if text.isdigit():
             return int(text)

@@ -14,7 +14,10 @@ from .coercion import Verbatim, get_type, to_text
 from .context import MAX_DEPTH, MAX_PASSES, MAX_TEXT, BoundExceeded, Context, report
 from .errors import Diagnostic
 from .functions import KEYWORDS, Failure
-from .syntax import Brace, Node, Phrase, Template, Text, parse
+from .arith import EvalError
+from .skeleton import build as build_skeleton
+from .skeleton import usable
+from .syntax import UNBUILT, Brace, Node, Phrase, Template, Text, parse
 
 
 def expand_value(value: Any, ctx: Context, path: str, diagnostics: list[Diagnostic] | None, depth: int = 0) -> Any:
@@ -94,6 +97,8 @@ def _run(template: Template, ctx: Context) -> tuple[str, str, bool]:
 
 
 def _sentence(nodes: tuple[Node, ...], ctx: Context) -> tuple[str, str]:
+    if len(nodes) == 1 and type(nodes[0]) is Text:
+        return nodes[0].plain, nodes[0].internal  # type: ignore[union-attr]
     plains: list[str] = []
     internals: list[str] = []
     for node in nodes:
@@ -123,18 +128,15 @@ def _brace(node: Brace, ctx: Context) -> str:
 
 def _phrase(node: Phrase, ctx: Context) -> tuple[str, str, bool]:
     """Evaluate ``$keyword(args)[key]...`` to (plain, internal, verbatim)."""
-    arg, arg_internal = _sentence(node.args, ctx) if node.args else ("", "")
     keyword = node.keyword
+    if keyword == "eval" and not node.lookups:
+        fast = _fast_eval(node, ctx)
+        if fast is not None:
+            text = str(fast)
+            return text, text, False
+    arg, arg_internal = _sentence(node.args, ctx) if node.args else ("", "")
     try:
-        if keyword is None:
-            found, value = ctx.lookup(arg)
-            if not found:
-                raise Failure(f"unknown name {arg!r}")
-        else:
-            func = KEYWORDS.get(keyword)
-            if func is None:
-                raise Failure(f"unknown macro function ${keyword}")
-            value = func(arg, ctx)
+        value = _resolve(keyword, arg, ctx)
     except Failure as exc:
         ctx.problems.append((node.raw, str(exc)))
         opener = "$" + (keyword or "") + "("
@@ -145,11 +147,64 @@ def _phrase(node: Phrase, ctx: Context) -> tuple[str, str, bool]:
             plain += "[" + kp + "]"
             internal += "[" + ki + "]"
         return plain, internal, False
-    verbatim = keyword == "sprintf" or isinstance(value, Verbatim)
     if node.lookups:
         return _index(node, value, ctx)
     text = to_text(value)
-    return text, text, verbatim
+    return text, text, keyword == "sprintf" or isinstance(value, Verbatim)
+
+
+def _resolve(keyword: str | None, arg: str, ctx: Context) -> Any:
+    """The value of ``$keyword(arg)``; raise Failure when there is none."""
+    if keyword is None:
+        found, value = ctx.lookup(arg)
+        if not found:
+            raise Failure(f"unknown name {arg!r}")
+        return value
+    func = KEYWORDS.get(keyword)
+    if func is None:
+        raise Failure(f"unknown macro function ${keyword}")
+    return func(arg, ctx)
+
+
+def _fast_eval(node: Phrase, ctx: Context) -> int | float | None:
+    """``$eval`` through its cached skeleton, or None to take the textual path."""
+    skeleton = node.skeleton
+    if skeleton is None:
+        return None
+    if skeleton is UNBUILT:
+        skeleton = node.skeleton = build_skeleton(node.args)
+        if skeleton is None:
+            return None
+    values = []
+    for hole in skeleton.holes:
+        value = _hole_value(hole, ctx)
+        if not usable(value):
+            return None
+        values.append(value)
+    try:
+        return skeleton.run(values)
+    except EvalError:
+        return None  # the textual path reports the problem
+
+
+def _hole_value(node: Node, ctx: Context) -> Any:
+    """The value a macro inside ``$eval`` stands for, or None if it has none
+    that a number token could replace exactly."""
+    if type(node) is Brace:
+        return ctx.lookup(node.name)[1]
+    if type(node) is not Phrase or node.lookups:  # type: ignore[union-attr]
+        return None
+    keyword = node.keyword  # type: ignore[union-attr]
+    if keyword == "eval":
+        return _fast_eval(node, ctx)  # type: ignore[arg-type]
+    arg, _ = _sentence(node.args, ctx) if node.args else ("", "")  # type: ignore[union-attr]
+    try:
+        value = _resolve(keyword, arg, ctx)
+    except Failure:
+        return None
+    if type(value) is str and value.isascii() and value.isdigit() and (value == "0" or value[0] != "0"):
+        return int(value)  # "600" is the same token as 600
+    return value
 
 
 def _index(node: Phrase, value: Any, ctx: Context) -> tuple[str, str, bool]:

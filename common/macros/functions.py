@@ -6,6 +6,7 @@ literal, as in IceProd.
 """
 from __future__ import annotations
 
+import functools
 import random
 import re
 from typing import Any, Callable
@@ -122,6 +123,22 @@ def _cast(conv: str, arg: str) -> Any:
 
 
 def sprintf(arg: str, ctx: Context | None = None) -> str:
+    """``$sprintf``, cached: a pure function of its argument text."""
+    ok, text = _sprintf_cached(arg)
+    if not ok:
+        raise Failure(text)
+    return text
+
+
+@functools.lru_cache(maxsize=8192)
+def _sprintf_cached(arg: str) -> tuple[bool, str]:
+    try:
+        return True, _sprintf(arg)
+    except Failure as exc:
+        return False, str(exc)
+
+
+def _sprintf(arg: str) -> str:
     """``$sprintf(fmt, a, b)``: the format is the first argument, quoted or up
     to the first comma; the result is always a string (F1)."""
     if not arg:

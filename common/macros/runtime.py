@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from .api import expand
+from .coercion import to_text
 
 # IceProd's add_default_options, with 3.2's site_temp (the server overrides
 # it with the site's own scratch space).
@@ -50,9 +51,15 @@ def runtime_options(
     for key, value in STORAGE_DEFAULTS.items():
         options.setdefault(key, value)
     if "dataset_temp" not in options or "job_temp" not in options:
-        scope = {"options": options}
-        if "dataset_temp" not in options:
-            options["dataset_temp"] = str(expand(_DATASET_TEMP, config=scope))
-        if "job_temp" not in options:
-            options["job_temp"] = str(expand(_JOB_TEMP, config=scope))
+        site_temp = options["site_temp"]
+        if isinstance(site_temp, str) and "$" not in site_temp and "\\" not in site_temp:
+            # The common case, written out: this runs once per task.
+            dataset_temp = f"{site_temp}/{to_text(options.get('dataset', '$(dataset)'))}"
+            job_temp = f"{dataset_temp}/{to_text(options.get('job', '$(job)'))}"
+        else:
+            scope = {"options": options}
+            dataset_temp = str(expand(_DATASET_TEMP, config=scope))
+            job_temp = str(expand(_JOB_TEMP, config=scope))
+        options.setdefault("dataset_temp", dataset_temp)
+        options.setdefault("job_temp", job_temp)
     return options

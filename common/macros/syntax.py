@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 # Characters with a meaning; everything between them is copied as one run.
 _SPECIAL = re.compile(r"[$()\[\]\\]")
@@ -34,6 +35,9 @@ _BAD_BRACE_NAME = re.compile(r"[$(){}\[\]\\]")
 # Templates larger than this are parsed every time rather than cached, so
 # that a pathological value cannot pin megabytes in the cache.
 _CACHE_MAX_LEN = 4096
+
+
+UNBUILT: Any = object()
 
 
 class Text:
@@ -60,13 +64,16 @@ class Brace:
 class Phrase:
     """``$keyword(args)[key]...``; ``keyword`` is None for ``$(name)``."""
 
-    __slots__ = ("keyword", "args", "lookups", "raw")
+    __slots__ = ("keyword", "args", "lookups", "raw", "skeleton")
 
     def __init__(self, keyword: str | None, args: tuple["Node", ...], raw: str) -> None:
         self.keyword = keyword
         self.args = args
         self.lookups: tuple[tuple[Node, ...], ...] = ()
         self.raw = raw
+        # For $eval: the compiled argument (skeleton.Skeleton), built on first
+        # use; None when the argument has no macros or cannot be compiled.
+        self.skeleton: Any = UNBUILT
 
 
 Node = Text | Brace | Phrase
