@@ -166,7 +166,9 @@ class _Planner:
         })
         src = self.expand(module.get("src", ""), config, parameters, f"{path}['src']")
         env_shell = self.expand(module.get("env_shell", ""), config, parameters, f"{path}['env_shell']")
-        args = self.expand(module.get("args", ""), config, parameters, f"{path}['args']")
+        # args are expanded once, by module_command through expand_token: a
+        # second pass would undo F2 (an escaped \$ must stay literal).
+        args = module.get("args", "")
         configs = self.expand(module.get("configs", {}), config, parameters, f"{path}['configs']")
         name = str(self.expand(module.get("name", ""), config, parameters, f"{path}['name']"))
 

@@ -105,3 +105,11 @@ def test_unknown_task_names_the_choices(demo):
 def test_bad_job_count_is_a_problem(demo):
     [problem] = check_submission(demo, 0)
     assert "jobs" in str(problem)
+
+
+def test_escaped_dollar_stays_literal_in_args(demo):
+    config = copy.deepcopy(demo)
+    config["tasks"][0]["trays"][0]["modules"][0]["args"] = {"label": "\\$(job)", "n": "$(job)"}
+    plan = build_task_plan(config, "generate", JobContext(dataset=1, job=4, jobs_submitted=5))
+    module = plan.trays[0].modules[0]
+    assert module.argv[-2:] == ["--label=$(job)", "-n=4"]
