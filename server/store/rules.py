@@ -14,7 +14,7 @@ from common import resources as res
 from common import states
 
 from .interface import InvalidArgumentError
-from .records import AttemptResult, FailureClass, RetryPolicy
+from .records import AttemptResult, FailureClass, NewDataset, RetryPolicy, new_id
 
 INFRA_KINDS = frozenset({"eviction", "pilot-lost", "preemption"})
 """Failure kinds counted against the infrastructure budget even when a caller
@@ -141,3 +141,14 @@ def plan_failure(requirements: Mapping[str, Any], failures_nonphysics: int, fail
             raise InvalidArgumentError(f"cannot escalate {result.kind}: {exc}") from None
     hours = (result.time_used or 0.0) / 3600.0
     return FailurePlan(status, fclass, nonphysics, infra, new_req, changes, hours)
+
+
+def prepare_new_dataset(new: NewDataset) -> tuple[str, int]:
+    """Validate a dataset create; returns (dataset_id, tasks_submitted)."""
+    check_status("dataset", new.status)
+    for name in ("jobs_submitted", "tasks_per_job"):
+        value = getattr(new, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidArgumentError(f"{name} must be a whole number >= 0, got {value!r}")
+    tasks_submitted = new.jobs_submitted * new.tasks_per_job if new.tasks_submitted is None else new.tasks_submitted
+    return new.dataset_id or new_id(), tasks_submitted

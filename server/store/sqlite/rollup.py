@@ -1,0 +1,54 @@
+"""Job and dataset status from their children's status counts (index-only
+counts: ``(job_id, status)`` on tasks, ``(dataset_id, status)`` on jobs)."""
+from __future__ import annotations
+
+import sqlite3
+from typing import Sequence
+
+from common import states
+
+from ..records import nowstr
+from .base import SQLiteBase
+
+
+def rollup_jobs_in(conn: sqlite3.Connection, job_ids: Sequence[str]) -> dict[str, str]:
+    changed: dict[str, str] = {}
+    for job_id in dict.fromkeys(job_ids):
+        row = conn.execute("SELECT status FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        if row is None:
+            continue
+        counts = {r[0]: r[1] for r in conn.execute(
+            "SELECT status, count(*) FROM tasks WHERE job_id = ? GROUP BY status", (job_id,))}
+        target = states.rollup_target("job", row[0], states.job_status_from_tasks(counts))
+        if target is not None:
+            conn.execute("UPDATE jobs SET status = ?, status_changed = ? WHERE job_id = ? AND status = ?",
+                         (target, nowstr(), job_id, row[0]))
+            changed[job_id] = target
+    return changed
+
+
+def rollup_dataset_in(conn: sqlite3.Connection, dataset_id: str) -> str | None:
+    ds = conn.execute("SELECT status, jobs_submitted, truncated, always_active FROM datasets WHERE dataset_id = ?",
+                      (dataset_id,)).fetchone()
+    if ds is None or ds["always_active"]:
+        return None
+    counts = {r[0]: r[1] for r in conn.execute(
+        "SELECT status, count(*) FROM jobs WHERE dataset_id = ? GROUP BY status", (dataset_id,))}
+    all_materialized = bool(ds["truncated"]) or sum(counts.values()) >= ds["jobs_submitted"]
+    derived = states.dataset_status_from_jobs(counts, all_materialized=all_materialized)
+    target = states.rollup_target("dataset", ds["status"], derived)
+    if target is None:
+        return None
+    conn.execute("UPDATE datasets SET status = ?, status_changed = ? WHERE dataset_id = ? AND status = ?",
+                 (target, nowstr(), dataset_id, ds["status"]))
+    return target
+
+
+class RollupMixin(SQLiteBase):
+
+    async def rollup_jobs(self, job_ids: Sequence[str]) -> dict[str, str]:
+        ids = list(job_ids)
+        return await self.db.write(lambda conn: rollup_jobs_in(conn, ids))
+
+    async def rollup_dataset(self, dataset_id: str) -> str | None:
+        return await self.db.write(lambda conn: rollup_dataset_in(conn, dataset_id))

@@ -1,0 +1,65 @@
+"""Dependency release (idle -> waiting) and queueing (waiting -> queued)."""
+from __future__ import annotations
+
+import sqlite3
+from typing import Sequence
+
+from ..interface import InvalidArgumentError
+from ..records import QueueClass, nowstr
+from .base import SQLiteBase
+from .classes import queued_classes
+from .listing import Where
+from .transitions import MOVE_COLS, move_tasks
+
+
+class SchedulingMixin(SQLiteBase):
+
+    async def release_dependencies(self, limit: int = 10_000, dataset_id: str | None = None) -> int:
+        if limit <= 0:
+            raise InvalidArgumentError(f"limit must be positive, got {limit}")
+
+        def op(conn: sqlite3.Connection) -> int:
+            # deps_pending is maintained on every completion, so the partial
+            # index over (idle, nothing pending) holds exactly the releasable
+            # tasks: no scan of tasks still waiting for their dependencies.
+            where = Where().add("status = 'idle'").add("deps_pending = 0")
+            if dataset_id is not None:
+                where.add("dataset_id = ?", dataset_id)
+            rows = conn.execute(f"""SELECT {MOVE_COLS} FROM tasks INDEXED BY ix_tasks_releasable
+                                    WHERE {where.sql()} ORDER BY seq LIMIT ?""", (*where.params, limit)).fetchall()
+            return move_tasks(conn, rows, "waiting", nowstr())
+        return await self.db.write(op)
+
+    async def queue_tasks(self, num: int, *, dataset_deprio: Sequence[str] = (),
+                          dataset_id: str | None = None) -> list[str]:
+        if num <= 0:
+            raise InvalidArgumentError(f"num must be positive, got {num}")
+        deprio = list(dict.fromkeys(dataset_deprio))
+
+        def op(conn: sqlite3.Connection) -> list[str]:
+            now = nowstr()
+            taken: list[str] = []
+            # IceProd's order: exclude every deprioritised dataset, then allow
+            # them back one at a time from the end of the list (least loaded).
+            for allowed_back in range(len(deprio) + 1):
+                want = num - len(taken)
+                if want <= 0:
+                    break
+                excluded = deprio[:len(deprio) - allowed_back]
+                where = Where().add("status = 'waiting'")
+                if dataset_id is not None:
+                    where.add("dataset_id = ?", dataset_id)
+                if excluded:
+                    where.add(f"dataset_id NOT IN ({','.join('?' * len(excluded))})", *excluded)
+                rows = conn.execute(f"""SELECT {MOVE_COLS} FROM tasks INDEXED BY ix_tasks_waiting
+                                        WHERE {where.sql()} ORDER BY priority DESC, seq LIMIT ?""",
+                                    (*where.params, want)).fetchall()
+                move_tasks(conn, rows, "queued", now)
+                taken.extend(r["task_id"] for r in rows)
+            return taken
+        return await self.db.write(op)
+
+    async def queued_classes(self) -> list[QueueClass]:
+        rows = await self.db.read(queued_classes)
+        return [QueueClass(r.resource_class, r.cpu, r.gpu, r.memory, r.disk, r.time, r.site, list(r.os), r.queued)
+                for r in rows]
