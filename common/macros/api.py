@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from .coercion import Verbatim, get_type
-from .context import BoundExceeded, Context, report
+from .context import BoundExceeded, Context, Path, report
 from .errors import Diagnostic, MacroError
 from .evaluator import expand_string, expand_value
 
@@ -37,7 +37,7 @@ def expand(
     return _plain(result)
 
 
-def _expand_guarded(value: Any, ctx: Context, path: str, found: list[Diagnostic]) -> tuple[Any, bool] | Any:
+def _expand_guarded(value: Any, ctx: Context, path: Path, found: list[Diagnostic]) -> tuple[Any, bool] | Any:
     try:
         return expand_value(value, ctx, path, found)
     except BoundExceeded as exc:
@@ -82,7 +82,7 @@ def expand_scope(
     found: list[Diagnostic] = []
     ctx = Context(config, merged, environment)
     for name, raw in parameters.items():
-        sub = f"{path}[{name!r}]"
+        sub = (path, name)
         ctx.work = 0  # the work bound is per value, not per scope
         if isinstance(raw, str):
             if "$" not in raw and "\\" not in raw:

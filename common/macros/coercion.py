@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from typing import Any
 
 
@@ -37,18 +38,23 @@ def _cached_scalar(text: str) -> Any:
     return value
 
 
-# First characters (after blanks) that json.loads / float() can accept; a
-# text starting otherwise is a plain word, and raising and catching two
-# exceptions to learn that is the slowest part of typing a path.
-_JSON_START = frozenset("[{\"'-0123456789tfnNI")
-_FLOAT_START = frozenset("+-.0123456789iInN")
+# Most expanded values are words or paths. Deciding that by letting
+# json.loads and float() raise is the slowest part of typing them, so a text
+# is only offered to a parser that could accept it.
+_JSON_START = frozenset("[{\"'")
+_JSON_WORDS = ("true", "false", "null", "NaN", "Infinity")
+_FLOAT_WORDS = ("nan", "inf", "+nan", "-nan", "+inf", "-inf")
+_NUMBER = re.compile(r"[+-]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][+-]?[0-9][0-9_]*)?")
 
 
 def _get_type(text: str) -> Any:
     if text.startswith('"') and text.endswith('"'):
         return text
-    first = text.lstrip()[:1]
-    if first in _JSON_START:
+    stripped = text.strip()
+    first = stripped[:1]
+    # float() also reads non-ASCII digits; such texts take the slow path.
+    numeric = _NUMBER.fullmatch(stripped) is not None or not stripped.isascii()
+    if numeric or first in _JSON_START or stripped.startswith(_JSON_WORDS) or first == "-":
         try:
             return json.loads(text.replace("'", '"'))
         except (ValueError, RecursionError):
@@ -58,14 +64,14 @@ def _get_type(text: str) -> Any:
         return True
     if lowered == "false":
         return False
-    if first not in _FLOAT_START and not text.isdigit():
-        return text
     try:
         if text.isdigit():
             return int(text)
-        return float(text)
+        if numeric or stripped.lower().startswith(_FLOAT_WORDS):
+            return float(text)
     except (ValueError, OverflowError):
-        return text
+        pass
+    return text
 
 
 def to_text(value: Any) -> str:

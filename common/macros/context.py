@@ -2,7 +2,7 @@
 environment, looked up once per :func:`expand` call."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from .errors import Diagnostic
 
@@ -21,7 +21,9 @@ class BoundExceeded(Exception):
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, dict) else _EMPTY
+    if isinstance(value, dict) or isinstance(value, Mapping):
+        return value
+    return _EMPTY
 
 
 class Context:
@@ -70,16 +72,38 @@ class Context:
             return False, None
         return value is not None, value
 
+    def table(self, which: str, key: str) -> tuple[bool, Any]:
+        """``key`` in one table (``steering``, ``system``, ``options``,
+        ``environment``, ``dif``, ``plus``), for the keyword functions."""
+        table = getattr(self, which)
+        found = key in table
+        value = table[key] if found else None
+        return found, value
+
     def spend(self, amount: int) -> None:
         self.work += amount
         if self.work > MAX_WORK:
             raise BoundExceeded(f"expansion produced more than {MAX_WORK} characters in all")
 
 
-def report(diagnostics: list[Diagnostic] | None, path: str, problems: list[tuple[str, str]]) -> None:
+# Where a value sits, built lazily: formatting "config['tasks'][0]" for
+# every value expanded would cost more than expanding most of them.
+Path = str | tuple[Any, Any]  # a string, or (parent Path, key)
+
+
+def path_str(path: Path) -> str:
+    keys = []
+    while isinstance(path, tuple):
+        path, key = path
+        keys.append(f"[{key!r}]")
+    return path + "".join(reversed(keys))
+
+
+def report(diagnostics: list[Diagnostic] | None, path: Path, problems: Sequence[tuple[str, str]]) -> None:
     """Append ``problems`` (deduplicated) to ``diagnostics``."""
-    if diagnostics is None:
+    if diagnostics is None or not problems:
         return
+    path = path_str(path)
     seen: set[tuple[str, str]] = set()
     for phrase, message in problems:
         if (phrase, message) not in seen:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .coercion import Verbatim, get_type, to_text
-from .context import MAX_DEPTH, MAX_PASSES, MAX_TEXT, BoundExceeded, Context, report
+from .context import MAX_DEPTH, MAX_PASSES, MAX_TEXT, BoundExceeded, Context, Path, report
 from .errors import Diagnostic
 from .functions import KEYWORDS, Failure
 from .arith import EvalError
@@ -20,7 +20,7 @@ from .skeleton import usable
 from .syntax import UNBUILT, Brace, Node, Phrase, Template, Text, parse
 
 
-def expand_value(value: Any, ctx: Context, path: str, diagnostics: list[Diagnostic] | None, depth: int = 0) -> Any:
+def expand_value(value: Any, ctx: Context, path: Path, diagnostics: list[Diagnostic] | None, depth: int = 0) -> Any:
     """Expand strings, lists (items) and dicts (keys and values); anything
     else is returned unchanged. Inputs are never modified."""
     if isinstance(value, str):
@@ -28,13 +28,13 @@ def expand_value(value: Any, ctx: Context, path: str, diagnostics: list[Diagnost
     if isinstance(value, list):
         _check_depth(depth)
         ctx.spend(len(value))
-        return [expand_value(v, ctx, f"{path}[{i}]", diagnostics, depth + 1) for i, v in enumerate(value)]
+        return [expand_value(v, ctx, (path, i), diagnostics, depth + 1) for i, v in enumerate(value)]
     if isinstance(value, dict):
         _check_depth(depth)
         ctx.spend(len(value))
         out = {}
         for k, v in value.items():
-            sub = f"{path}[{k!r}]"
+            sub = (path, k)
             if isinstance(k, str) and ("$" in k or "\\" in k):
                 key = expand_string(k, ctx, sub, diagnostics, depth + 1)[0]
                 # Keys stay strings: IceProd would type "$(job)" as the int 7.
@@ -50,7 +50,7 @@ def _check_depth(depth: int) -> None:
 
 
 def expand_string(
-    text: str, ctx: Context, path: str, diagnostics: list[Diagnostic] | None, depth: int = 0
+    text: str, ctx: Context, path: Path, diagnostics: list[Diagnostic] | None, depth: int = 0
 ) -> tuple[Any, bool]:
     """Expand one string to its typed value.
 
@@ -62,11 +62,25 @@ def expand_string(
         if isinstance(typed, (list, dict)):
             return expand_value(typed, ctx, path, diagnostics, depth + 1), False
         return typed, False
+    value, verbatim, problems = _passes(text, ctx, path, diagnostics, depth)
+    report(diagnostics, path, problems)
+    return value, verbatim
+
+
+def _passes(
+    text: str, ctx: Context, path: Path, diagnostics: list[Diagnostic] | None, depth: int
+) -> tuple[Any, bool, list[tuple[str, str]]]:
+    """IceProd's loop: expand, type, and expand the result again until it
+    stops changing, at most MAX_PASSES times (F4)."""
     current = text
     for _ in range(MAX_PASSES):
         template = parse(current)
-        ctx.problems = list(template.problems) if template.problems else []
-        plain, internal, verbatim = _run(template, ctx)
+        ctx.problems = list(template.problems)
+        plain, internal, verbatim, value = _run(template, ctx)
+        if value is not _TEXT:
+            # A whole value that is one number or bool: typing its text
+            # would give it back, and its text has nothing left to expand.
+            return value, False, ctx.problems
         if len(internal) > MAX_TEXT:
             raise BoundExceeded(f"expansion grew past {MAX_TEXT} characters")
         ctx.spend(len(internal))
@@ -74,26 +88,29 @@ def expand_string(
         if not isinstance(typed, str):
             problems = ctx.problems
             if isinstance(typed, (list, dict)):
-                typed = expand_value(typed, ctx, path, diagnostics, depth + 1)
-            report(diagnostics, path, problems)
-            return typed, False
+                report(diagnostics, path, problems)
+                return expand_value(typed, ctx, path, diagnostics, depth + 1), False, []
+            return typed, False, problems
         if internal == current or ("$" not in internal and "\\" not in internal):
-            report(diagnostics, path, ctx.problems)
-            return typed, verbatim
+            return typed, verbatim, ctx.problems
         current = internal
     raise BoundExceeded(f"expansion did not settle after {MAX_PASSES} passes (a value that refers to itself?)")
 
 
-def _run(template: Template, ctx: Context) -> tuple[str, str, bool]:
+_TEXT: Any = object()  # "the value is the text", from _phrase and _run
+_SCALARS = (int, float, bool)
+
+
+def _run(template: Template, ctx: Context) -> tuple[str, str, bool, Any]:
     nodes = template.nodes
     if len(nodes) == 1:
         node = nodes[0]
         if type(node) is Phrase:
             return _phrase(node, ctx)
         if type(node) is Text:
-            return node.plain, node.internal, False
+            return node.plain, node.internal, False, _TEXT
     plain, internal = _sentence(nodes, ctx)
-    return plain, internal, False
+    return plain, internal, False, _TEXT
 
 
 def _sentence(nodes: tuple[Node, ...], ctx: Context) -> tuple[str, str]:
@@ -107,7 +124,7 @@ def _sentence(nodes: tuple[Node, ...], ctx: Context) -> tuple[str, str]:
             plains.append(node.plain)  # type: ignore[union-attr]
             internals.append(node.internal)  # type: ignore[union-attr]
         elif kind is Phrase:
-            p, i, _ = _phrase(node, ctx)  # type: ignore[arg-type]
+            p, i, _, _ = _phrase(node, ctx)  # type: ignore[arg-type]
             plains.append(p)
             internals.append(i)
         else:
@@ -126,14 +143,15 @@ def _brace(node: Brace, ctx: Context) -> str:
     return to_text(value) if found else node.raw
 
 
-def _phrase(node: Phrase, ctx: Context) -> tuple[str, str, bool]:
-    """Evaluate ``$keyword(args)[key]...`` to (plain, internal, verbatim)."""
+def _phrase(node: Phrase, ctx: Context) -> tuple[str, str, bool, Any]:
+    """Evaluate ``$keyword(args)[key]...`` to (plain, internal, verbatim,
+    value); value is the number or bool itself, else _TEXT."""
     keyword = node.keyword
     if keyword == "eval" and not node.lookups:
         fast = _fast_eval(node, ctx)
         if fast is not None:
             text = str(fast)
-            return text, text, False
+            return text, text, False, fast
     arg, arg_internal = _sentence(node.args, ctx) if node.args else ("", "")
     try:
         value = _resolve(keyword, arg, ctx)
@@ -146,11 +164,14 @@ def _phrase(node: Phrase, ctx: Context) -> tuple[str, str, bool]:
             kp, ki = _sentence(key, ctx)
             plain += "[" + kp + "]"
             internal += "[" + ki + "]"
-        return plain, internal, False
+        return plain, internal, False, _TEXT
     if node.lookups:
         return _index(node, value, ctx)
+    if type(value) in _SCALARS:
+        text = str(value)
+        return text, text, False, value
     text = to_text(value)
-    return text, text, keyword == "sprintf" or isinstance(value, Verbatim)
+    return text, text, keyword == "sprintf" or isinstance(value, Verbatim), _TEXT
 
 
 def _resolve(keyword: str | None, arg: str, ctx: Context) -> Any:
@@ -207,7 +228,7 @@ def _hole_value(node: Node, ctx: Context) -> Any:
     return value
 
 
-def _index(node: Phrase, value: Any, ctx: Context) -> tuple[str, str, bool]:
+def _index(node: Phrase, value: Any, ctx: Context) -> tuple[str, str, bool, Any]:
     """Apply ``[key]`` lookups: the key is a name if it resolves, else its
     text; both sides are typed; a failed index keeps ``X[key]`` literal."""
     text = to_text(value)
@@ -229,4 +250,4 @@ def _index(node: Phrase, value: Any, ctx: Context) -> tuple[str, str, bool]:
                 continue
         text += "[" + kp + "]"
         internal += "[" + ki + "]"
-    return text, internal, False
+    return text, internal, False, _TEXT

@@ -23,11 +23,11 @@ class Failure(Exception):
     """The function cannot produce a value for this argument."""
 
 
-def _table(name: str, table_of: Callable[[Context], Any]) -> Callable[[str, Context], Any]:
+def _table(name: str, which: str) -> Callable[[str, Context], Any]:
     def find(arg: str, ctx: Context) -> Any:
-        table = table_of(ctx)
-        if arg in table:
-            return _as_value(table[arg])
+        found, value = ctx.table(which, arg)
+        if found:
+            return _as_value(value)
         raise Failure(f"{name} has no {arg!r}")
 
     return find
@@ -39,10 +39,10 @@ def _as_value(value: Any) -> Any:
 
 
 def _metadata(arg: str, ctx: Context) -> Any:
-    if arg in ctx.dif:
-        return _as_value(ctx.dif[arg])
-    if arg in ctx.plus:
-        return _as_value(ctx.plus[arg])
+    for which in ("dif", "plus"):
+        found, value = ctx.table(which, arg)
+        if found:
+            return _as_value(value)
     raise Failure(f"difplus has no {arg!r}")
 
 
@@ -179,11 +179,11 @@ def _sprintf(arg: str) -> str:
 
 
 KEYWORDS: dict[str, Callable[[str, Context], Any]] = {
-    "steering": _table("steering.parameters", lambda c: c.steering),
-    "system": _table("steering.system", lambda c: c.system),
-    "environ": _table("the environment", lambda c: c.environment),
-    "args": _table("options", lambda c: c.options),
-    "options": _table("options", lambda c: c.options),
+    "steering": _table("steering.parameters", "steering"),
+    "system": _table("steering.system", "system"),
+    "environ": _table("the environment", "environment"),
+    "args": _table("options", "options"),
+    "options": _table("options", "options"),
     "metadata": _metadata,
     "eval": _eval,
     "choice": _choice,
