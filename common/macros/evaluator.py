@@ -75,15 +75,16 @@ def _passes(
     current = text
     for _ in range(MAX_PASSES):
         template = parse(current)
-        ctx.problems = list(template.problems)
+        ctx.problems = [*template.problems] if template.problems else []
         plain, internal, verbatim, value = _run(template, ctx)
         if value is not _TEXT:
             # A whole value that is one number or bool: typing its text
             # would give it back, and its text has nothing left to expand.
             return value, False, ctx.problems
-        if len(internal) > MAX_TEXT:
+        size = len(internal)
+        if size > MAX_TEXT:
             raise BoundExceeded(f"expansion grew past {MAX_TEXT} characters")
-        ctx.spend(len(internal))
+        ctx.spend(size)
         typed: Any = plain if verbatim else get_type(plain)
         if not isinstance(typed, str):
             problems = ctx.problems
@@ -97,6 +98,7 @@ def _passes(
     raise BoundExceeded(f"expansion did not settle after {MAX_PASSES} passes (a value that refers to itself?)")
 
 
+_SMALL = 1 << 62
 _TEXT: Any = object()  # "the value is the text", from _phrase and _run
 _SCALARS = (int, float, bool)
 
@@ -199,7 +201,8 @@ def _fast_eval(node: Phrase, ctx: Context) -> int | float | None:
     values = []
     for hole in skeleton.holes:
         value = _hole_value(hole, ctx)
-        if not usable(value):
+        # Inlined check for the common case (a small non-negative int).
+        if not (type(value) is int and 0 <= value < _SMALL) and not usable(value):
             return None
         values.append(value)
     try:

@@ -26,21 +26,22 @@ _NO_GLOBALS: dict[str, Any] = {"__builtins__": {}}
 class Skeleton:
     """The compiled argument of one ``$eval`` phrase."""
 
-    __slots__ = ("holes", "code", "tree", "names")
+    __slots__ = ("holes", "func", "tree", "names")
 
-    def __init__(self, holes: tuple[Node, ...], tree: ast.Expression, code: Any) -> None:
+    def __init__(self, holes: tuple[Node, ...], tree: ast.Expression, func: Any) -> None:
         self.holes = holes
         self.tree = tree
-        self.code = code  # None when the tree has "**": it is walked with size checks
+        # A Python function of the holes; None when the tree has "**", which
+        # is walked with size checks instead.
+        self.func = func
         self.names = tuple(f"_h{i}" for i in range(len(holes)))
 
     def run(self, values: Sequence[Any]) -> int | float:
         """Evaluate with ``values`` for the holes; raise EvalError on any problem."""
-        bound = dict(zip(self.names, values))
-        if self.code is None:
-            return evaluate_tree(self.tree, bound)
+        if self.func is None:
+            return evaluate_tree(self.tree, dict(zip(self.names, values)))
         try:
-            result = eval(self.code, _NO_GLOBALS, bound)  # noqa: S307 - tree checked by check_tree
+            result = self.func(*values)
         except (ArithmeticError, TypeError, ValueError) as exc:
             raise EvalError(f"{type(exc).__name__}: {exc}") from None
         if type(result) not in (int, float) or (type(result) is int and result.bit_length() > MAX_INT_BITS):
@@ -75,8 +76,18 @@ def build(args: tuple[Node, ...]) -> Skeleton | None:
         has_pow = check_tree(tree.body, {f"_h{i}" for i in range(len(holes))})
     except (SyntaxError, ValueError, RecursionError, MemoryError, EvalError):
         return None
-    code = None if has_pow else compile(tree, "<eval>", "eval")
-    return Skeleton(tuple(holes), tree, code)
+    func = None
+    if not has_pow:
+        # check_tree allowed only numbers, the hole names and arithmetic, so
+        # this lambda computes nothing but the checked expression.
+        params = [ast.arg(arg=f"_h{i}") for i in range(len(holes))]
+        lam = ast.Lambda(
+            args=ast.arguments(posonlyargs=[], args=params, kwonlyargs=[], kw_defaults=[], defaults=[]),
+            body=tree.body,
+        )
+        code = compile(ast.fix_missing_locations(ast.Expression(body=lam)), "<eval>", "eval")
+        func = eval(code, _NO_GLOBALS)  # noqa: S307
+    return Skeleton(tuple(holes), tree, func)
 
 
 def usable(value: Any) -> bool:
