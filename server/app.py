@@ -31,6 +31,12 @@ ROUTE_MODULES: tuple[str, ...] = (
     "server.api.misc",
     "server.metrics",
     "server.api.users",
+    "server.api.pilots",
+    "server.api.task_actions",
+    "server.api.logs",
+    "server.api.task_stats",
+    "server.api.scratch",
+    "server.api.provenance",
 )
 # Background services started with the app: each module exposes
 # ``async def service(app) -> AsyncIterator[None]`` (a cleanup_ctx generator).

@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "token": ("server.cli.token", "mint access tokens for this installation"),
     "validate": ("server.cli.validate", "check a dataset config; print every problem with its JSON path"),
     "run": ("pilot.standalone", "run (or print) one job's tasks locally, without a server"),
+    "provenance": ("server.cli.provenance", "which dataset/job/task/attempt/config made this file"),
 }
 
 

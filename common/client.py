@@ -1,0 +1,83 @@
+"""The small REST client shared by frazil's command-line clients.
+
+It is wipac-rest-tools' ``RestClient`` (what IceProd scripts use), configured
+from the environment: ``FRAZIL_URL`` and ``FRAZIL_TOKEN``, or
+``FRAZIL_TOKEN_FILE`` naming a file that holds the token. Failures become a
+:class:`CliError` with one clear line: the server's own error message for
+4xx/5xx replies, the address for connection problems.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+from typing import Any, Mapping
+
+import requests
+from rest_tools.client import RestClient
+
+from common.cli_errors import CliError
+
+ENV_URL = "FRAZIL_URL"
+ENV_TOKEN = "FRAZIL_TOKEN"
+ENV_TOKEN_FILE = "FRAZIL_TOKEN_FILE"
+
+
+def token_from_env(environ: Mapping[str, str] | None = None) -> str:
+    env = os.environ if environ is None else environ
+    token = env.get(ENV_TOKEN, "").strip()
+    if token:
+        return token
+    token_file = env.get(ENV_TOKEN_FILE, "").strip()
+    if not token_file:
+        raise CliError(f"no token: set {ENV_TOKEN} or {ENV_TOKEN_FILE} "
+                       "(make one with 'frazil token create --user NAME')")
+    try:
+        token = pathlib.Path(token_file).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise CliError(f"{ENV_TOKEN_FILE}={token_file}: cannot read: {exc.strerror or exc}") from None
+    if not token:
+        raise CliError(f"{ENV_TOKEN_FILE}={token_file}: the file is empty")
+    return token
+
+
+def url_from_env(environ: Mapping[str, str] | None = None) -> str:
+    env = os.environ if environ is None else environ
+    url = env.get(ENV_URL, "").strip()
+    if not url:
+        raise CliError(f"no server address: set {ENV_URL} (e.g. http://127.0.0.1:8080)")
+    if not url.startswith(("http://", "https://")):
+        raise CliError(f"{ENV_URL}={url!r}: expected an http:// or https:// address")
+    return url.rstrip("/")
+
+
+def client_from_env(environ: Mapping[str, str] | None = None, *, timeout: float = 60.0,
+                    retries: int = 3) -> RestClient:
+    """A RestClient for the server named by the environment (CliError if unset)."""
+    return RestClient(url_from_env(environ), token_from_env(environ), timeout=timeout, retries=retries)
+
+
+def server_message(exc: requests.HTTPError) -> str:
+    """``{"code", "error"}`` replies give their error text; anything else its status."""
+    response = exc.response
+    if response is None:
+        return str(exc)
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        error = None
+    return f"{error} (HTTP {response.status_code})" if error else f"HTTP {response.status_code} {response.reason}"
+
+
+def call(client: RestClient, method: str, path: str, args: dict[str, Any] | None = None) -> Any:
+    """``client.request_seq`` with every failure turned into one CliError line."""
+    try:
+        return client.request_seq(method, path, args)
+    except requests.HTTPError as exc:
+        raise CliError(f"{method} {path}: {server_message(exc)}", exit_code=1) from None
+    except requests.ConnectionError:
+        raise CliError(f"cannot reach the frazil server at {client.address}", exit_code=1) from None
+    except requests.Timeout:
+        raise CliError(f"the frazil server at {client.address} did not answer in time", exit_code=1) from None
+    except (requests.RequestException, json.JSONDecodeError) as exc:
+        raise CliError(f"{method} {path}: {exc}", exit_code=1) from None

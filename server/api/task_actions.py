@@ -1,0 +1,424 @@
+"""The pilot's task life cycle: claim, processing, complete, reset, failed.
+
+Every report carries the ``instance_id`` the claim handed out. The store
+applies a report only to that claim, so a pilot that lost its task (lease
+reaped, task re-claimed elsewhere) gets 409 and changes nothing: a task
+completes exactly once. After each applied report the job and dataset
+statuses are rolled up at once (no late cron), consumed core-hours feed fair
+share, and a job that just completed has its scratch files removed.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import OrderedDict
+from typing import Any
+
+from aiohttp import web
+
+from common import errors as failure_rules
+from common.resources import Resources
+from server.api.errors import ApiError, bad_request, not_found
+from server.api.params import json_reply
+from server.api.pilots import OS_SCHEMA, RESOURCE_SCHEMA, TEXT, os_list, retry_policy
+from server.api.routing import ApiRoutes
+from server.api.scratch import cleanup_job_scratch
+from server.keys import SERVICES, SETTINGS, STORE
+from server.settings import Settings
+from server.store import (
+    AttemptResult, ClaimedTask, ClaimRequest, FailureClass, Outcome, OutputFile, ReportOutcome, Store, Task,
+)
+from server.store.rules import INFRA_KINDS
+
+log = logging.getLogger("frazil.server.task_actions")
+routes = ApiRoutes("task_actions")
+PILOT_ROLES = {"admin", "system"}
+
+CLAIM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "pilot_id": {"type": "string", "minLength": 1, "maxLength": 64},
+        "resources": {**RESOURCE_SCHEMA, "required": ["cpu", "memory", "disk", "time"]},
+        "os": OS_SCHEMA, "site": TEXT, "hostname": TEXT,
+    },
+    "required": ["pilot_id", "resources"],
+    "additionalProperties": False,
+}
+NUMBER_OR_NULL = {"type": ["number", "null"]}
+STRING_OR_NULL = {"type": ["string", "null"], "maxLength": 1_000_000}
+RECORD_LIST = {"type": "array", "items": {"type": "object"}, "maxItems": 100_000}
+REPORT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "instance_id": {"type": "string", "minLength": 1, "maxLength": 64},
+        "time_used": {"type": ["number", "null"], "minimum": 0},
+        "resources": {"type": "object", "additionalProperties": NUMBER_OR_NULL},
+        "site": TEXT, "hostname": TEXT, "host": TEXT,
+        "outputs": {"type": "array", "maxItems": 100_000, "items": {
+            "type": "object", "required": ["url"],
+            "properties": {"url": {"type": "string", "minLength": 1, "maxLength": 4096},
+                           "size": {"type": ["integer", "null"], "minimum": 0},
+                           "sha512": {"type": ["string", "null"], "pattern": "^[0-9a-fA-F]{128}$"}}}},
+        "inputs": RECORD_LIST, "modules": RECORD_LIST,
+        "exit_codes": {"type": "array", "items": {"type": "integer"}, "maxItems": 100_000},
+        "exit_code": {"type": ["integer", "null"]},
+        "signal": {"type": ["integer", "null"], "minimum": 1, "maximum": 128},
+        "class": {"enum": ["physics", "non-physics", "nonphysics", "infra", None]},
+        "failure_class": {"enum": ["physics", "non-physics", "nonphysics", "infra", None]},
+        "kind": STRING_OR_NULL, "rule": STRING_OR_NULL, "reason": STRING_OR_NULL,
+        "stdout": STRING_OR_NULL, "stderr": STRING_OR_NULL, "stdlog": STRING_OR_NULL,
+        "status": TEXT, "action": STRING_OR_NULL, "workdir": STRING_OR_NULL,
+        "start": NUMBER_OR_NULL, "end": NUMBER_OR_NULL,
+        "version": TEXT, "frazil_version": TEXT,
+    },
+    "required": ["instance_id"],
+    "additionalProperties": False,
+}
+"""Accepts IceProd's terse bodies and the pilot's full ``TaskResult.to_dict()``."""
+PROCESSING_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"instance_id": {"type": "string", "minLength": 1, "maxLength": 64}, "site": TEXT},
+    "required": ["instance_id"],
+    "additionalProperties": False,
+}
+
+
+class TokenBucket:
+    """Per-pilot claim rate limit: a pilot may burst one second's worth of
+    claims, then ``rate`` per second. The server tells an eager pilot when to
+    come back (429 + Retry-After) instead of pilots sleeping blindly."""
+
+    def __init__(self, rate: float, max_keys: int = 100_000):
+        self.rate = rate
+        self.capacity = max(1.0, rate)
+        self.max_keys = max_keys
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def take(self, key: str, now: float | None = None) -> float:
+        """0 when a claim may go ahead (and is counted), else seconds to wait."""
+        if self.rate <= 0:
+            return 0.0
+        now = time.monotonic() if now is None else now
+        tokens, last = self._buckets.pop(key, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - last) * self.rate)
+        wait = 0.0
+        if tokens >= 1.0:
+            tokens -= 1.0
+        else:
+            wait = (1.0 - tokens) / self.rate
+        self._buckets[key] = (tokens, now)  # most recently used last
+        while len(self._buckets) > self.max_keys:  # forget the pilots idle longest
+            self._buckets.popitem(last=False)
+        return wait
+
+
+class ClaimCache:
+    """Config versions are immutable, so a claim need not re-read and re-parse
+    the config each time; dataset fields a pilot needs (number, jobs_submitted,
+    debug) are cached for a few seconds only, as jobs_submitted may grow."""
+
+    def __init__(self, max_configs: int = 256, dataset_ttl: float = 5.0):
+        self.max_configs = max_configs
+        self.dataset_ttl = dataset_ttl
+        self._configs: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
+        self._latest: dict[str, tuple[float, int | None]] = {}
+        self._datasets: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    async def config(self, store: Store, dataset_id: str, version: int | None) -> tuple[int | None, Any]:
+        now = time.monotonic()
+        if version is None:  # a task without a recorded version runs the newest
+            cached = self._latest.get(dataset_id)
+            if cached is not None and now - cached[0] < self.dataset_ttl:
+                version = cached[1]
+        if version is not None and (dataset_id, version) in self._configs:
+            self._configs.move_to_end((dataset_id, version))
+            return version, self._configs[(dataset_id, version)]
+        found = await store.get_config(dataset_id, version)
+        if found is None:
+            return version, None
+        if version is None:
+            self._latest[dataset_id] = (now, found.version)
+        self._configs[(dataset_id, found.version)] = found.config
+        while len(self._configs) > self.max_configs:
+            self._configs.popitem(last=False)
+        return found.version, found.config
+
+    async def dataset(self, store: Store, dataset_id: str) -> dict[str, Any]:
+        now = time.monotonic()
+        cached = self._datasets.get(dataset_id)
+        if cached is not None and now - cached[0] < self.dataset_ttl:
+            return cached[1]
+        dataset = await store.get_dataset(dataset_id)
+        fields = {"dataset": None, "jobs_submitted": None, "debug": False}
+        if dataset is not None:
+            fields = {"dataset": dataset.dataset, "jobs_submitted": dataset.jobs_submitted, "debug": dataset.debug}
+        if len(self._datasets) > 10_000:
+            self._datasets.clear()
+        self._datasets[dataset_id] = (now, fields)
+        return fields
+
+
+def scratch_base(settings: Settings) -> str:
+    """Where job_temp/dataset_temp files go when the config names no site_temp."""
+    return settings.scratch_url or settings.resolved_public_url().rstrip("/") + "/scratch"
+
+
+async def claim_reply(store: Store, cache: ClaimCache, settings: Settings, claimed: ClaimedTask) -> dict[str, Any]:
+    """The claimed task plus everything a pilot needs to build its TaskPlan
+    (``common.plan.build_task_plan``) without another call."""
+    task = claimed.task
+    version, config = await cache.config(store, task.dataset_id, task.config_version)
+    doc = task.to_doc()
+    doc.update(await cache.dataset(store, task.dataset_id))
+    doc.update(instance_id=claimed.instance_id, attempt=claimed.attempt, lease_expires=claimed.lease_expires,
+               lease_seconds=settings.lease_seconds, heartbeat_seconds=settings.heartbeat_seconds,
+               config_version=version, config=config, scratch_url=scratch_base(settings))
+    return doc
+
+
+# ---------------------------------------------------------------- reports
+
+_CLASS_NAMES = {"physics": FailureClass.PHYSICS, "non-physics": FailureClass.NONPHYSICS,
+                "nonphysics": FailureClass.NONPHYSICS, "infra": FailureClass.INFRA}
+_EVIDENCE_KEYS = ("exit_code", "signal", "stderr", "stdout", "stdlog")
+
+
+def _last_module_exit(body: dict[str, Any]) -> tuple[int | None, int | None]:
+    for module in reversed(body.get("modules") or []):
+        code, sig = module.get("exit_code"), module.get("signal")
+        if isinstance(code, int) and not isinstance(code, bool) or isinstance(sig, int) and not isinstance(sig, bool):
+            return (code if isinstance(code, int) else None), (sig if isinstance(sig, int) else None)
+    return None, None
+
+
+def classify_report(body: dict[str, Any], physics_route: bool) -> tuple[FailureClass, str, str, str]:
+    """Class, kind, rule and reason of a failure report (DESIGN.md §3.4).
+
+    A pilot that classified its failure says so (``class``) and is believed.
+    A pilot that sent only raw evidence (exit code, signal, output tails, a
+    kill hint) is classified here with the same rules (``common.errors``).
+    A terse IceProd-style report (reason at most) is classified by its route:
+    reset = non-physics, failed = physics.
+    """
+    kind = body.get("kind") or ""
+    rule = body.get("rule") or ""
+    reason = body.get("reason") or ""
+    given = body.get("class") or body.get("failure_class")
+    if given:
+        fclass = _CLASS_NAMES[given]
+        if fclass is FailureClass.NONPHYSICS and kind in INFRA_KINDS:
+            fclass = FailureClass.INFRA
+        return fclass, kind, rule, reason
+    hint = kind if kind in failure_rules.HINTS else None
+    if hint is not None or any(body.get(key) not in (None, "") for key in _EVIDENCE_KEYS) or body.get("modules"):
+        exit_code, sig = body.get("exit_code"), body.get("signal")
+        if exit_code is None and sig is None:
+            exit_code, sig = _last_module_exit(body)
+        evidence = failure_rules.FailureEvidence(
+            exit_code=exit_code, signal=sig, stderr_tail=body.get("stderr") or "",
+            stdout_tail=body.get("stdout") or "", stdlog_tail=body.get("stdlog") or "", reason=reason,
+            kind_hint=hint)
+        try:
+            found = failure_rules.classify(evidence)
+        except failure_rules.RulesError as exc:  # an operator's broken rules file: keep the route's verdict
+            log.error("failure rules unusable, classifying by route: %s", exc)
+        else:
+            if found.failure_class == "physics":
+                return FailureClass.PHYSICS, found.kind, found.rule or "", found.reason
+            infra = found.infrastructure or found.kind in INFRA_KINDS
+            return (FailureClass.INFRA if infra else FailureClass.NONPHYSICS), found.kind, found.rule or "", found.reason
+    if physics_route:
+        return FailureClass.PHYSICS, kind, rule, reason
+    return (FailureClass.INFRA if kind in INFRA_KINDS else FailureClass.NONPHYSICS), kind, rule, reason
+
+
+def _outputs(body: dict[str, Any]) -> list[OutputFile]:
+    """Delivered outputs, for provenance; skipped optional outputs are left out."""
+    files = []
+    for index, entry in enumerate(body.get("outputs") or []):
+        if entry.get("skipped") or entry.get("ok") is False:
+            continue
+        if entry.get("size") is None or not entry.get("sha512"):
+            raise bad_request(f"key 'outputs'[{index}]: a delivered output needs its size and sha512")
+        files.append(OutputFile(url=entry["url"], size=int(entry["size"]), sha512=entry["sha512"].lower()))
+    return files
+
+
+def report_result(body: dict[str, Any], *, failure_class: FailureClass | None = None, kind: str = "",
+                  rule: str = "", reason: str = "") -> AttemptResult:
+    """The store's record of a report; peaks with no value are dropped."""
+    exit_codes = list(body.get("exit_codes") or [])
+    if not exit_codes:
+        exit_codes = [m["exit_code"] for m in body.get("modules") or []
+                      if isinstance(m.get("exit_code"), int) and not isinstance(m.get("exit_code"), bool)]
+    return AttemptResult(
+        time_used=body.get("time_used"),
+        resources={k: v for k, v in (body.get("resources") or {}).items() if v is not None},
+        site=body.get("site", ""), host=body.get("hostname") or body.get("host") or "",
+        failure_class=failure_class, kind=kind, rule=rule, reason=reason,
+        modules=list(body.get("modules") or []), exit_codes=exit_codes,
+        inputs=list(body.get("inputs") or []), outputs=_outputs(body),
+        frazil_version=body.get("frazil_version") or body.get("version") or "")
+
+
+def _service(app: web.Application, name: str, factory: Any) -> Any:
+    services = app[SERVICES]
+    if name not in services:
+        services[name] = factory()
+    return services[name]
+
+
+def _retry_after(settings: Any) -> str:
+    """Idle pilots come back after about two queueing rounds: sooner only adds load."""
+    return str(max(1, math.ceil(2 * settings.loop_interval_seconds)))
+
+
+@routes.post("/task_actions/process", summary="claim one queued task that fits the pilot's free resources",
+             roles=PILOT_ROLES, pilot=True, body=CLAIM_SCHEMA,
+             responses={404: "nothing fits now (see Retry-After)", 429: "claiming too fast (see Retry-After)"})
+async def process(request: web.Request) -> web.Response:
+    body = request["body"]
+    app = request.app
+    settings = app[SETTINGS]
+    pilot_id = body["pilot_id"]
+    limiter: TokenBucket = _service(app, "claim_limiter", lambda: TokenBucket(settings.claim_rate_per_pilot))
+    wait = limiter.take(pilot_id)
+    if wait > 0:
+        raise ApiError(429, f"pilot {pilot_id} is claiming faster than {settings.claim_rate_per_pilot:g}/s",
+                       headers={"Retry-After": str(max(1, math.ceil(wait)))})
+    try:
+        free = Resources(**{k: int(v) if k in ("cpu", "gpu") else v for k, v in body["resources"].items()})
+    except (TypeError, ValueError) as exc:
+        raise bad_request(f"key 'resources': {exc}") from None
+    store = app[STORE]
+    pilot = await store.get_pilot(pilot_id)
+    if pilot is None:
+        raise bad_request(f"unknown pilot_id {pilot_id!r}: register with POST /pilots first")
+    if pilot.drain or pilot.state != "active":
+        raise ApiError(404, f"pilot {pilot_id} is {'draining' if pilot.drain else pilot.state}: no new tasks",
+                       headers={"Retry-After": _retry_after(settings)})
+    claim = ClaimRequest(pilot_id=pilot_id, free=free, os=os_list(body.get("os")) or list(pilot.os),
+                         site=body.get("site", pilot.site), lease_seconds=settings.lease_seconds,
+                         host=body.get("hostname", pilot.hostname))
+    claimed = await store.claim(claim)
+    if claimed is None:
+        raise ApiError(404, "no queued task fits these resources", headers={"Retry-After": _retry_after(settings)})
+    cache: ClaimCache = _service(app, "claim_cache", ClaimCache)
+    return json_reply(await claim_reply(store, cache, settings, claimed))
+
+
+async def _task_or_404(request: web.Request) -> Task:
+    task_id = request.match_info["task_id"]
+    task = await request.app[STORE].get_task(task_id)
+    if task is None:
+        raise not_found(f"task {task_id} not found")
+    return task
+
+
+def _stale(task_id: str) -> ApiError:
+    return ApiError(409, f"stale instance_id for task {task_id}: this claim no longer holds the task "
+                         "(it was reaped, reset or re-claimed); drop this result")
+
+
+def _check_outcome(task_id: str, outcome: ReportOutcome) -> None:
+    if outcome.outcome is Outcome.NOT_FOUND:
+        raise not_found(f"task {task_id} not found")
+    if outcome.outcome is Outcome.STALE:
+        raise _stale(task_id)
+
+
+@routes.post("/tasks/{task_id}/task_actions/processing", summary="the pilot started the claimed task",
+             roles=PILOT_ROLES, pilot=True, body=PROCESSING_SCHEMA, responses={409: "stale instance_id"})
+async def processing(request: web.Request) -> web.Response:
+    """Claims are already ``processing``; this acknowledges (and renews the
+    lease), and still moves a ``queued`` task with this instance_id as IceProd did."""
+    task = await _task_or_404(request)
+    instance_id = request["body"]["instance_id"]
+    store = request.app[STORE]
+    if task.instance_id != instance_id:
+        raise _stale(task.task_id)
+    if task.status == "processing":
+        await store.renew_leases(task.pilot_id, [task.task_id], request.app[SETTINGS].lease_seconds)
+    elif not await store.set_task_status(task.task_id, "processing", instance_id=instance_id):
+        raise _stale(task.task_id)
+    await _roll_up(request.app, task)
+    return json_reply(task.to_doc())
+
+
+async def _roll_up(app: web.Application, task: Task) -> dict[str, str]:
+    store = app[STORE]
+    changes = await store.rollup_jobs([task.job_id])
+    await store.rollup_dataset(task.dataset_id)
+    if changes.get(task.job_id) == "complete":
+        try:
+            await cleanup_job_scratch(app, task.dataset_id, task.job_index)
+        except OSError:  # a leftover scratch file must not turn a good report into an error
+            log.exception("scratch cleanup of dataset %s job %s failed", task.dataset_id, task.job_index)
+    return changes
+
+
+async def _after_report(app: web.Application, task_id: str, time_used: float | None) -> Task | None:
+    """Roll-up and fair-share accounting once a report was applied."""
+    store = app[STORE]
+    task = await store.get_task(task_id)
+    if task is None:
+        return None
+    await _roll_up(app, task)
+    if time_used:
+        dataset = await store.get_dataset(task.dataset_id)
+        try:
+            cores = Resources.from_requirements(task.requirements).cpu
+        except ValueError:
+            cores = 1
+        if dataset is not None:
+            await store.add_usage(dataset.username, dataset.group, max(cores, 1) * time_used / 3600.0)
+    return task
+
+
+@routes.post("/tasks/{task_id}/task_actions/complete", summary="the attempt succeeded; record outputs for provenance",
+             roles=PILOT_ROLES, pilot=True, body=REPORT_SCHEMA, responses={409: "stale instance_id"})
+async def complete(request: web.Request) -> web.Response:
+    task_id = request.match_info["task_id"]
+    body = request["body"]
+    result = report_result(body)
+    outcome = await request.app[STORE].complete(task_id, body["instance_id"], result)
+    _check_outcome(task_id, outcome)
+    await _after_report(request.app, task_id, result.time_used)
+    return json_reply({"status": outcome.status or "complete"})
+
+
+async def _failure(request: web.Request, physics_route: bool) -> web.Response:
+    task_id = request.match_info["task_id"]
+    body = request["body"]
+    app = request.app
+    fclass, kind, rule, reason = classify_report(body, physics_route)
+    result = report_result(body, failure_class=fclass, kind=kind, rule=rule, reason=reason)
+    store = app[STORE]
+    policy = retry_policy(app[SETTINGS])
+    if fclass is FailureClass.PHYSICS:
+        outcome = await store.fail(task_id, body["instance_id"], result, policy)
+    else:
+        outcome = await store.reset(task_id, body["instance_id"], result, policy)
+    _check_outcome(task_id, outcome)
+    task = await _after_report(app, task_id, result.time_used)
+    return json_reply({
+        "status": outcome.status,
+        "class": "physics" if fclass is FailureClass.PHYSICS else "non-physics",
+        "infrastructure": fclass is FailureClass.INFRA,
+        "kind": kind, "rule": rule, "reason": reason,
+        "requirement_changes": outcome.requirement_changes,
+        "requirements": task.requirements if task is not None else None,
+    })
+
+
+@routes.post("/tasks/{task_id}/task_actions/reset", summary="non-physics failure: retry (escalating what ran out)",
+             roles=PILOT_ROLES, pilot=True, body=REPORT_SCHEMA, responses={409: "stale instance_id"})
+async def reset(request: web.Request) -> web.Response:
+    return await _failure(request, physics_route=False)
+
+
+@routes.post("/tasks/{task_id}/task_actions/failed", summary="physics failure: the task fails",
+             roles=PILOT_ROLES, pilot=True, body=REPORT_SCHEMA, responses={409: "stale instance_id"})
+async def failed(request: web.Request) -> web.Response:
+    return await _failure(request, physics_route=True)
