@@ -1,0 +1,170 @@
+"""Logs: small ones inline, large or streamed ones in a chunk collection.
+
+A log document holds its text in ``data`` while it stays under
+``INLINE_LIMIT``; beyond that (at creation or when appends make it grow) the
+text lives in ``log_chunks`` ({log_id, n, data}, unique (log_id, n)) and the
+hot ``logs`` collection keeps only metadata, so listing a dataset's logs never
+drags megabytes of text through the task pages. Reads reassemble the text.
+Appends are one ``$inc`` of the chunk counter (atomic reservation of the
+chunk number) plus one chunk insert, so concurrent appends never overwrite.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from pymongo import ReturnDocument
+
+from ..interface import InvalidArgumentError, NotFoundError
+from ..query import ListOptions, LogFilter, Page, project
+from ..records import Log, NewLog, nowstr
+from .base import Doc, MongoBase
+from .docs import log_from
+from .listing import page
+
+#: Characters kept inline in the logs collection (IceProd moves logs over 1 MB to S3).
+INLINE_LIMIT = 1_000_000
+#: Size of one stored chunk of a large log (well under the 16 MB document limit).
+CHUNK_SIZE = 1_000_000
+
+
+class LogsMixin(MongoBase):
+    async def _text(self, doc: Doc) -> str:
+        if not doc.get("chunked"):
+            return str(doc.get("data", ""))
+        chunks = await self._chunks.find({"log_id": doc["_id"]}, {"data": 1}).sort("n", 1).to_list()
+        return "".join(c["data"] for c in chunks)
+
+    async def _log(self, doc: Doc) -> Log:
+        return log_from(doc, await self._text(doc))
+
+    async def add_log(self, log: NewLog) -> str:
+        if not isinstance(log.data, str):
+            raise InvalidArgumentError(f"log data must be text, got {type(log.data).__name__}")
+        seq = await self._next_seq("log")
+        doc: Doc = {"_id": log.log_id, "log_id": log.log_id, "name": log.name, "timestamp": nowstr(),
+                    "dataset_id": log.dataset_id, "task_id": log.task_id, "attempt": log.attempt,
+                    "size": len(log.data), "seq": seq}
+        if len(log.data) <= INLINE_LIMIT:
+            doc.update(data=log.data, chunked=False, chunks=0)
+        else:
+            # chunks first: a crash leaves orphan chunks, never a log missing text
+            parts = [log.data[i:i + CHUNK_SIZE] for i in range(0, len(log.data), CHUNK_SIZE)]
+            await self._chunks.delete_many({"log_id": log.log_id})
+            for n, part in enumerate(parts):
+                await self._chunks.insert_one({"log_id": log.log_id, "n": n, "data": part})
+            doc.update(data="", chunked=True, chunks=len(parts))
+        await self._logs.insert_one(doc)
+        return log.log_id
+
+    async def append_log(self, log_id: str, chunk: str) -> int:
+        if not isinstance(chunk, str):
+            raise InvalidArgumentError(f"log chunk must be text, got {type(chunk).__name__}")
+        doc = await self._logs.find_one({"_id": log_id}, {"chunked": 1, "size": 1})
+        if doc is None:
+            raise NotFoundError(f"log {log_id} not found")
+        if not chunk:
+            return int(doc.get("size", 0))
+        if not doc.get("chunked"):
+            # still inline: append in place while it stays small (one atomic update)
+            small = await self._append_inline(log_id, chunk)
+            if small is not None:
+                return small
+            await self._to_chunks(log_id)
+        # reserve the next chunk number atomically, then write it
+        after = await self._logs.find_one_and_update(
+            {"_id": log_id}, {"$inc": {"chunks": 1, "size": len(chunk)}},
+            return_document=ReturnDocument.AFTER)
+        if after is None:
+            raise NotFoundError(f"log {log_id} not found")
+        await self._chunks.insert_one({"log_id": log_id, "n": int(after["chunks"]) - 1, "data": chunk})
+        return int(after["size"])
+
+    async def _append_inline(self, log_id: str, chunk: str) -> int | None:
+        """Append to an inline log if the result stays inline; None when it would not."""
+        while True:
+            doc = await self._logs.find_one({"_id": log_id}, {"data": 1, "size": 1, "chunked": 1})
+            if doc is None:
+                raise NotFoundError(f"log {log_id} not found")
+            if doc.get("chunked"):
+                return None
+            data = str(doc.get("data", ""))
+            if len(data) + len(chunk) > INLINE_LIMIT:
+                return None
+            result = await self._logs.update_one(
+                {"_id": log_id, "chunked": False, "size": doc["size"]},
+                {"$set": {"data": data + chunk, "size": len(data) + len(chunk)}})
+            if result.modified_count:
+                return len(data) + len(chunk)
+
+    async def _to_chunks(self, log_id: str) -> None:
+        """Move an inline log's text into chunk 0 (idempotent, crash-safe order)."""
+        doc = await self._logs.find_one({"_id": log_id}, {"data": 1, "chunked": 1})
+        if doc is None or doc.get("chunked"):
+            return
+        await self._chunks.update_one({"log_id": log_id, "n": 0},
+                                      {"$setOnInsert": {"data": str(doc.get("data", ""))}}, upsert=True)
+        await self._logs.update_one({"_id": log_id, "chunked": False},
+                                    {"$set": {"chunked": True, "chunks": 1, "data": ""}})
+
+    async def get_log(self, log_id: str) -> Log | None:
+        doc = await self._logs.find_one({"_id": log_id})
+        return await self._log(doc) if doc else None
+
+    async def list_logs(self, filter: LogFilter = LogFilter(), opts: ListOptions = ListOptions()) -> Page:
+        query: Doc = {}
+        if filter.dataset_id is not None:
+            query["dataset_id"] = filter.dataset_id
+        if filter.task_id is not None:
+            query["task_id"] = filter.task_id
+        if filter.name is not None:
+            query["name"] = {"$in": list(filter.name)}
+        bounds: Doc = {}
+        if filter.from_time is not None:
+            bounds["$gte"] = filter.from_time
+        if filter.to_time is not None:
+            bounds["$lte"] = filter.to_time
+        if bounds:
+            query["timestamp"] = bounds
+        raw = await page(self._logs, query, replace(opts, keys=None), sort=[("seq", 1)],
+                         to_doc=lambda d: d, id_field="log_id")
+        wants_data = opts.keys is None or "data" in opts.keys
+        rows = [project(log_from(d, await self._text(d) if wants_data else "").to_doc(), opts.keys, "log_id")
+                for d in raw.rows]
+        return Page(rows=rows, next_cursor=raw.next_cursor)
+
+    async def task_logs(self, task_id: str, *, num: int | None = None, group: bool = False,
+                        order: str = "desc") -> list[Log]:
+        if order not in ("asc", "desc"):
+            raise InvalidArgumentError(f"order must be asc or desc, got {order!r}")
+        docs = await self._logs.find({"task_id": task_id}).sort([("timestamp", -1), ("seq", -1)]).to_list()
+        if group:
+            newest: dict[str, Doc] = {}
+            for d in docs:
+                newest.setdefault(d["name"], d)
+            docs = list(newest.values())
+        if order == "asc":
+            docs.reverse()
+        if num is not None:
+            docs = docs[:num]
+        return [await self._log(d) for d in docs]
+
+    async def delete_log(self, log_id: str) -> bool:
+        result = await self._logs.delete_one({"_id": log_id})
+        await self._chunks.delete_many({"log_id": log_id})
+        return result.deleted_count > 0
+
+    async def delete_logs(self, *, dataset_id: str | None = None, task_id: str | None = None) -> int:
+        if dataset_id is None and task_id is None:
+            raise InvalidArgumentError("delete_logs needs a dataset_id or a task_id")
+        query: Doc = {}
+        if dataset_id is not None:
+            query["dataset_id"] = dataset_id
+        if task_id is not None:
+            query["task_id"] = task_id
+        ids = [d["_id"] for d in await self._logs.find(query, {"_id": 1}).to_list()]
+        if not ids:
+            return 0
+        result = await self._logs.delete_many({"_id": {"$in": ids}})
+        await self._chunks.delete_many({"log_id": {"$in": ids}})
+        return result.deleted_count
+

@@ -1,0 +1,107 @@
+"""Collections and indexes of the MongoDB store (created idempotently at start).
+
+One database holds every collection (unlike IceProd's one database per handler
+module, which collides with MongoDB's internal ``config`` database). Documents
+use the record's id as ``_id`` so the primary key index is the lookup index.
+
+The claim path's index is ``tasks (status, class_key, priority desc, seq)``
+(``class_key`` = resource class + site + os, ``rules.task_shape``):
+a claim names the candidate classes with ``$in`` and sorts by priority, which a
+real MongoDB answers by merging the per-class index ranges (no in-memory sort),
+so its cost does not grow with the number of queued tasks.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+COUNTERS = "counters"
+DATASETS = "datasets"
+RIGHTS = "dataset_rights"
+CONFIGS = "configs"
+JOBS = "jobs"
+TASKS = "tasks"
+QUEUE_CLASSES = "queue_classes"
+ATTEMPTS = "attempts"
+OUTPUTS = "outputs"
+TASK_STATS = "task_stats"
+LOGS = "logs"
+LOG_CHUNKS = "log_chunks"
+FILES = "dataset_files"
+PILOTS = "pilots"
+USERS = "users"
+GROUPS = "groups"
+USAGE = "usage"
+LEASES = "loop_leases"
+SCRATCH = "scratch_files"
+ACTIONS = "actions"
+
+A, D = ASCENDING, DESCENDING
+
+INDEXES: dict[str, list[IndexModel]] = {
+    DATASETS: [
+        IndexModel([("dataset", A)], name="dataset_number", unique=True),
+        IndexModel([("status", A), ("dataset", A)], name="status_number"),
+    ],
+    CONFIGS: [IndexModel([("dataset_id", A), ("version", A)], name="dataset_version", unique=True)],
+    JOBS: [
+        IndexModel([("dataset_id", A), ("job_index", A)], name="dataset_job_index", unique=True),
+        IndexModel([("dataset_id", A), ("status", A)], name="dataset_status"),
+        IndexModel([("seq", A)], name="seq"),
+    ],
+    TASKS: [
+        # claim: candidate classes by $in, best priority first, ties by creation
+        IndexModel([("status", A), ("class_key", A), ("priority", D), ("seq", A)], name="claim"),
+        # queueing waiting -> queued by priority (and per dataset)
+        IndexModel([("status", A), ("priority", D), ("seq", A)], name="status_priority"),
+        IndexModel([("dataset_id", A), ("status", A), ("priority", D), ("seq", A)], name="dataset_status"),
+        IndexModel([("dataset_id", A), ("name", A)], name="dataset_name"),
+        IndexModel([("dataset_id", A), ("seq", A)], name="dataset_seq"),
+        IndexModel([("job_id", A), ("task_index", A)], name="job"),
+        IndexModel([("seq", A)], name="seq"),
+        # dependency release: who depends on a task that just completed, and
+        # which idle tasks were woken up (sparse: only woken tasks carry it)
+        IndexModel([("depends", A)], name="depends"),
+        IndexModel([("deps_check", A)], name="deps_check", sparse=True),
+        # leases: renewals by pilot, expiry by time
+        IndexModel([("pilot_id", A)], name="pilot", sparse=True),
+        IndexModel([("status", A), ("lease_expires", A)], name="status_lease"),
+        # crash markers of the transaction-less fallback (see txn.py)
+        IndexModel([("pending_attempt.instance_id", A)], name="pending_attempt", sparse=True),
+        IndexModel([("creating", A)], name="creating", sparse=True),
+    ],
+    ATTEMPTS: [IndexModel([("task_id", A), ("attempt", A)], name="task_attempt")],
+    OUTPUTS: [IndexModel([("url", A), ("created", A)], name="url")],
+    TASK_STATS: [
+        IndexModel([("task_id", A), ("seq", A)], name="task"),
+        IndexModel([("dataset_id", A), ("seq", A)], name="dataset"),
+    ],
+    LOGS: [
+        IndexModel([("task_id", A), ("timestamp", A)], name="task"),
+        IndexModel([("dataset_id", A), ("seq", A)], name="dataset"),
+        IndexModel([("seq", A)], name="seq"),
+    ],
+    LOG_CHUNKS: [IndexModel([("log_id", A), ("n", A)], name="log_chunk", unique=True)],
+    FILES: [
+        IndexModel([("dataset_id", A), ("seq", A)], name="dataset"),
+        IndexModel([("task_id", A)], name="task"),
+    ],
+    PILOTS: [
+        IndexModel([("site", A)], name="site"),
+        IndexModel([("state", A), ("last_seen", A)], name="state_seen"),
+    ],
+    SCRATCH: [IndexModel([("dataset_id", A), ("job_index", A)], name="dataset_job")],
+    ACTIONS: [
+        IndexModel([("status", A), ("priority", D), ("seq", A)], name="pop"),
+        IndexModel([("action", A), ("dataset_id", A), ("seq", A)], name="action_dataset"),
+        IndexModel([("action", A), ("dedupe_key", A)], name="dedupe"),
+    ],
+}
+
+
+async def ensure_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
+    """Create every collection's indexes; creating an existing index is a no-op."""
+    for collection, models in INDEXES.items():
+        await db[collection].create_indexes(models)
