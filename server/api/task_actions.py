@@ -358,14 +358,22 @@ async def _roll_up(app: web.Application, task: Task) -> dict[str, str]:
     return changes
 
 
-async def _after_report(app: web.Application, task_id: str, time_used: float | None) -> Task | None:
+async def _holds(store: Store, task_id: str, instance_id: str) -> bool:
+    """Whether this claim still holds the task. The store answers a repeated
+    report (clients retry POSTs) "applied" again; only the first may count
+    the consumed core-hours."""
+    task = await store.get_task(task_id)
+    return task is not None and task.status == "processing" and task.instance_id == instance_id
+
+
+async def _after_report(app: web.Application, task_id: str, time_used: float | None, first: bool) -> Task | None:
     """Roll-up and fair-share accounting once a report was applied."""
     store = app[STORE]
     task = await store.get_task(task_id)
     if task is None:
         return None
     await _roll_up(app, task)
-    if time_used:
+    if time_used and first:
         dataset = await store.get_dataset(task.dataset_id)
         try:
             cores = Resources.from_requirements(task.requirements).cpu
@@ -382,9 +390,11 @@ async def complete(request: web.Request) -> web.Response:
     task_id = request.match_info["task_id"]
     body = request["body"]
     result = report_result(body)
-    outcome = await request.app[STORE].complete(task_id, body["instance_id"], result)
+    store = request.app[STORE]
+    first = await _holds(store, task_id, body["instance_id"])
+    outcome = await store.complete(task_id, body["instance_id"], result)
     _check_outcome(task_id, outcome)
-    await _after_report(request.app, task_id, result.time_used)
+    await _after_report(request.app, task_id, result.time_used, first)
     return json_reply({"status": outcome.status or "complete"})
 
 
@@ -396,12 +406,13 @@ async def _failure(request: web.Request, physics_route: bool) -> web.Response:
     result = report_result(body, failure_class=fclass, kind=kind, rule=rule, reason=reason)
     store = app[STORE]
     policy = retry_policy(app[SETTINGS])
+    first = await _holds(store, task_id, body["instance_id"])
     if fclass is FailureClass.PHYSICS:
         outcome = await store.fail(task_id, body["instance_id"], result, policy)
     else:
         outcome = await store.reset(task_id, body["instance_id"], result, policy)
     _check_outcome(task_id, outcome)
-    task = await _after_report(app, task_id, result.time_used)
+    task = await _after_report(app, task_id, result.time_used, first)
     return json_reply({
         "status": outcome.status,
         "class": "physics" if fclass is FailureClass.PHYSICS else "non-physics",
