@@ -61,6 +61,16 @@ class Settings:
     claim_rate_per_pilot: float = 50.0
     """Claims per second a pilot may make before getting 429 + Retry-After."""
     usage_half_life_hours: float = 168.0
+    fair_share_weight: float = 0.5
+    """How much recent usage lowers a dataset's priority: factor 1 - weight x (user + group share) / 2."""
+    queue_target: int = 20_000
+    """Queued tasks the queue loop keeps ready so claims always find work."""
+    queue_batch: int = 10_000
+    """Most tasks queued (or re-prioritised) per store call."""
+    rollup_sweep_batch: int = 5_000
+    """Jobs re-checked per roll-up cycle by the safety sweep (reports roll up at once)."""
+    priority_refresh_seconds: float = 60.0
+    """Longest time a dataset's waiting-task priorities go without a recomputation."""
     log_level: str = "info"
     extra: dict[str, Any] = field(default_factory=dict)
 

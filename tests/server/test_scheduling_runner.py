@@ -1,0 +1,180 @@
+"""The loop runner: leases between replicas, wake-ups, error backoff, prompt
+stop; and the whole service inside a real server moving a new dataset's
+tasks to queued on its own."""
+from __future__ import annotations
+
+import asyncio
+import json
+import pathlib
+import time
+from typing import AsyncIterator
+
+import pytest
+from aiohttp import web
+
+from server.app import create_app
+from server.keys import SERVICES, STORE
+from server.metrics import get_metrics
+from server.scheduling.service import RUNNER, LoopRunner, LoopSpec, wake
+from server.settings import Settings
+from server.store import NewDataset, Store, TaskFilter, open_store
+from tests.server.conftest import free_port, start_server
+
+DEMO = json.loads((pathlib.Path(__file__).parents[2] / "examples" / "local-demo.json").read_text())
+
+
+@pytest.fixture
+async def store(tmp_path: pathlib.Path) -> AsyncIterator[Store]:
+    opened = await open_store(f"sqlite:///{tmp_path}/frazil.db")
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+def make_app(store: Store, tmp_path: pathlib.Path) -> web.Application:
+    settings = Settings(db="sqlite:///unused.db", data_dir=str(tmp_path / "data"), provider="none")
+    app = create_app(settings, store=store, route_modules=(), service_modules=())
+    app[STORE] = store
+    return app
+
+
+def count(app: web.Application, loop: str, result: str) -> float:
+    return get_metrics(app).loop_runs.labels(loop, result)._value.get()
+
+
+async def wait_for(predicate, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.01)
+
+
+async def test_wake_runs_a_loop_before_its_interval(store: Store, tmp_path) -> None:
+    app = make_app(store, tmp_path)
+    runs: list[float] = []
+
+    async def step() -> bool:
+        runs.append(time.monotonic())
+        return False
+
+    runner = LoopRunner(app, [LoopSpec("one", step, interval=3600)])
+    runner.start()
+    try:
+        await wait_for(lambda: len(runs) == 1)
+        runner.wake("one")
+        runner.wake("no-such-loop")  # harmless
+        await wait_for(lambda: len(runs) == 2)
+        assert count(app, "one", "ok") == 2
+    finally:
+        await runner.stop()
+
+
+async def test_a_full_batch_runs_again_at_once(store: Store, tmp_path) -> None:
+    app = make_app(store, tmp_path)
+    left = [3]
+
+    async def step() -> bool:
+        left[0] -= 1
+        return left[0] > 0
+
+    runner = LoopRunner(app, [LoopSpec("batches", step, interval=3600)])
+    runner.start()
+    try:
+        await wait_for(lambda: left[0] == 0)
+    finally:
+        await runner.stop()
+
+
+async def test_errors_are_logged_backed_off_and_survived(store: Store, tmp_path, caplog) -> None:
+    app = make_app(store, tmp_path)
+    calls: list[float] = []
+
+    async def step() -> bool:
+        calls.append(time.monotonic())
+        if len(calls) <= 2:
+            raise RuntimeError("store hiccup")
+        return False
+
+    runner = LoopRunner(app, [LoopSpec("flaky", step, interval=0.1)])
+    runner.start()
+    try:
+        await wait_for(lambda: len(calls) >= 3)
+        assert count(app, "flaky", "error") == 2
+        assert count(app, "flaky", "ok") >= 1
+        # backoff: the second retry waited twice the interval
+        assert calls[2] - calls[1] >= 0.2 - 0.02
+        assert "loop round failed" in caplog.text and "store hiccup" in caplog.text
+    finally:
+        await runner.stop()
+
+
+async def test_only_the_lease_holder_runs_a_loop(store: Store, tmp_path) -> None:
+    runs = {"a": 0, "b": 0}
+
+    def stepper(name: str):
+        async def step() -> bool:
+            runs[name] += 1
+            return False
+        return step
+
+    app_a, app_b = make_app(store, tmp_path / "a"), make_app(store, tmp_path / "b")
+    a = LoopRunner(app_a, [LoopSpec("shared", stepper("a"), interval=0.02)])
+    b = LoopRunner(app_b, [LoopSpec("shared", stepper("b"), interval=0.02)])
+    assert a.holder != b.holder
+    a.start()
+    await wait_for(lambda: runs["a"] >= 1)
+    b.start()
+    try:
+        await wait_for(lambda: count(app_b, "shared", "standby") >= 3)
+        assert runs["b"] == 0
+        await a.stop()  # releases the lease: the other replica takes over
+        await wait_for(lambda: runs["b"] >= 1)
+    finally:
+        await b.stop()
+
+
+async def test_stop_is_prompt_even_mid_round(store: Store, tmp_path) -> None:
+    app = make_app(store, tmp_path)
+    started = asyncio.Event()
+
+    async def stuck() -> bool:
+        started.set()
+        await asyncio.sleep(3600)
+        return False
+
+    runner = LoopRunner(app, [LoopSpec("stuck", stuck, interval=3600),
+                              LoopSpec("idle", lambda: asyncio.sleep(0, result=False), interval=3600)],
+                        stop_grace=0.2)
+    runner.start()
+    await started.wait()
+    begun = time.monotonic()
+    await runner.stop()
+    assert time.monotonic() - begun < 1.0
+    assert await store.acquire_lease("loop.stuck", "someone-else", 30)  # released on stop
+
+
+async def test_service_queues_a_new_dataset_on_its_own(tmp_path) -> None:
+    settings = Settings(db=f"sqlite:///{tmp_path}/frazil.db", data_dir=str(tmp_path / "data"), port=free_port(),
+                        provider="none", loop_interval_seconds=0.2)
+    store = await open_store(settings.db)
+    runner, running = await start_server(settings, store, route_modules=(),
+                                         service_modules=("server.scheduling.service",))
+    try:
+        ds = await store.create_dataset(NewDataset(description="t", jobs_submitted=20, tasks_per_job=2,
+                                                   group="users", username="alice"))
+        await store.add_config_version(ds.dataset_id, DEMO, "alice")
+        wake(running.app, "materialize")
+        deadline = time.monotonic() + 10
+        while True:
+            counts = await store.task_counts_by_status(TaskFilter(dataset_id=ds.dataset_id))
+            if counts.get("queued") == 20:
+                break
+            assert time.monotonic() < deadline, counts
+            await asyncio.sleep(0.05)
+        assert counts == {"queued": 20, "idle": 20}
+        assert isinstance(running.app[SERVICES][RUNNER], LoopRunner)
+        assert get_metrics(running.app).queued._value.get() == 20
+    finally:
+        await runner.cleanup()
+        await store.close()
