@@ -125,13 +125,21 @@ def iceprod_python() -> pathlib.Path:
     return python
 
 
-def run_iceprod(jobs: int, repeat: int) -> tuple[list[float], dict[str, Any]]:
+def iceprod_equivalent() -> dict[str, Any]:
+    """The block as IceProd 3.1.3 can evaluate it: ``${name}`` (F8) is not
+    IceProd syntax, so its parser leaves those values unexpanded, cheaply;
+    with ``$(name)`` it does the same work as frazil."""
+    return {k: v.replace("${", "$(").replace("}", ")") if isinstance(v, str) else v for k, v in STEERING.items()}
+
+
+def run_iceprod(jobs: int, repeat: int, steering: dict[str, Any]) -> tuple[list[float], dict[str, Any]]:
     spec = {
-        "config": CONFIG, "steering": STEERING, "environment": ENVIRONMENT, "options": CONFIG["options"],
+        "config": {**CONFIG, "steering": {**CONFIG["steering"], "parameters": steering}},
+        "steering": steering, "environment": ENVIRONMENT, "options": CONFIG["options"],
         "dataset": DATASET, "dataset_id": DATASET_ID,
     }
     proc = subprocess.run(
-        [str(iceprod_python()), "-c", _ICEPROD_SCRIPT, str(jobs), str(repeat)],
+        [str(iceprod_python()), "-c", _ICEPROD_SCRIPT, str(jobs), str(repeat)],  # noqa: S603
         input=json.dumps(spec), capture_output=True, text=True, check=False,
     )
     if proc.returncode != 0:
@@ -163,14 +171,21 @@ def main(argv: list[str] | None = None) -> None:
         "frazil_last_job": {k: sample[k] for k in ("seed", "CORSIKA::run", "subdirectory", "TARGET")},
     }
     if not args.skip_iceprod:
-        ice_times, ice_sample = run_iceprod(args.iceprod_jobs, args.repeat)
+        ice_times, ice_sample = run_iceprod(args.iceprod_jobs, args.repeat, STEERING)
         ice_rate = args.iceprod_jobs / statistics.median(ice_times)
+        eq_times, eq_sample = run_iceprod(args.iceprod_jobs, args.repeat, iceprod_equivalent())
+        eq_rate = args.iceprod_jobs / statistics.median(eq_times)
         result.update(
             iceprod_version=ICEPROD_VERSION,
             iceprod_jobs=args.iceprod_jobs,
+            # Same inputs: IceProd leaves the ${name} values unexpanded.
             iceprod_jobs_per_s=round(ice_rate, 1),
             ratio=round(frazil_rate / ice_rate, 2),
             iceprod_last_job={k: ice_sample[k] for k in ("seed", "CORSIKA::run", "subdirectory", "TARGET")},
+            # ${name} written $(name), so that IceProd computes every value too.
+            iceprod_equivalent_jobs_per_s=round(eq_rate, 1),
+            ratio_equivalent=round(frazil_rate / eq_rate, 2),
+            iceprod_equivalent_last_job={k: eq_sample[k] for k in ("seed", "CORSIKA::run", "subdirectory", "TARGET")},
         )
     result["python"] = sys.version.split()[0]
     print(json.dumps(result))

@@ -73,7 +73,8 @@ def expand_scope(
     A copy of ``outer`` overridden by this scope's ``parameters``; each of
     this scope's values is expanded, in order, against that merged table, so
     a value may refer to outer parameters and to its siblings (as IceProd's
-    ``scope_env`` does). Inputs are not modified.
+    ``scope_env`` does). A value that names itself reads the outer scope's
+    value of that name. Inputs are not modified.
     """
     merged: dict[str, Any] = dict(outer) if outer else {}
     if not parameters:
@@ -89,13 +90,19 @@ def expand_scope(
                 typed = get_type(raw)
                 merged[name] = expand_value(typed, ctx, sub, found) if isinstance(typed, (list, dict)) else typed
                 continue
+            if outer and name in outer:
+                # "$eval($(n)*2)" in an inner scope means the outer n doubled
+                # (IceProd would loop forever on its own raw value).
+                merged[name] = outer[name]
             try:
                 value, verbatim = expand_string(raw, ctx, sub, found)
             except BoundExceeded as exc:
                 report(found, sub, [(_excerpt(raw), str(exc))])
+                merged[name] = raw
                 continue
             except RecursionError:
                 report(found, sub, [(_excerpt(raw), "values nested too deeply")])
+                merged[name] = raw
                 continue
             # Keep a whole $sprintf a string when inner scopes use $(name).
             merged[name] = Verbatim(value) if verbatim and isinstance(value, str) else value

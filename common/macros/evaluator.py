@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .coercion import Verbatim, get_type, to_text
-from .context import MAX_DEPTH, MAX_PASSES, MAX_TEXT, BoundExceeded, Context, Path, report
+from .context import MAX_DEPTH, MAX_MACROS, MAX_PASSES, MAX_TEXT, BoundExceeded, Context, Path, report
 from .errors import Diagnostic
 from .functions import KEYWORDS, Failure
 from .arith import EvalError
@@ -75,6 +75,8 @@ def _passes(
     current = text
     for _ in range(MAX_PASSES):
         template = parse(current)
+        if template.macros > MAX_MACROS:
+            raise BoundExceeded(f"more than {MAX_MACROS} macros in one value")
         ctx.problems = [*template.problems] if template.problems else []
         plain, internal, verbatim, value = _run(template, ctx)
         if value is not _TEXT:

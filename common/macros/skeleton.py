@@ -21,6 +21,7 @@ from .syntax import Node, Text
 # into another token ("1$(job)" is 17 for job 7, not 1 followed by 7).
 _GLUE = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.'\"")
 _NO_GLOBALS: dict[str, Any] = {"__builtins__": {}}
+_HOLE = "_h"  # placeholder names are _h0, _h1, ...
 
 
 class Skeleton:
@@ -58,6 +59,8 @@ def build(args: tuple[Node, ...]) -> Skeleton | None:
     for node in args:
         if type(node) is Text:
             text = node.plain  # type: ignore[union-attr]
+            if _HOLE in text:
+                return None  # the user's own "_h0" must stay a (rejected) name
             if previous_hole and text and text[0] in _GLUE:
                 return None
             parts.append(text)
