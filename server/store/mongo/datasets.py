@@ -180,7 +180,7 @@ class DatasetsMixin(MongoBase):
     async def set_dataset_rights(self, dataset_id: str, rights: DatasetRights) -> None:
         doc = {"read_groups": list(rights.read_groups), "write_groups": list(rights.write_groups),
                "read_users": list(rights.read_users), "write_users": list(rights.write_users)}
-        await self._rights.replace_one({"_id": dataset_id}, doc, upsert=True)
+        await self._rights.replace_one({"_id": dataset_id}, {"_id": dataset_id, **doc}, upsert=True)
 
     async def rights_for(self, dataset_ids: Sequence[str]) -> dict[str, DatasetRights]:
         if not dataset_ids:

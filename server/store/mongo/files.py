@@ -10,6 +10,9 @@ from .base import Doc, MongoBase
 from .docs import file_from, scratch_from, stat_from
 from .listing import page
 
+#: IceProd's Data ``movement`` values.
+MOVEMENTS = frozenset({"input", "output", "both"})
+
 
 class FilesMixin(MongoBase):
     # ------------------------------------------------------------ /datasets/{id}/files
@@ -18,6 +21,10 @@ class FilesMixin(MongoBase):
                        job_index: int | None = None, task_name: str | None = None, local: str = "",
                        type: str = "permanent", transfer: str = "true",
                        compression: bool = False) -> DatasetFile:
+        if movement not in MOVEMENTS:
+            raise InvalidArgumentError(f"movement must be one of {sorted(MOVEMENTS)}, got {movement!r}")
+        if not remote:
+            raise InvalidArgumentError("a file needs a filename (remote)")
         if task_id is not None:
             task = await self._tasks.find_one({"_id": task_id, "dataset_id": dataset_id}, {"_id": 1})
             if task is None:
@@ -52,7 +59,7 @@ class FilesMixin(MongoBase):
     async def add_scratch_file(self, f: ScratchFile) -> None:
         doc = {"dataset_id": f.dataset_id, "path": f.path, "size": f.size, "sha512": f.sha512,
                "job_index": f.job_index, "created": f.created}
-        await self._scratch.replace_one({"_id": f.path}, doc, upsert=True)
+        await self._scratch.replace_one({"_id": f.path}, {"_id": f.path, **doc}, upsert=True)
 
     def _scratch_query(self, dataset_id: str, job_index: int | None) -> Doc:
         query: Doc = {"dataset_id": dataset_id}

@@ -11,12 +11,12 @@ from pymongo.errors import BulkWriteError
 
 from common import states
 
-from ..interface import NotFoundError
+from ..interface import ConflictError, InvalidArgumentError, NotFoundError
 from ..query import JobFilter, ListOptions, Page, check_statuses
 from ..records import NewJob, nowstr
 from .base import Doc, only_duplicates
 from .classes import ClassesMixin
-from ..rules import allowed_from, check_status
+from ..rules import allowed_from, canonical_json, check_status
 from .docs import job_from, normalised_requirements
 from .listing import page
 from .txn import in_transaction
@@ -31,10 +31,22 @@ BATCH_TASKS = 5_000
 VISIBLE: Doc = {"creating": {"$exists": False}}
 
 
+Shapes = dict[str, tuple[Doc, str, str]]
+
+
+def shape_of(shapes: Shapes, requirements: dict[str, Any]) -> tuple[Doc, str, str]:
+    """normalised_requirements, cached by canonical JSON (a dataset has a few shapes)."""
+    key = canonical_json(requirements)
+    found = shapes.get(key)
+    if found is None:
+        found = shapes[key] = normalised_requirements(requirements)
+    return found
+
+
 def task_doc(dataset_id: str, job: NewJob, task: Any, seq: int, now: str,
-             config_version: int | None) -> Doc:
-    req, rclass, class_key = normalised_requirements(task.requirements)
-    status = check_status("task", task.status)
+             config_version: int | None, shapes: Shapes) -> Doc:
+    req, rclass, class_key = shape_of(shapes, task.requirements)
+    status = task.status
     doc: Doc = {
         "_id": task.task_id, "task_id": task.task_id, "dataset_id": dataset_id, "job_id": job.job_id,
         "job_index": job.job_index, "task_index": task.task_index, "name": task.name,
@@ -43,7 +55,7 @@ def task_doc(dataset_id: str, job: NewJob, task: Any, seq: int, now: str,
         "failures_nonphysics": 0, "failures_infra": 0, "evictions": 0, "walltime": 0.0,
         "walltime_err": 0.0, "walltime_err_n": 0, "site": "", "instance_id": "", "pilot_id": "",
         "lease_expires": None, "resource_class": rclass, "class_key": class_key, "attempts": 0,
-        "config_version": config_version, "seq": seq, "req": req,
+        "config_version": config_version, "seq": seq, "req": dict(req),
     }
     if status == "idle":
         doc["deps_check"] = "new"  # the release pass looks at it once (scheduling.py)
@@ -55,8 +67,18 @@ class JobsMixin(ClassesMixin):
                           config_version: int | None = None) -> int:
         if await self._datasets.count_documents({"_id": dataset_id}, limit=1) == 0:
             raise NotFoundError(f"dataset {dataset_id} not found")
+        seen_index: set[int] = set()
+        shapes: Shapes = {}
         for job in jobs:
+            if job.job_index in seen_index:
+                raise InvalidArgumentError(f"job_index {job.job_index} appears twice in one create")
+            seen_index.add(job.job_index)
             check_status("job", job.status)
+            for task in job.tasks:
+                if check_status("task", task.status) == "processing":
+                    raise InvalidArgumentError(f"task {task.name!r} of job {job.job_index}: cannot be created "
+                                               "as 'processing' (only a claim makes a task processing)")
+                shape_of(shapes, task.requirements)  # every requirement checked before anything is stored
         created = 0
         batch: list[NewJob] = []
         ntasks = 0
@@ -64,10 +86,10 @@ class JobsMixin(ClassesMixin):
             batch.append(job)
             ntasks += len(job.tasks)
             if ntasks >= BATCH_TASKS:
-                created += await self._create_batch(dataset_id, batch, config_version)
+                created += await self._create_batch(dataset_id, batch, config_version, shapes)
                 batch, ntasks = [], 0
         if batch:
-            created += await self._create_batch(dataset_id, batch, config_version)
+            created += await self._create_batch(dataset_id, batch, config_version, shapes)
         return created
 
     async def _new_jobs_only(self, dataset_id: str, batch: list[NewJob]) -> list[NewJob]:
@@ -87,11 +109,31 @@ class JobsMixin(ClassesMixin):
             fresh.append(job)
         return fresh
 
-    async def _create_batch(self, dataset_id: str, batch: list[NewJob], config_version: int | None) -> int:
-        while True:
+    async def _check_task_ids(self, fresh: list[NewJob]) -> None:
+        """ConflictError when a task id of these new jobs belongs to another task.
+
+        Hidden tasks of the same job (a create that crashed before writing its
+        job) are not a conflict: the fallback insert ignores them and unhides
+        them with the job; with transactions they are removed first.
+        """
+        owner = {t.task_id: j.job_id for j in fresh for t in j.tasks}
+        if len(owner) < sum(len(j.tasks) for j in fresh):
+            raise InvalidArgumentError("a task_id appears twice in one create")
+        existing = await self._tasks.find({"_id": {"$in": list(owner)}}, {"job_id": 1, "creating": 1}).to_list()
+        clash = [d["_id"] for d in existing if d.get("job_id") != owner[d["_id"]] or "creating" not in d]
+        if clash:
+            raise ConflictError(f"task ids of this create already exist: {', '.join(sorted(clash)[:5])}")
+        if existing and self.transactions:
+            await self._tasks.delete_many({"_id": {"$in": [d["_id"] for d in existing]},
+                                           "creating": {"$exists": True}})
+
+    async def _create_batch(self, dataset_id: str, batch: list[NewJob], config_version: int | None,
+                            shapes: Shapes) -> int:
+        for _ in range(3):
             fresh = await self._new_jobs_only(dataset_id, batch)
             if not fresh:
                 return 0
+            await self._check_task_ids(fresh)
             now = nowstr()
             first = await self._next_seq("seq", len(fresh) + sum(len(j.tasks) for j in fresh))
             job_docs: list[Doc] = []
@@ -103,7 +145,7 @@ class JobsMixin(ClassesMixin):
                                  "status_changed": now, "seq": seq})
                 seq += 1
                 for task in job.tasks:
-                    task_docs.append(task_doc(dataset_id, job, task, seq, now, config_version))
+                    task_docs.append(task_doc(dataset_id, job, task, seq, now, config_version, shapes))
                     seq += 1
             # counted up before the tasks exist as queued (classes.py)
             await self._count_into_classes(d for d in task_docs if d["status"] == "queued")
@@ -116,6 +158,7 @@ class JobsMixin(ClassesMixin):
                 # again and retry with what is still missing.
                 if not only_duplicates(exc):
                     raise
+        raise ConflictError("jobs of this create keep colliding with concurrent creates of the same ids")
 
     async def _insert_in_transaction(self, job_docs: list[Doc], task_docs: list[Doc]) -> int:
         async def body(session: AsyncClientSession) -> int:

@@ -23,7 +23,8 @@ class PilotsMixin(MongoBase):
                        drain=False, tasks=[], registered=nowstr(), last_seen=time.time())
         seq = await self._next_seq("pilot")
         # replace: a pilot re-registering with its id (after a server restart) starts afresh
-        await self._pilots.replace_one({"_id": pilot.pilot_id}, {**record.to_doc(), "seq": seq}, upsert=True)
+        await self._pilots.replace_one({"_id": pilot.pilot_id},
+                                      {"_id": pilot.pilot_id, **record.to_doc(), "seq": seq}, upsert=True)
         return pilot.pilot_id
 
     async def pilot_heartbeat(self, pilot_id: str, free: dict[str, Any] | None,

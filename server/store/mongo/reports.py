@@ -22,9 +22,9 @@ from .claim import ClaimMixin
 from .docs import attempt_from, normalised_requirements
 from .transitions import CLEAR_CLAIM, attempt_base
 
-#: Statuses a claimed task can be reported from (queued: a claim whose
-#: processing update raced; IceProd accepts reports of queued tasks too).
-REPORTABLE = ("processing", "queued")
+#: Statuses a claimed task can be reported from: only a claim makes a task
+#: processing, and only a claim hands out instance ids.
+REPORTABLE = ("processing",)
 
 
 def result_fields(result: AttemptResult) -> Doc:
@@ -41,13 +41,22 @@ def result_fields(result: AttemptResult) -> Doc:
 
 
 class ReportsMixin(ClaimMixin):
-    async def _report(self, task_id: str, instance_id: str, plan: Any) -> ReportOutcome:
-        """Read, check the fence, commit ``plan(doc)``; retried when the task moved meanwhile."""
+    async def _report(self, task_id: str, instance_id: str, kind: str, plan: Any) -> ReportOutcome:
+        """Read, check the fence, commit ``plan(doc)``; retried when the task moved meanwhile.
+
+        A report repeated for an attempt that already ended the same way (an
+        HTTP client retrying its POST) is answered ``applied`` again, changing
+        nothing; any other mismatch is ``stale``.
+        """
         while True:
             doc = await self._read_task(task_id)
             if doc is None:
                 return ReportOutcome(Outcome.NOT_FOUND)
             if not instance_id or doc.get("instance_id") != instance_id or doc["status"] not in REPORTABLE:
+                ended = await self._attempts.find_one({"_id": instance_id or "", "task_id": task_id},
+                                                      {"status": 1})
+                if ended is not None and ended.get("status") == kind:
+                    return ReportOutcome(Outcome.APPLIED, status=doc["status"])
                 return ReportOutcome(Outcome.STALE)
             update, pending, outcome = plan(doc)
             before = await self._commit_task(
@@ -76,7 +85,7 @@ class ReportsMixin(ClaimMixin):
                        "outputs": outputs, "wake": True}
             return {"$set": sets}, pending, ReportOutcome(Outcome.APPLIED, status="complete")
 
-        return await self._report(task_id, instance_id, plan)
+        return await self._report(task_id, instance_id, "complete", plan)
 
     async def reset(self, task_id: str, instance_id: str, result: AttemptResult,
                     policy: RetryPolicy | None = None) -> ReportOutcome:
@@ -98,9 +107,12 @@ class ReportsMixin(ClaimMixin):
             sets.update(requirements=fp.requirements, req=req, resource_class=rclass, class_key=key)
         if result.site:
             sets["site"] = result.site
-        update = {"$set": sets, "$inc": {"failures": 1, "walltime_err": fp.err_hours, "walltime_err_n": 1}}
+        incs: Doc = {"failures": 1, "walltime_err": fp.err_hours, "walltime_err_n": 1}
+        if result.kind == "eviction":
+            incs["evictions"] = 1
+        update = {"$set": sets, "$inc": incs}
         if attempt_status is None:
-            attempt_status = "failed" if fp.failure_class is FailureClass.PHYSICS else "reset"
+            attempt_status = "failed" if physics else "reset"
         fields = result_fields(result)
         fields["failure_class"] = fp.failure_class.value
         pending = {"instance_id": doc["instance_id"], "task_id": doc["_id"], "insert": attempt_base(doc),
@@ -112,7 +124,8 @@ class ReportsMixin(ClaimMixin):
     async def _failure(self, task_id: str, instance_id: str, result: AttemptResult,
                        policy: RetryPolicy | None, physics: bool) -> ReportOutcome:
         pol = policy or RetryPolicy()
-        return await self._report(task_id, instance_id,
+        physics = physics or result.failure_class is FailureClass.PHYSICS
+        return await self._report(task_id, instance_id, "failed" if physics else "reset",
                                   lambda doc: self._failure_plan(doc, result, pol, physics))
 
     async def renew_leases(self, pilot_id: str, task_ids: Sequence[str], lease_seconds: float) -> list[str]:

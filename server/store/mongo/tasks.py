@@ -10,7 +10,6 @@ from typing import Any
 from pymongo import UpdateOne
 
 from common import states
-from common.resources import RESOURCE_NAMES, Resources
 
 from ..interface import InvalidArgumentError
 from ..query import TASK_SORT_FIELDS, InvalidQuery, ListOptions, Page, TaskFilter, check_statuses
@@ -46,25 +45,18 @@ def task_query(f: TaskFilter) -> Doc:
     return query
 
 
-def _parsed(name: str, value: Any) -> float:
-    """A numeric requirement as a number (``"4GB"`` -> 4.0) for max()."""
-    return float(getattr(Resources.from_requirements({name: value}), name))
-
-
 def new_requirements(old: dict[str, Any], given: dict[str, Any], replace: bool) -> dict[str, Any]:
-    """PATCH: set the given keys. Replace: numbers only grow, os set or dropped,
-    every other absent key dropped (IceProd's POST bulk_requirements)."""
+    """PATCH: set the given keys. Replace (IceProd's POST bulk_requirements):
+    numbers only grow, every other given key is set, absent keys go."""
     if not replace:
         return {**old, **given}
-    new: dict[str, Any] = {}
+    out: dict[str, Any] = {}
     for key, value in given.items():
-        if key in RESOURCE_NAMES and old.get(key) not in (None, "") and value not in (None, ""):
-            new[key] = max(_parsed(key, old[key]), _parsed(key, value))
-            if key in ("cpu", "gpu"):
-                new[key] = int(new[key])
-        else:
-            new[key] = value
-    return new
+        before = old.get(key)
+        numeric = (isinstance(value, (int, float)) and not isinstance(value, bool)
+                   and isinstance(before, (int, float)) and not isinstance(before, bool))
+        out[key] = max(before, value) if numeric else value
+    return out
 
 
 class TasksMixin(JobsMixin):

@@ -60,6 +60,12 @@ def attempt_base(doc: Doc) -> Doc:
     }
 
 
+def settable(status: str) -> None:
+    check_status("task", status)
+    if status == "processing":
+        raise InvalidArgumentError("a task becomes processing only by a claim (which records the attempt)")
+
+
 class TransitionsMixin(TasksMixin):
     async def _commit_task(self, query: Doc, update: Doc, pending: Doc | None) -> Doc | None:
         """Apply ``update`` to the task matching ``query`` with its follow-up.
@@ -127,11 +133,16 @@ class TransitionsMixin(TasksMixin):
         pending = None
         if doc["status"] == "processing":
             sets.update(CLEAR_CLAIM)
-            pending = cancel_pending(doc, "cancelled", now, reason=f"status set to {status}")
+            pending = cancel_pending(doc, "cancelled", now)
         if status == "idle":
             sets["deps_check"] = new_id()
         if reset_failures:
             sets.update(failures=0, failures_nonphysics=0, failures_infra=0, site="")
+        if status == "complete" and doc["status"] != "complete" and "_id" in doc:
+            # dependents may now be releasable: wake them with the change
+            pending = pending or {"instance_id": new_id(), "task_id": doc["_id"], "insert": None, "set": None,
+                                  "outputs": []}
+            pending["wake"] = True
         return {"$set": sets}, pending
 
     async def _move_task(self, doc: Doc, status: str, *, reset_failures: bool = False) -> bool:
@@ -153,6 +164,7 @@ class TransitionsMixin(TasksMixin):
 
     async def set_task_status(self, task_id: str, status: str, *, instance_id: str | None = None,
                               force: bool = False) -> bool:
+        settable(status)
         allowed = allowed_from("task", status, force) - {status}
         while True:
             doc = await self._read_task(task_id)
@@ -167,9 +179,9 @@ class TransitionsMixin(TasksMixin):
                                task_ids: Sequence[str] | None = None,
                                job_ids: Sequence[str] | None = None, force: bool = False,
                                reset_failures: bool = False) -> int:
-        check_status("task", status)
+        settable(status)
         if dataset_id is None and task_ids is None and job_ids is None:
-            raise InvalidArgumentError("bulk task status needs a dataset_id, task_ids or job_ids")
+            raise InvalidArgumentError("bulk task status needs a dataset, task ids or job ids")
         base: Doc = dict(VISIBLE)
         if dataset_id is not None:
             base["dataset_id"] = dataset_id
@@ -177,35 +189,37 @@ class TransitionsMixin(TasksMixin):
             base["_id"] = {"$in": list(task_ids)}
         if job_ids is not None:
             base["job_id"] = {"$in": list(job_ids)}
-        allowed = allowed_from("task", status, force) - {status}
+        allowed = set(allowed_from("task", status, force))
+        if not reset_failures:  # a hard reset also touches tasks already there (counters, site)
+            allowed.discard(status)
         now = nowstr()
         moved = 0
-        # 1. claimed tasks one by one: each closes its attempt (bounded by running slots)
-        if "processing" in allowed:
-            for doc in await self._tasks.find({**base, "status": "processing"}).to_list():
+        # 1. one by one where a second document changes: claimed tasks close their
+        #    attempt, completions wake dependents (bounded by running slots / rare)
+        single = {"processing"} | ({s for s in allowed if s != "complete"} if status == "complete" else set())
+        for old in sorted(allowed & single):
+            for doc in await self._tasks.find({**base, "status": old}).to_list():
                 fresh = await self._read_task(doc["_id"])
                 if fresh is not None and fresh["status"] in allowed:
                     moved += await self._move_task(fresh, status, reset_failures=reset_failures)
+        allowed -= single
         # 2. queued tasks per class, so the class counts move by exactly what moved
         sets, _ = self._status_update({"status": ""}, status, now, reset_failures)
-        if "queued" in allowed:
+        if "queued" in allowed and status != "queued":
             for cls in await self._class_docs():
                 result = await self._tasks.update_many(
                     {**base, "status": "queued", "class_key": cls["_id"]}, sets)
                 if result.modified_count:
                     await self._count_out_of_classes(Counter({cls["_id"]: result.modified_count}))
                 moved += result.modified_count
+            allowed.discard("queued")
         # 3. everything else in one update (into queued: per class, counted up first)
-        rest = sorted(allowed - {"processing", "queued"})
+        rest = sorted(allowed)
         if rest and status == "queued":
             moved += await self._bulk_into_queued({**base, "status": {"$in": rest}}, sets)
         elif rest:
             result = await self._tasks.update_many({**base, "status": {"$in": rest}}, sets)
             moved += result.modified_count
-        if reset_failures:  # a hard reset also clears the counters of tasks already there
-            await self._tasks.update_many({**base, "status": status},
-                                          {"$set": {"failures": 0, "failures_nonphysics": 0,
-                                                    "failures_infra": 0, "site": ""}})
         return moved
 
     async def _bulk_into_queued(self, query: Doc, sets: Doc) -> int:
