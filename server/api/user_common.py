@@ -1,0 +1,111 @@
+"""Pieces shared by the user-facing resource modules (datasets, jobs, tasks, config, actions).
+
+IceProd spells the same few things in every handler: a ``{"status": ...}``
+body, "set a guarded status, and if nothing changed say whether it was
+already there (200) or not allowed (400)", a list of ids capped at 100 k,
+and an optional body on the bulk routes. Writing them once keeps the error
+texts identical across routes, which IceProd clients match on.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Sequence
+
+import jsonschema
+from aiohttp import web
+
+from common import states
+from server.api.errors import bad_request, not_found
+from server.api.params import json_body
+from server.api.routing import caller, first_problem
+from server.auth import Identity, allowed
+from server.keys import STORE
+from server.store import Page, Store
+
+MAX_IDS = 100_000
+"""IceProd's limit on ids in one bulk request."""
+MAX_COUNT = 100_000_000
+"""Largest jobs_submitted/num accepted: far above any real dataset, far below integer overflow."""
+
+HEX_ID = {"type": "string", "pattern": "^[0-9a-f]{32}$"}
+"""An id as frazil and IceProd make them (``uuid1().hex``)."""
+
+
+def id_list(kind: str) -> dict[str, Any]:
+    return {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 64},
+            "maxItems": MAX_IDS, "description": f"{kind} ids (at most {MAX_IDS})"}
+
+
+def status_body(kind: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``{"status": <one of kind's statuses>}`` (plus optional extra properties)."""
+    return {"type": "object", "required": ["status"], "additionalProperties": False,
+            "properties": {"status": {"type": "string", "enum": list(states.STATUSES[kind])}, **(extra or {})}}
+
+
+def check_status_name(kind: str, status: str) -> str:
+    """A status from a path segment: 400 ``unknown <kind> status`` when the machine lacks it."""
+    if status not in states.STATUSES[kind]:
+        raise bad_request(f"unknown {kind} status {status!r}; expected one of {', '.join(states.STATUSES[kind])}")
+    return status
+
+
+def finite(value: Any, name: str) -> float:
+    """JSON numbers can be NaN/Infinity through Python's parser; no field may hold them."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise bad_request(f"key {name!r}: {value!r} is not a finite number")
+    return float(value)
+
+
+async def optional_body(request: web.Request, schema: dict[str, Any]) -> dict[str, Any]:
+    """The bulk routes take an optional body (IceProd: "body may have jobs or
+    tasks"); when one is sent it is validated like a declared body."""
+    document = await json_body(request, required=False)
+    problem = first_problem(jsonschema.Draft202012Validator(schema), document)
+    if problem:
+        raise bad_request(problem)
+    return document
+
+
+def guarded_result(changed: bool, current_status: str | None, wanted: str, what: str) -> None:
+    """IceProd's rule after a guarded update: changed or already there -> 200;
+    missing -> 404 ``<What> not found``; otherwise 400."""
+    if changed:
+        return
+    if current_status is None:
+        raise not_found(f"{what} not found")
+    if current_status != wanted:
+        raise bad_request("Bad state transition for status")
+
+
+async def readable_ids(store: Store, identity: Identity, dataset_ids: Sequence[str]) -> set[str]:
+    """Which of these datasets the caller may read: ONE rights lookup for all
+    of them (IceProd asked once per dataset)."""
+    if identity.is_admin:
+        return set(dataset_ids)
+    rights = await store.rights_for(list(dataset_ids))
+    return {d for d in dataset_ids if allowed(identity, rights.get(d), "read")}
+
+
+async def filter_readable(request: web.Request, page: Page, id_field: str = "dataset_id") -> list[dict[str, Any]]:
+    identity = caller(request)
+    ids = [row[id_field] for row in page.rows]
+    keep = await readable_ids(request.app[STORE], identity, ids)
+    return [row for row in page.rows if row[id_field] in keep]
+
+
+async def roll_up(store: Store, dataset_id: str, job_ids: Iterable[str] | None = None) -> None:
+    """Derive job and dataset status at once after tasks changed (DESIGN §3.4),
+    instead of waiting for a cron as IceProd does. ``job_ids`` None = every
+    job of the dataset."""
+    if job_ids is None:
+        summary = await store.job_status_summary(dataset_id)
+        job_ids = [j for ids in summary.values() for j in ids]
+    ids = list(dict.fromkeys(job_ids))
+    for start in range(0, len(ids), 5000):
+        await store.rollup_jobs(ids[start:start + 5000])
+    await store.rollup_dataset(dataset_id)
+
+
+def keyed(rows: Iterable[dict[str, Any]], id_field: str) -> dict[str, dict[str, Any]]:
+    """IceProd's collection shape: ``{id: document}``."""
+    return {row[id_field]: row for row in rows}

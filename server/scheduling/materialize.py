@@ -1,0 +1,163 @@
+"""Materialization: create a dataset's next jobs with all their tasks, in bulk.
+
+IceProd made 1 + 2×tasks HTTP calls per job (POST /jobs, POST /tasks, PATCH
+priority), so buffering was slow and a killed service left half-built jobs
+(reference §6.2, §11). Here a batch of jobs is built in memory and handed to
+``store.create_jobs`` in one atomic call, per ``settings.materialize_batch``
+jobs.
+
+Ids are DETERMINISTIC (uuid5 of dataset_id/job_index[/task_index]):
+* a retried or concurrent materialization of the same job is a no-op (the
+  store skips existing job ids), so no "extra jobs" (IceProd #417);
+* a cross-dataset dependency ``other_dataset_id:task`` names the task of the
+  same job_index in that dataset by its id even when that job has not been
+  materialized yet: the store counts it as a pending dependency and releases
+  the task once that id completes, whichever dataset creates it first.
+
+``task_files`` needs nothing here: a task's per-job files are read from
+``/datasets/{id}/files`` when its plan is built, as IceProd's runner did.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from common.config import fill_defaults
+from server.scheduling.requirements import RequirementsError, TaskRequirements
+from server.settings import Settings
+from server.store import Dataset, InvalidArgumentError, NewJob, NewTask, NotFoundError, Store, TaskFilter
+
+log = logging.getLogger("frazil.materialize")
+
+ID_NAMESPACE = uuid.UUID("5b0f8a3e-6a1c-4e8e-9b59-0f6f2b1f7a11")
+UNSTARTED = ("waiting", "queued")
+"""Statuses counted against ``settings.backlog_limit`` (tasks ready but not running)."""
+
+
+class MaterializeError(InvalidArgumentError):
+    """The dataset cannot be materialized as configured (bad depends, requirements, task count)."""
+
+
+def job_id_for(dataset_id: str, job_index: int) -> str:
+    return uuid.uuid5(ID_NAMESPACE, f"{dataset_id}/{job_index}").hex
+
+
+def task_id_for(dataset_id: str, job_index: int, task_index: int) -> str:
+    return uuid.uuid5(ID_NAMESPACE, f"{dataset_id}/{job_index}/{task_index}").hex
+
+
+@dataclass
+class DependencyRef:
+    """One entry of a task's ``depends``: a task of the same job (``dataset_id``
+    None) or the task ``task_index`` of the same job_index in another dataset."""
+
+    task_index: int
+    dataset_id: str | None = None
+
+
+async def _resolve_depends(store: Store, config: dict[str, Any], dataset: Dataset,
+                           task_index: int) -> list[DependencyRef]:
+    task = config["tasks"][task_index]
+    names = {str(t.get("name") or i): i for i, t in enumerate(config["tasks"])}
+    refs: list[DependencyRef] = []
+    for dep in task.get("depends") or []:
+        dep = str(dep)
+        if dep in names:
+            if names[dep] >= task_index:
+                raise MaterializeError(f"bad depends {dep!r} of task {task.get('name')!r}: "
+                                       "a task may only depend on tasks listed before it")
+            refs.append(DependencyRef(names[dep]))
+            continue
+        other_id, sep, ref = dep.partition(":")
+        if not sep:
+            raise MaterializeError(f"bad depends {dep!r} of task {task.get('name')!r}: no such task")
+        other = await store.get_dataset(other_id)
+        other_config = await store.get_config(other_id) if other else None
+        if other is None or other_config is None:
+            raise MaterializeError(f"bad depends {dep!r}: dataset {other_id} does not exist or has no config")
+        other_names = [str(t.get("name") or i) for i, t in enumerate(other_config.config.get("tasks", []))]
+        if ref in other_names:
+            refs.append(DependencyRef(other_names.index(ref), other_id))
+        elif ref.isdigit() and int(ref) < len(other_names):
+            refs.append(DependencyRef(int(ref), other_id))
+        else:
+            raise MaterializeError(f"bad depends {dep!r}: dataset {other_id} has no task {ref!r} "
+                                   f"(tasks: {', '.join(other_names)})")
+    return refs
+
+
+async def _room(store: Store, settings: Settings, dataset: Dataset, num: int) -> int:
+    """How many jobs to create now: ``num``, the jobs left, and the backlog limit."""
+    if dataset.truncated or dataset.status != "processing":
+        return 0
+    next_index = await store.max_job_index(dataset.dataset_id) + 1
+    room = min(num, dataset.jobs_submitted - next_index)
+    if room <= 0:
+        return 0
+    counts = await store.task_counts_by_status(TaskFilter(dataset_id=dataset.dataset_id, status=list(UNSTARTED)))
+    backlog = sum(counts.get(s, 0) for s in UNSTARTED)
+    free = settings.backlog_limit - backlog
+    if free <= 0:
+        return 0
+    return min(room, -(-free // max(dataset.tasks_per_job, 1)))
+
+
+async def materialize(store: Store, settings: Settings, dataset_id: str, num: int,
+                      *, task_status: str = "idle") -> int:
+    """Create up to ``num`` next jobs of the dataset with all their tasks; return
+    how many were created (0 when truncated, not processing, complete, or
+    over the backlog limit). Raises :class:`MaterializeError` naming the
+    problem when the config cannot be materialized."""
+    dataset = await store.get_dataset(dataset_id)
+    if dataset is None:
+        raise NotFoundError(f"dataset {dataset_id} not found")
+    todo = await _room(store, settings, dataset, num)
+    if todo <= 0:
+        return 0
+    stored = await store.get_config(dataset_id)
+    if stored is None:
+        raise MaterializeError(f"dataset {dataset_id} has no config")
+    config = fill_defaults(stored.config)
+    count = len(config.get("tasks", []))
+    if count != dataset.tasks_per_job:
+        raise MaterializeError(f"config has {count} tasks but the dataset has tasks_per_job={dataset.tasks_per_job}")
+    resolvers = [TaskRequirements.build(config, i) for i in range(count)]
+    depends = [await _resolve_depends(store, config, dataset, i) for i in range(count)]
+    for refs in depends:
+        for ref in refs:
+            if ref.dataset_id is not None:
+                other = await store.get_dataset(ref.dataset_id)
+                if other is not None and dataset.jobs_submitted > other.jobs_submitted:
+                    log.warning("dataset %s depends on %s, which has only %d jobs: later jobs wait for it to grow",
+                                dataset_id, ref.dataset_id, other.jobs_submitted)
+
+    first = await store.max_job_index(dataset_id) + 1
+    batch = max(1, settings.materialize_batch)
+    created = 0
+    for start in range(first, first + todo, batch):
+        jobs = [_build_job(dataset, resolvers, depends, index, task_status)
+                for index in range(start, min(first + todo, start + batch))]
+        created += await store.create_jobs(dataset_id, jobs, stored.version)
+    log.info("materialized %d jobs of dataset %s", created, dataset_id)
+    return created
+
+
+def _build_job(dataset: Dataset, resolvers: list[TaskRequirements], depends: list[list[DependencyRef]],
+               job_index: int, task_status: str) -> NewJob:
+    dataset_id = dataset.dataset_id
+    ids = [task_id_for(dataset_id, job_index, i) for i in range(len(resolvers))]
+    tasks = []
+    for i, resolver in enumerate(resolvers):
+        try:
+            requirements = resolver.for_job(dataset=dataset.dataset, dataset_id=dataset_id, job=job_index,
+                                            jobs_submitted=dataset.jobs_submitted, task_id=ids[i],
+                                            debug=dataset.debug)
+        except RequirementsError as exc:
+            raise MaterializeError(str(exc)) from None
+        deps = [ids[ref.task_index] if ref.dataset_id is None else task_id_for(ref.dataset_id, job_index, ref.task_index)
+                for ref in depends[i]]
+        tasks.append(NewTask(name=resolver.name, task_index=i, requirements=requirements, depends=deps,
+                             status=task_status, task_id=ids[i]))
+    return NewJob(job_index=job_index, tasks=tasks, job_id=job_id_for(dataset_id, job_index))
