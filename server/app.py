@@ -29,6 +29,12 @@ log = logging.getLogger("frazil.server")
 # not exist yet are simply not listed.
 ROUTE_MODULES: tuple[str, ...] = (
     "server.api.misc",
+    "server.api.datasets",
+    "server.api.config",
+    "server.api.jobs",
+    "server.api.tasks",
+    "server.api.dataset_task_actions",
+    "server.api.actions",
     "server.metrics",
     "server.api.users",
     "server.api.pilots",
@@ -40,7 +46,7 @@ ROUTE_MODULES: tuple[str, ...] = (
 )
 # Background services started with the app: each module exposes
 # ``async def service(app) -> AsyncIterator[None]`` (a cleanup_ctx generator).
-SERVICE_MODULES: tuple[str, ...] = ("server.scheduling.service",)
+SERVICE_MODULES: tuple[str, ...] = ("server.scheduling.service", "server.scheduling.action_worker")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SECURITY_HEADERS = {
