@@ -31,10 +31,13 @@ class AccountsMixin(MongoBase):
         return user
 
     async def ensure_user(self, username: str) -> User:
-        doc = await self._users.find_one_and_update(
+        # idempotent upsert, then read: whoever inserted first defines user_id
+        await self._users.update_one(
             {"_id": username}, {"$setOnInsert": {"user_id": new_id(), "username": username, "priority": 0.5}},
-            upsert=True, return_document=ReturnDocument.AFTER)
-        assert doc is not None
+            upsert=True)
+        doc = await self._users.find_one({"_id": username})
+        if doc is None:  # deleted between the two calls: create it again
+            return await self.ensure_user(username)
         return user_from(doc)
 
     async def get_user(self, username: str) -> User | None:
@@ -91,6 +94,8 @@ class AccountsMixin(MongoBase):
     # ------------------------------------------------------------ loop leases
 
     async def acquire_lease(self, name: str, holder: str, seconds: float) -> bool:
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
+            raise InvalidArgumentError(f"lease seconds must be positive, got {seconds!r}")
         now = time.time()
         try:
             # matches when free (expired) or already ours; otherwise the upsert

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
-from ..interface import InvalidArgumentError
+from ..interface import ConflictError, InvalidArgumentError
 from ..records import HeartbeatReply, NewPilot, Pilot, nowstr
 from .base import Doc, MongoBase
 from .docs import pilot_from
@@ -22,9 +23,10 @@ class PilotsMixin(MongoBase):
                        provider_job_id=pilot.provider_job_id, version=pilot.version, state="active",
                        drain=False, tasks=[], registered=nowstr(), last_seen=time.time())
         seq = await self._next_seq("pilot")
-        # replace: a pilot re-registering with its id (after a server restart) starts afresh
-        await self._pilots.replace_one({"_id": pilot.pilot_id},
-                                      {"_id": pilot.pilot_id, **record.to_doc(), "seq": seq}, upsert=True)
+        try:
+            await self._pilots.insert_one({"_id": pilot.pilot_id, **record.to_doc(), "seq": seq})
+        except DuplicateKeyError:
+            raise ConflictError(f"pilot {pilot.pilot_id} is already registered") from None
         return pilot.pilot_id
 
     async def pilot_heartbeat(self, pilot_id: str, free: dict[str, Any] | None,
