@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from .arith import EvalError
 from .coercion import Verbatim, get_type, to_text
 from .context import MAX_DEPTH, MAX_MACROS, MAX_PASSES, MAX_TEXT, BoundExceeded, Context, Path, report
 from .errors import Diagnostic
 from .functions import KEYWORDS, Failure
-from .arith import EvalError
 from .skeleton import build as build_skeleton
 from .skeleton import usable
 from .syntax import UNBUILT, Brace, Node, Phrase, Template, Text, parse

@@ -85,8 +85,6 @@ class Template:
 
     nodes: tuple[Node, ...]
     problems: tuple[tuple[str, str], ...] = ()  # (phrase text, message)
-    # True when the string contains nothing to expand (only text and escapes).
-    literal: bool = False
     # Number of phrases and braces, for the F4 bound on work per pass.
     macros: int = 0
 
@@ -140,7 +138,6 @@ def _parse(text: str) -> Template:  # noqa: C901 - one state machine, kept in on
     # The phrase whose ``)`` or ``]`` was the character just before: only
     # there may ``[`` open a lookup.
     just_closed: Phrase | None = None
-    literal = True
     macros = 0
     i = 0
     n = len(text)
@@ -165,19 +162,16 @@ def _parse(text: str) -> Template:  # noqa: C901 - one state machine, kept in on
             nxt = text[i] if i < n else ""
             if nxt == "(":
                 top = _push(stack, _Frame("phrase", j, "$("))
-                literal = False
                 macros += 1
                 i += 1
             elif nxt == "{" and (end := text.find("}", i + 1)) > i + 1 and not _BAD_BRACE_NAME.search(
                 text, i + 1, end
             ):
                 top.add_node(Brace(text[i + 1 : end], text[j : end + 1]))
-                literal = False
                 macros += 1
                 i = end + 1
             elif (km := _KEYWORD.match(text, i)) is not None:
                 top = _push(stack, _Frame("phrase", j, text[j : km.end()], keyword=km.group(1)))
-                literal = False
                 macros += 1
                 i = km.end()
             else:
@@ -227,7 +221,7 @@ def _parse(text: str) -> Template:  # noqa: C901 - one state machine, kept in on
             else:
                 parent.add_node(node)
     problems.reverse()
-    return Template(stack[0].finish(), tuple(problems), literal, macros)
+    return Template(stack[0].finish(), tuple(problems), macros)
 
 
 def _push(stack: list[_Frame], frame: _Frame) -> _Frame:
