@@ -16,8 +16,9 @@ from server.api.errors import bad_request, not_found
 from server.api.params import json_reply
 from server.api.routing import ApiRoutes
 from server.api.tasks import task_of_dataset
-from server.api.user_common import check_status_name, guarded_result, id_list, optional_body, roll_up, status_body
+from server.api.user_common import check_status_name, guarded_result, id_list, optional_body, status_body
 from server.keys import STORE
+from server.scheduling.rollup import roll_up
 from server.store import ListOptions, Store, TaskFilter
 
 routes = ApiRoutes("tasks")
@@ -66,9 +67,7 @@ async def put_task_status(request: web.Request) -> web.Response:
     dataset_id, status = request.match_info["dataset_id"], request["body"]["status"]
     task = await task_of_dataset(store, dataset_id, request.match_info["task_id"])
     changed = await store.set_task_status(task.task_id, status)
-    current = task.status if not changed else status
-    if not changed:
-        current = (await task_of_dataset(store, dataset_id, task.task_id)).status
+    current = status if changed else (await task_of_dataset(store, dataset_id, task.task_id)).status
     guarded_result(changed, current, status, "Task")
     if changed:
         await roll_up(store, dataset_id, [task.job_id])
@@ -86,7 +85,7 @@ async def bulk_status(request: web.Request) -> web.Response:
     body = request["body"]
     if not await store.bulk_task_status(status, dataset_id=dataset_id, task_ids=body["tasks"], force=True):
         raise not_found("Tasks not found")
-    await roll_up(store, dataset_id, await _jobs_of(store, dataset_id, body))
+    await roll_up(store, dataset_id, await _jobs_of(store, dataset_id, body), reopen=status != "complete")
     return json_reply({})
 
 
@@ -98,7 +97,7 @@ async def _bulk(request: web.Request, status: str, *, force: bool = False, reset
     dataset_id = request.match_info["dataset_id"]
     await store.bulk_task_status(status, dataset_id=dataset_id, job_ids=body.get("jobs"), task_ids=body.get("tasks"),
                                  force=force, reset_failures=reset_failures)
-    await roll_up(store, dataset_id, await _jobs_of(store, dataset_id, body))
+    await roll_up(store, dataset_id, await _jobs_of(store, dataset_id, body), reopen=force)
     return json_reply({})
 
 

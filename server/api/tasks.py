@@ -15,8 +15,9 @@ from common import states
 from server.api.errors import ApiError, bad_request, not_found
 from server.api.params import bool_param, int_param, json_reply, list_options, page_headers, pipe_list
 from server.api.routing import ApiRoutes, QueryParam
-from server.api.user_common import HEX_ID, check_status_name, finite, guarded_result, id_list, keyed, roll_up
+from server.api.user_common import HEX_ID, check_status_name, finite, guarded_result, id_list, keyed
 from server.keys import STORE
+from server.scheduling.rollup import roll_up
 from server.store import ListOptions, NewJob, NewTask, Store, Task, TaskFilter
 from server.store.query import TASK_SORT_FIELDS, project
 
@@ -126,7 +127,7 @@ async def patch_task(request: web.Request) -> web.Response:
         await store.set_priorities([(task_id, finite(data["priority"], "priority"))])
     if "status" in data:
         await store.set_task_status(task_id, data["status"], force=True)
-        await roll_up(store, task.dataset_id, [task.job_id])
+        await roll_up(store, task.dataset_id, [task.job_id], reopen=data["status"] != "complete")
     updated = await store.get_task(task_id)
     return json_reply(updated.to_doc() if updated else {})
 
@@ -155,11 +156,11 @@ async def bulk_status_all(request: web.Request) -> web.Response:
     ids = request["body"]["tasks"]
     if not await store.bulk_task_status(status, task_ids=ids, force=True):
         raise not_found("Tasks not found")
-    await _roll_up_tasks(store, ids)
+    await _roll_up_tasks(store, ids, reopen=status != "complete")
     return json_reply({})
 
 
-async def _roll_up_tasks(store: Store, task_ids: list[str]) -> None:
+async def _roll_up_tasks(store: Store, task_ids: list[str], *, reopen: bool = False) -> None:
     """Roll up the jobs and datasets of tasks known only by id (admin routes)."""
     jobs: dict[str, set[str]] = {}
     for start in range(0, len(task_ids), 5000):
@@ -168,7 +169,7 @@ async def _roll_up_tasks(store: Store, task_ids: list[str]) -> None:
         for row in page.rows:
             jobs.setdefault(row["dataset_id"], set()).add(row["job_id"])
     for dataset_id, job_ids in jobs.items():
-        await roll_up(store, dataset_id, job_ids)
+        await roll_up(store, dataset_id, job_ids, reopen=reopen)
 
 
 def _keys(*keys: str) -> ListOptions:

@@ -93,19 +93,6 @@ async def filter_readable(request: web.Request, page: Page, id_field: str = "dat
     return [row for row in page.rows if row[id_field] in keep]
 
 
-async def roll_up(store: Store, dataset_id: str, job_ids: Iterable[str] | None = None) -> None:
-    """Derive job and dataset status at once after tasks changed (DESIGN §3.4),
-    instead of waiting for a cron as IceProd does. ``job_ids`` None = every
-    job of the dataset."""
-    if job_ids is None:
-        summary = await store.job_status_summary(dataset_id)
-        job_ids = [j for ids in summary.values() for j in ids]
-    ids = list(dict.fromkeys(job_ids))
-    for start in range(0, len(ids), 5000):
-        await store.rollup_jobs(ids[start:start + 5000])
-    await store.rollup_dataset(dataset_id)
-
-
 def keyed(rows: Iterable[dict[str, Any]], id_field: str) -> dict[str, dict[str, Any]]:
     """IceProd's collection shape: ``{id: document}``."""
     return {row[id_field]: row for row in rows}

@@ -20,6 +20,7 @@ from server.auth import Identity
 from server.scheduling.actions.base import (
     Action, ActionContext, ActionInputError, Prepared, check_keys, get_ids, get_str, writable_dataset,
 )
+from server.scheduling.rollup import roll_up
 from server.store import ActionMessage, ListOptions, Store, TaskFilter
 
 KEYS = ("dataset_id", "action", "initial_status", "job_ids", "task_ids", "progress")
@@ -129,10 +130,7 @@ async def run(ctx: ActionContext, message: ActionMessage, scope: Scope) -> dict[
                                           ListOptions(keys=("job_id",)))
             touched_jobs.update(row["job_id"] for row in page.rows)
         await ctx.progress(round(100 * done / (len(chunks) + 1), 1), None)
-    jobs = sorted(touched_jobs)
-    for chunk in _chunks(jobs):
-        await store.rollup_jobs(chunk)
-    await store.rollup_dataset(dataset_id)
+    await roll_up(store, dataset_id, sorted(touched_jobs), reopen=action == "hard_reset")
     return {"progress": 100, "tasks_changed": moved}
 
 
