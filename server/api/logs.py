@@ -33,7 +33,7 @@ DATA = {"type": "string"}
 POST_LOG_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {"data": DATA, "name": NAME, "dataset_id": IDENT, "task_id": IDENT, "instance_id": IDENT,
-                   "attempt": {"type": "integer", "minimum": 1}},
+                   "attempt": {"type": "integer", "minimum": 1, "maximum": 1_000_000}},
     "required": ["data"],
     "additionalProperties": False,
 }

@@ -27,15 +27,16 @@ ID_PATTERN = "^[A-Za-z0-9_.-]{1,64}$"
 RESOURCE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "cpu": {"type": "integer", "minimum": 0},
-        "gpu": {"type": "integer", "minimum": 0},
-        "memory": {"type": "number", "minimum": 0},
-        "disk": {"type": "number", "minimum": 0},
-        "time": {"type": "number"},
+        "cpu": {"type": "integer", "minimum": 0, "maximum": 1_000_000},
+        "gpu": {"type": "integer", "minimum": 0, "maximum": 100_000},
+        "memory": {"type": "number", "minimum": 0, "maximum": 1e9},
+        "disk": {"type": "number", "minimum": 0, "maximum": 1e12},
+        "time": {"type": "number", "minimum": -1e6, "maximum": 1e6},
     },
     "additionalProperties": False,
 }
-"""cpu/gpu counts, memory/disk GB, time = hours of lifetime left (may be < 0 at the very end)."""
+"""cpu/gpu counts, memory/disk GB, time = hours of lifetime left (may be < 0 at the very end).
+Bounded so that no number can overflow a database integer."""
 OS_SCHEMA: dict[str, Any] = {"anyOf": [{"type": "string", "maxLength": 200},
                                        {"type": "array", "items": {"type": "string", "maxLength": 200},
                                         "maxItems": 100}]}

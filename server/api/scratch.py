@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import errno
 import hashlib
 import logging
 import os
@@ -34,10 +35,23 @@ from server.settings import Settings
 from server.store import Dataset, ScratchFile
 
 log = logging.getLogger("frazil.server.scratch")
-routes = ApiRoutes("scratch")
-PATH = "/scratch/{dataset_id}/{path:.+}"
+
+
+class _ScratchRoutes(ApiRoutes):
+    """``{path}`` spans several segments: aiohttp needs the ``{path:.+}``
+    pattern, while the OpenAPI document must keep the plain parameter name."""
+
+    def register(self, app: web.Application) -> None:
+        for spec in self.specs:
+            app.router.add_route(spec.method, spec.path.replace("{path}", "{path:.+}"), spec.handler)
+
+
+routes = _ScratchRoutes("scratch")
+PATH = "/scratch/{dataset_id}/{path}"
 CHUNK = 1 << 20
 TEMP_PREFIX = ".frazil-upload-"
+NAME_MAX = 255
+"""Longest file name most file systems accept (bytes)."""
 
 
 def scratch_root(settings: Settings) -> pathlib.Path:
@@ -50,6 +64,8 @@ def safe_relative(path: str) -> list[str]:
     for part in parts:
         if part in ("", ".", "..") or "\x00" in part or "\\" in part:
             raise bad_request(f"invalid scratch path {path!r}: no empty, '.', '..' or backslash segments allowed")
+        if len(part.encode("utf-8", "surrogatepass")) > NAME_MAX:
+            raise bad_request(f"invalid scratch path: a name is longer than {NAME_MAX} bytes")
         if part.startswith(TEMP_PREFIX):
             raise bad_request(f"invalid scratch path {path!r}: names starting with {TEMP_PREFIX!r} are reserved")
     return parts
@@ -66,6 +82,8 @@ async def _dataset(request: web.Request, right: str) -> Dataset:
     identity = caller(request)
     key = request.match_info["dataset_id"]
     store = request.app[STORE]
+    if key.isdigit() and len(key) > 18:  # no such number; and it would overflow the database's integers
+        raise not_found("Dataset not found")
     dataset = await (store.get_dataset_by_number(int(key)) if key.isdigit() else store.get_dataset(key))
     if dataset is None:
         raise not_found("Dataset not found")
@@ -122,6 +140,15 @@ async def _receive(request: web.Request, temp: pathlib.Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
+def _storage_error(parts: list[str], exc: OSError) -> ApiError:
+    """A full disk is the server's problem (507, worth retrying elsewhere or
+    later); an impossible name is the client's (400)."""
+    where = "/".join(parts)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return ApiError(507, f"scratch store is full: cannot store {where!r}")
+    return bad_request(f"cannot store scratch path {where!r}: {exc.strerror or exc}")
+
+
 @routes.put(PATH, summary="upload a scratch file (checked against X-Size / X-Sha512 or Digest: sha-512=...)",
             pilot=True, responses={201: "stored: {size, sha512}", 409: "the path is taken by a folder"})
 async def put_file(request: web.Request) -> web.Response:
@@ -133,11 +160,20 @@ async def put_file(request: web.Request) -> web.Response:
         await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         raise ApiError(409, f"scratch path {'/'.join(parts)!r}: a parent is a file") from None
-    if target.is_dir():
+    except OSError as exc:
+        raise _storage_error(parts, exc) from None
+    try:
+        is_folder = target.is_dir()
+    except OSError as exc:  # e.g. the whole path is longer than the system allows
+        raise _storage_error(parts, exc) from None
+    if is_folder:
         raise ApiError(409, f"scratch path {'/'.join(parts)!r} is a folder")
     temp = target.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}")
     try:
-        size, sha512 = await _receive(request, temp)
+        try:
+            size, sha512 = await _receive(request, temp)
+        except OSError as exc:
+            raise _storage_error(parts, exc) from None
         problem = None
         if request.content_length is not None and size != request.content_length:
             problem = f"received {size} bytes, Content-Length said {request.content_length}"

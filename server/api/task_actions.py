@@ -45,24 +45,26 @@ CLAIM_SCHEMA: dict[str, Any] = {
     "required": ["pilot_id", "resources"],
     "additionalProperties": False,
 }
-NUMBER_OR_NULL = {"type": ["number", "null"]}
+NUMBER_OR_NULL = {"type": ["number", "null"], "minimum": -1e12, "maximum": 1e12}
+"""Bounded so no value can overflow a database integer or a float conversion."""
 STRING_OR_NULL = {"type": ["string", "null"], "maxLength": 1_000_000}
+EXIT_CODE = {"type": "integer", "minimum": -1_000_000, "maximum": 1_000_000}
 RECORD_LIST = {"type": "array", "items": {"type": "object"}, "maxItems": 100_000}
 REPORT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "instance_id": {"type": "string", "minLength": 1, "maxLength": 64},
-        "time_used": {"type": ["number", "null"], "minimum": 0},
+        "time_used": {"type": ["number", "null"], "minimum": 0, "maximum": 1e9},
         "resources": {"type": "object", "additionalProperties": NUMBER_OR_NULL},
         "site": TEXT, "hostname": TEXT, "host": TEXT,
         "outputs": {"type": "array", "maxItems": 100_000, "items": {
             "type": "object", "required": ["url"],
             "properties": {"url": {"type": "string", "minLength": 1, "maxLength": 4096},
-                           "size": {"type": ["integer", "null"], "minimum": 0},
+                           "size": {"type": ["integer", "null"], "minimum": 0, "maximum": 2**62},
                            "sha512": {"type": ["string", "null"], "pattern": "^[0-9a-fA-F]{128}$"}}}},
         "inputs": RECORD_LIST, "modules": RECORD_LIST,
-        "exit_codes": {"type": "array", "items": {"type": "integer"}, "maxItems": 100_000},
-        "exit_code": {"type": ["integer", "null"]},
+        "exit_codes": {"type": "array", "items": EXIT_CODE, "maxItems": 100_000},
+        "exit_code": {"type": ["integer", "null"], "minimum": -1_000_000, "maximum": 1_000_000},
         "signal": {"type": ["integer", "null"], "minimum": 1, "maximum": 128},
         "class": {"enum": ["physics", "non-physics", "nonphysics", "infra", None]},
         "failure_class": {"enum": ["physics", "non-physics", "nonphysics", "infra", None]},
@@ -245,9 +247,19 @@ def _outputs(body: dict[str, Any]) -> list[OutputFile]:
     return files
 
 
+def _finite(body: dict[str, Any]) -> None:
+    """JSON parsers accept NaN, which passes every range check; refuse it."""
+    values = [("time_used", body.get("time_used"))]
+    values += [(f"resources.{k}", v) for k, v in (body.get("resources") or {}).items()]
+    for name, value in values:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise bad_request(f"key {name!r}: {value} is not a number")
+
+
 def report_result(body: dict[str, Any], *, failure_class: FailureClass | None = None, kind: str = "",
                   rule: str = "", reason: str = "") -> AttemptResult:
     """The store's record of a report; peaks with no value are dropped."""
+    _finite(body)
     exit_codes = list(body.get("exit_codes") or [])
     if not exit_codes:
         exit_codes = [m["exit_code"] for m in body.get("modules") or []
