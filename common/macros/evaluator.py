@@ -17,7 +17,7 @@ from .errors import Diagnostic
 from .functions import KEYWORDS, Failure
 from .skeleton import build as build_skeleton
 from .skeleton import usable
-from .syntax import UNBUILT, Brace, Node, Phrase, Template, Text, parse
+from .syntax import UNBUILT, Brace, Node, Phrase, Text, parse
 
 
 def expand_value(value: Any, ctx: Context, path: Path, diagnostics: list[Diagnostic] | None, depth: int = 0) -> Any:
@@ -78,7 +78,12 @@ def _passes(
         if template.macros > MAX_MACROS:
             raise BoundExceeded(f"more than {MAX_MACROS} macros in one value")
         ctx.problems = [*template.problems] if template.problems else []
-        plain, internal, verbatim, value = _run(template, ctx)
+        nodes = template.nodes
+        if len(nodes) == 1 and type(nodes[0]) is Phrase:
+            plain, internal, verbatim, value = _phrase(nodes[0], ctx)  # type: ignore[arg-type]
+        else:
+            plain, internal = _sentence(nodes, ctx)
+            verbatim, value = False, _TEXT
         if value is not _TEXT:
             # A whole value that is one number or bool: typing its text
             # would give it back, and its text has nothing left to expand.
@@ -101,20 +106,8 @@ def _passes(
 
 
 _SMALL = 1 << 62
-_TEXT: Any = object()  # "the value is the text", from _phrase and _run
+_TEXT: Any = object()  # "the value is the text", from _phrase
 _SCALARS = (int, float, bool)
-
-
-def _run(template: Template, ctx: Context) -> tuple[str, str, bool, Any]:
-    nodes = template.nodes
-    if len(nodes) == 1:
-        node = nodes[0]
-        if type(node) is Phrase:
-            return _phrase(node, ctx)
-        if type(node) is Text:
-            return node.plain, node.internal, False, _TEXT
-    plain, internal = _sentence(nodes, ctx)
-    return plain, internal, False, _TEXT
 
 
 def _sentence(nodes: tuple[Node, ...], ctx: Context) -> tuple[str, str]:
@@ -156,9 +149,15 @@ def _phrase(node: Phrase, ctx: Context) -> tuple[str, str, bool, Any]:
         if fast is not None:
             text = str(fast)
             return text, text, False, fast
-    arg, arg_internal = _sentence(node.args, ctx) if node.args else ("", "")
+    static = node.static
+    arg, arg_internal = static if static is not None else _sentence(node.args, ctx)
     try:
-        value = _resolve(keyword, arg, ctx)
+        if keyword is None:  # $(name), inlined: the most common phrase
+            found, value = ctx.lookup(arg)
+            if not found:
+                raise Failure(f"unknown name {arg!r}")
+        else:
+            value = _resolve(keyword, arg, ctx)
     except Failure as exc:
         ctx.problems.append((node.raw, str(exc)))
         opener = "$" + (keyword or "") + "("
@@ -223,7 +222,8 @@ def _hole_value(node: Node, ctx: Context) -> Any:
     keyword = node.keyword  # type: ignore[union-attr]
     if keyword == "eval":
         return _fast_eval(node, ctx)  # type: ignore[arg-type]
-    arg, _ = _sentence(node.args, ctx) if node.args else ("", "")  # type: ignore[union-attr]
+    static = node.static  # type: ignore[union-attr]
+    arg = static[0] if static is not None else _sentence(node.args, ctx)[0]  # type: ignore[union-attr]
     try:
         value = _resolve(keyword, arg, ctx)
     except Failure:

@@ -64,7 +64,7 @@ class Brace:
 class Phrase:
     """``$keyword(args)[key]...``; ``keyword`` is None for ``$(name)``."""
 
-    __slots__ = ("keyword", "args", "lookups", "raw", "skeleton")
+    __slots__ = ("keyword", "args", "lookups", "raw", "skeleton", "static")
 
     def __init__(self, keyword: str | None, args: tuple["Node", ...], raw: str) -> None:
         self.keyword = keyword
@@ -74,6 +74,12 @@ class Phrase:
         # For $eval: the compiled argument (skeleton.Skeleton), built on first
         # use; None when the argument has no macros or cannot be compiled.
         self.skeleton: Any = UNBUILT
+        # (plain, internal) of an argument without macros, e.g. "job" in $(job).
+        self.static: tuple[str, str] | None = None
+        if not args:
+            self.static = ("", "")
+        elif len(args) == 1 and type(args[0]) is Text:
+            self.static = (args[0].plain, args[0].internal)
 
 
 Node = Text | Brace | Phrase
