@@ -12,8 +12,8 @@ from common import states
 
 from ..interface import ConflictError, InvalidArgumentError, NotFoundError
 from ..query import DatasetFilter, ListOptions, Page, check_statuses
-from ..records import ConfigVersion, Dataset, DatasetRights, NewDataset, new_id, nowstr
-from ..rules import allowed_from, check_status, config_sha256
+from ..records import ConfigVersion, Dataset, DatasetRights, NewDataset, nowstr
+from ..rules import allowed_from, check_status, config_sha256, prepare_new_dataset
 from .base import Doc, MongoBase
 from .docs import config_from, dataset_from
 from .listing import page
@@ -37,12 +37,7 @@ class DatasetsMixin(MongoBase):
     # ------------------------------------------------------------ datasets
 
     async def create_dataset(self, new: NewDataset) -> Dataset:
-        check_status("dataset", new.status)
-        for name in ("jobs_submitted", "tasks_per_job"):
-            value = getattr(new, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise InvalidArgumentError(f"{name} must be a whole number >= 0, got {value!r}")
-        dataset_id = new.dataset_id or new_id()
+        dataset_id, tasks_submitted = prepare_new_dataset(new)
         # Checked before taking a number so that the common conflict (a retried
         # create) does not burn a dataset number; the insert below still
         # decides a race.

@@ -105,7 +105,7 @@ class TasksMixin(JobsMixin):
                                   *, replace: bool = False) -> int:
         if not isinstance(requirements, dict):
             raise InvalidArgumentError(f"requirements must be an object, got {type(requirements).__name__}")
-        normalised_requirements(requirements if not replace else {})  # fail early on a bad value
+        normalised_requirements(requirements)  # a bad value fails before any task changes
         changed = 0
         after_seq = -1
         while True:
