@@ -13,7 +13,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
@@ -27,7 +27,7 @@ from server.api.scratch import cleanup_job_scratch
 from server.keys import SERVICES, SETTINGS, STORE
 from server.settings import Settings
 from server.store import (
-    AttemptResult, ClaimedTask, ClaimRequest, FailureClass, Outcome, OutputFile, ReportOutcome, Store, Task,
+    AttemptResult, ClaimedTask, ClaimRequest, Dataset, FailureClass, Outcome, OutputFile, ReportOutcome, Store, Task,
 )
 from server.store.rules import INFRA_KINDS
 
@@ -125,7 +125,7 @@ class ClaimCache:
         self.dataset_ttl = dataset_ttl
         self._configs: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
         self._latest: dict[str, tuple[float, int | None]] = {}
-        self._datasets: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._datasets: dict[str, tuple[float, Dataset | None]] = {}
 
     async def config(self, store: Store, dataset_id: str, version: int | None) -> tuple[int | None, Any]:
         now = time.monotonic()
@@ -146,19 +146,28 @@ class ClaimCache:
             self._configs.popitem(last=False)
         return found.version, found.config
 
-    async def dataset(self, store: Store, dataset_id: str) -> dict[str, Any]:
+    async def _dataset(self, store: Store, dataset_id: str) -> Dataset | None:
         now = time.monotonic()
         cached = self._datasets.get(dataset_id)
         if cached is not None and now - cached[0] < self.dataset_ttl:
             return cached[1]
         dataset = await store.get_dataset(dataset_id)
-        fields = {"dataset": None, "jobs_submitted": None, "debug": False}
-        if dataset is not None:
-            fields = {"dataset": dataset.dataset, "jobs_submitted": dataset.jobs_submitted, "debug": dataset.debug}
         if len(self._datasets) > 10_000:
             self._datasets.clear()
-        self._datasets[dataset_id] = (now, fields)
-        return fields
+        self._datasets[dataset_id] = (now, dataset)
+        return dataset
+
+    async def dataset(self, store: Store, dataset_id: str) -> dict[str, Any]:
+        """The runtime values a pilot needs for macros."""
+        dataset = await self._dataset(store, dataset_id)
+        if dataset is None:
+            return {"dataset": None, "jobs_submitted": None, "debug": False}
+        return {"dataset": dataset.dataset, "jobs_submitted": dataset.jobs_submitted, "debug": dataset.debug}
+
+    async def owner(self, store: Store, dataset_id: str) -> tuple[str, str] | None:
+        """(username, group) charged for the dataset's consumed core-hours."""
+        dataset = await self._dataset(store, dataset_id)
+        return None if dataset is None else (dataset.username, dataset.group)
 
 
 def scratch_base(settings: Settings) -> str:
@@ -359,9 +368,13 @@ async def processing(request: web.Request) -> web.Response:
 
 
 async def _roll_up(app: web.Application, task: Task) -> dict[str, str]:
+    """Job status at once; the dataset's only when a job changed (its status
+    depends on job statuses alone, and counting a big dataset's jobs on every
+    report would make the report cost grow with the dataset)."""
     store = app[STORE]
     changes = await store.rollup_jobs([task.job_id])
-    await store.rollup_dataset(task.dataset_id)
+    if changes:
+        await store.rollup_dataset(task.dataset_id)
     if changes.get(task.job_id) == "complete":
         try:
             await cleanup_job_scratch(app, task.dataset_id, task.job_index)
@@ -370,30 +383,30 @@ async def _roll_up(app: web.Application, task: Task) -> dict[str, str]:
     return changes
 
 
-async def _holds(store: Store, task_id: str, instance_id: str) -> bool:
-    """Whether this claim still holds the task. The store answers a repeated
-    report (clients retry POSTs) "applied" again; only the first may count
+async def _apply_report(request: web.Request, apply: Callable[[], Awaitable[ReportOutcome]],
+                        time_used: float | None) -> tuple[Task, ReportOutcome]:
+    """Run a fenced store report, then roll up and count fair-share usage.
+
+    The store answers a repeated report (clients retry POSTs) "applied"
+    again; only a report that found the claim still holding the task counts
     the consumed core-hours."""
-    task = await store.get_task(task_id)
-    return task is not None and task.status == "processing" and task.instance_id == instance_id
-
-
-async def _after_report(app: web.Application, task_id: str, time_used: float | None, first: bool) -> Task | None:
-    """Roll-up and fair-share accounting once a report was applied."""
+    app = request.app
     store = app[STORE]
-    task = await store.get_task(task_id)
-    if task is None:
-        return None
+    task = await _task_or_404(request)
+    instance_id = request["body"]["instance_id"]
+    first = task.status == "processing" and task.instance_id == instance_id
+    outcome = await apply()
+    _check_outcome(task.task_id, outcome)
     await _roll_up(app, task)
-    if time_used and first:
-        dataset = await store.get_dataset(task.dataset_id)
+    if first and time_used:
+        owner = await _service(app, "claim_cache", ClaimCache).owner(store, task.dataset_id)
         try:
             cores = Resources.from_requirements(task.requirements).cpu
         except ValueError:
             cores = 1
-        if dataset is not None:
-            await store.add_usage(dataset.username, dataset.group, max(cores, 1) * time_used / 3600.0)
-    return task
+        if owner is not None:
+            await store.add_usage(owner[0], owner[1], max(cores, 1) * time_used / 3600.0)
+    return task, outcome
 
 
 @routes.post("/tasks/{task_id}/task_actions/complete", summary="the attempt succeeded; record outputs for provenance",
@@ -403,10 +416,8 @@ async def complete(request: web.Request) -> web.Response:
     body = request["body"]
     result = report_result(body)
     store = request.app[STORE]
-    first = await _holds(store, task_id, body["instance_id"])
-    outcome = await store.complete(task_id, body["instance_id"], result)
-    _check_outcome(task_id, outcome)
-    await _after_report(request.app, task_id, result.time_used, first)
+    _, outcome = await _apply_report(request, lambda: store.complete(task_id, body["instance_id"], result),
+                                     result.time_used)
     return json_reply({"status": outcome.status or "complete"})
 
 
@@ -418,20 +429,18 @@ async def _failure(request: web.Request, physics_route: bool) -> web.Response:
     result = report_result(body, failure_class=fclass, kind=kind, rule=rule, reason=reason)
     store = app[STORE]
     policy = retry_policy(app[SETTINGS])
-    first = await _holds(store, task_id, body["instance_id"])
-    if fclass is FailureClass.PHYSICS:
-        outcome = await store.fail(task_id, body["instance_id"], result, policy)
-    else:
-        outcome = await store.reset(task_id, body["instance_id"], result, policy)
-    _check_outcome(task_id, outcome)
-    task = await _after_report(app, task_id, result.time_used, first)
+    report = store.fail if fclass is FailureClass.PHYSICS else store.reset
+    task, outcome = await _apply_report(request, lambda: report(task_id, body["instance_id"], result, policy),
+                                        result.time_used)
+    requirements = dict(task.requirements)
+    requirements.update({name: change["new"] for name, change in outcome.requirement_changes.items()})
     return json_reply({
         "status": outcome.status,
         "class": "physics" if fclass is FailureClass.PHYSICS else "non-physics",
         "infrastructure": fclass is FailureClass.INFRA,
         "kind": kind, "rule": rule, "reason": reason,
         "requirement_changes": outcome.requirement_changes,
-        "requirements": task.requirements if task is not None else None,
+        "requirements": requirements,
     })
 
 
