@@ -9,6 +9,7 @@ store then uses its ordered single-document fallback (see ``txn.py``).
 """
 from __future__ import annotations
 
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,14 +43,19 @@ class ServerInfo:
 
 
 def database_name(url: str) -> str:
-    """The database a ``mongodb://`` URL names, ``frazil`` when it names none."""
-    from pymongo.uri_parser import parse_uri  # local: only needed here
+    """The database a ``mongodb://`` URL names, ``frazil`` when it names none.
 
-    try:
-        parsed = parse_uri(url, validate=False, connect_timeout=1)
-    except (InvalidURI, ConfigurationError, ValueError) as exc:
-        raise MongoConnectionError(f"not a valid MongoDB URL {url!r}: {exc}") from exc
-    return parsed.get("database") or DEFAULT_DATABASE
+    Parsed by hand: pymongo's URI parser resolves ``mongodb+srv://`` names in
+    DNS, which a name lookup must not do.
+    """
+    _, sep, rest = url.partition("://")
+    if not sep:
+        raise MongoConnectionError(f"not a MongoDB URL: {url!r}")
+    _, slash, path = rest.partition("/")
+    name = urllib.parse.unquote(path.split("?", 1)[0]) if slash else ""
+    if any(c in name for c in '/\\. "$') or len(name) > 63:
+        raise MongoConnectionError(f"invalid MongoDB database name {name!r} in {url!r}")
+    return name or DEFAULT_DATABASE
 
 
 def make_client(url: str, **options: Any) -> AsyncMongoClient[dict[str, Any]]:
