@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from .coercion import Verbatim, get_type
+from .coercion import Verbatim, to_text
 from .context import BoundExceeded, Context, Path, report
 from .errors import Diagnostic, MacroError
-from .evaluator import expand_string, expand_value
+from .evaluator import expand_string
 
 
 def expand(
@@ -29,33 +29,47 @@ def expand(
     """
     found: list[Diagnostic] = []
     ctx = Context(config, parameters, environment)
-    result = _expand_guarded(value, ctx, path, found)
+    result = _expand_input(value, ctx, path, found)[0]
     if diagnostics is not None:
         diagnostics.extend(found)
     if strict and found:
         raise MacroError(found)
-    return _plain(result)
+    return result
 
 
-def _expand_guarded(value: Any, ctx: Context, path: Path, found: list[Diagnostic]) -> tuple[Any, bool] | Any:
-    try:
-        return expand_value(value, ctx, path, found)
-    except BoundExceeded as exc:
-        report(found, path, [(_excerpt(value), str(exc))])
-        return value
-    except RecursionError:
-        report(found, path, [(_excerpt(value), "values nested too deeply")])
-        return value
+def _expand_input(value: Any, ctx: Context, path: Path, found: list[Diagnostic]) -> tuple[Any, bool]:
+    """Expand the caller's structure; returns (value, verbatim).
+
+    Bounds (F4) are enforced per string of the input: one runaway value is
+    reported and left as written, and the rest of a config still expands.
+    """
+    if isinstance(value, str):
+        ctx.work = 0
+        try:
+            return expand_string(value, ctx, path, found)
+        except BoundExceeded as exc:
+            report(found, path, [(_excerpt(value), str(exc))])
+        except RecursionError:
+            report(found, path, [(_excerpt(value), "values nested too deeply")])
+        return value, False
+    if isinstance(value, list):
+        return [_expand_input(v, ctx, (path, i), found)[0] for i, v in enumerate(value)], False
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            sub = (path, k)
+            if isinstance(k, str) and ("$" in k or "\\" in k):
+                key = _expand_input(k, ctx, sub, found)[0]
+                # Keys stay strings: IceProd would type "$(job)" as the int 7.
+                k = key if isinstance(key, str) else to_text(key)
+            out[k] = _expand_input(v, ctx, sub, found)[0]
+        return out, False
+    return value, False
 
 
 def _excerpt(value: Any) -> str:
     text = value if isinstance(value, str) else repr(value)
     return text if len(text) <= 200 else text[:197] + "..."
-
-
-def _plain(value: Any) -> Any:
-    # Verbatim is an internal marker; callers get ordinary strings.
-    return str(value) if isinstance(value, Verbatim) else value
 
 
 def expand_scope(
@@ -83,31 +97,15 @@ def expand_scope(
     found: list[Diagnostic] = []
     ctx = Context(config, merged, environment)
     for name, raw in parameters.items():
-        sub = (path, name)
-        ctx.work = 0  # the work bound is per value, not per scope
-        if isinstance(raw, str):
-            if "$" not in raw and "\\" not in raw:
-                typed = get_type(raw)
-                merged[name] = expand_value(typed, ctx, sub, found) if isinstance(typed, (list, dict)) else typed
-                continue
-            if outer and name in outer:
-                # "$eval($(n)*2)" in an inner scope means the outer n doubled
-                # (IceProd would loop forever on its own raw value).
-                merged[name] = outer[name]
-            try:
-                value, verbatim = expand_string(raw, ctx, sub, found)
-            except BoundExceeded as exc:
-                report(found, sub, [(_excerpt(raw), str(exc))])
-                merged[name] = raw
-                continue
-            except RecursionError:
-                report(found, sub, [(_excerpt(raw), "values nested too deeply")])
-                merged[name] = raw
-                continue
-            # Keep a whole $sprintf a string when inner scopes use $(name).
-            merged[name] = Verbatim(value) if verbatim and isinstance(value, str) else value
-        elif isinstance(raw, (list, dict)):
-            merged[name] = _expand_guarded(raw, ctx, sub, found)
+        if not isinstance(raw, (str, list, dict)):
+            continue
+        if outer and name in outer:
+            # "$eval($(n)*2)" in an inner scope means the outer n doubled
+            # (IceProd would loop forever on its own raw value).
+            merged[name] = outer[name]
+        value, verbatim = _expand_input(raw, ctx, (path, name), found)
+        # Keep a whole $sprintf a string when inner scopes use $(name) (F1).
+        merged[name] = Verbatim(value) if verbatim and isinstance(value, str) else value
     if diagnostics is not None:
         diagnostics.extend(found)
     if strict and found:

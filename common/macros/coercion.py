@@ -77,8 +77,10 @@ def _get_type(text: str) -> Any:
 def to_text(value: Any) -> str:
     """How a resolved value is written into the surrounding text (IceProd's
     ``parse_ret_type`` + ``json.dumps`` for structures)."""
-    if isinstance(value, str):
+    if type(value) is str:
         return value
+    if isinstance(value, str):
+        return str(value)  # a Verbatim marker must not leak into results
     if isinstance(value, (list, dict)):
         try:
             return json.dumps(value)

@@ -106,3 +106,12 @@ def test_diagnostic_is_a_plain_record() -> None:
     d = Diagnostic("config['x']", "$(y)", "unknown name 'y'")
     assert str(d) == "config['x']: unknown name 'y' ($(y))"
     assert d == Diagnostic("config['x']", "$(y)", "unknown name 'y'")
+
+
+def test_one_runaway_value_does_not_stop_the_others() -> None:
+    found: list[Diagnostic] = []
+    params = {"grow": "x$(grow)"}
+    value = {"bad": "$(grow)", "good": ["$(job)", "$eval(9**9**9)", "$eval(2+2)"]}
+    out = expand(value, config=CONFIG, parameters=params, diagnostics=found, path="c")
+    assert out == {"bad": "$(grow)", "good": [7, "$eval(9**9**9)", 4]}
+    assert [d.path for d in found] == ["c['bad']", "c['good'][1]"]

@@ -173,3 +173,10 @@ def test_runtime_options_keep_configured_storage() -> None:
     assert opts["job_temp"] == "mine"
     assert (opts["iter"], opts["input"], opts["output"], opts["debug"]) == (0, "a.i3 b.i3", "c.i3", True)
     assert runtime_options(None, dataset=1, dataset_id="x", job=0, jobs_submitted=1)["job"] == 0
+
+
+def test_no_marker_type_leaks_out_of_expand() -> None:
+    steering = expand_scope({"pad": "$sprintf('%03d',$(job))"}, outer=None, config={"options": {"job": 4}})
+    out = expand(["$(pad)", {"k": "$(pad)"}, "$(pad)/x"], parameters=steering)
+    assert out == ["004", {"k": "004"}, "004/x"]
+    assert type(out[0]) is str and type(out[1]["k"]) is str and type(out[2]) is str
