@@ -161,9 +161,7 @@ def _sprintf(arg: str) -> str:
     args = _split_args(arg[comma + 1 :]) if comma >= 0 else []
     conversions = [m for m in _CONVERSION.finditer(fmt) if m.group(0) != "%%"]
     if not conversions:
-        if args:
-            raise Failure(f"$sprintf: format {fmt!r} takes no arguments, got {len(args)}")
-        return fmt.replace("%%", "%")
+        return fmt.replace("%%", "%")  # extra arguments are ignored, as in IceProd
     if len(conversions) != len(args):
         raise Failure(f"$sprintf: format {fmt!r} takes {len(conversions)} arguments, got {len(args)}")
     values = []
