@@ -19,13 +19,28 @@ from common.cli_errors import CliError
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "server": ("server.cli.server_cmd", "run the server: REST API, website, scheduling and pilot provisioning"),
     "token": ("server.cli.token", "mint access tokens for this installation"),
+    "submit": ("server.cli.submit", "submit a dataset (checked locally first)"),
+    "status": ("server.cli.status", "list datasets, or show one dataset's jobs and tasks by status"),
+    "logs": ("server.cli.logs", "show the newest logs of a task"),
+    "config": ("server.cli.config_cmd", "show a dataset's config (any version)"),
+    "dataset": ("server.cli.dataset", "suspend, reset, hard-reset or truncate a dataset"),
     "validate": ("server.cli.validate", "check a dataset config; print every problem with its JSON path"),
     "run": ("pilot.standalone", "run (or print) one job's tasks locally, without a server"),
     "provenance": ("server.cli.provenance", "which dataset/job/task/attempt/config made this file"),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _chosen(argv: Sequence[str]) -> str | None:
+    """The subcommand named on the command line (the first non-option word)."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in SUBCOMMANDS else None
+    return None
+
+
+def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
+    """Only the chosen subcommand's module is imported (the others are listed
+    by name and help text), so ``frazil pilot`` stays light on a worker node."""
     parser = argparse.ArgumentParser(prog="frazil", description="frazil: pilot-based dataset production")
     parser.add_argument("--version", action="version", version=f"frazil {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
@@ -34,13 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
         sub.set_defaults(_module=module_name)
-        importlib.import_module(module_name).add_arguments(sub)
+        if name == chosen:
+            importlib.import_module(module_name).add_arguments(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_chosen(words))
+    args = parser.parse_args(words)
     module = importlib.import_module(args._module)
     try:
         return int(module.run(args) or 0)
