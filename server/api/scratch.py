@@ -232,9 +232,13 @@ async def delete_file(request: web.Request) -> web.Response:
 async def cleanup_job_scratch(app: web.Application, dataset_id: str, job_index: int) -> int:
     """Remove a completed job's job_temp files (records and bytes, including
     abandoned partial uploads); returns how many recorded files went."""
-    records = await app[STORE].delete_scratch_files(dataset_id, job_index)
+    store = app[STORE]
     root = scratch_root(app[SETTINGS])
     job_dir = root / dataset_id / str(job_index)
+    # most jobs never use the scratch store: a read (not a write) finds that out
+    if not await store.list_scratch_files(dataset_id, job_index) and not job_dir.exists():
+        return 0
+    records = await store.delete_scratch_files(dataset_id, job_index)
 
     def remove() -> None:
         for record in records:

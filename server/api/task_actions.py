@@ -27,7 +27,8 @@ from server.api.scratch import cleanup_job_scratch
 from server.keys import SERVICES, SETTINGS, STORE
 from server.settings import Settings
 from server.store import (
-    AttemptResult, ClaimedTask, ClaimRequest, Dataset, FailureClass, Outcome, OutputFile, ReportOutcome, Store, Task,
+    AttemptResult, ClaimedTask, ClaimRequest, Dataset, FailureClass, JobFilter, ListOptions, Outcome, OutputFile,
+    ReportOutcome, Store, Task,
 )
 from server.store.rules import INFRA_KINDS
 
@@ -367,13 +368,27 @@ async def processing(request: web.Request) -> web.Response:
     return json_reply(task.to_doc())
 
 
+async def _dataset_may_change(store: Store, dataset_id: str) -> bool:
+    """False when another job is still processing in a processing dataset:
+    its status is then "processing" whatever this job became. Two index
+    lookups instead of counting every job of a million-job dataset."""
+    dataset = await store.get_dataset(dataset_id)
+    if dataset is None:
+        return False
+    if dataset.status != "processing":
+        return True
+    running = await store.list_jobs(JobFilter(dataset_id=dataset_id, status=["processing"]),
+                                    ListOptions(limit=1, keys=["job_id"]))
+    return not running.rows
+
+
 async def _roll_up(app: web.Application, task: Task) -> dict[str, str]:
     """Job status at once; the dataset's only when a job changed (its status
     depends on job statuses alone, and counting a big dataset's jobs on every
     report would make the report cost grow with the dataset)."""
     store = app[STORE]
     changes = await store.rollup_jobs([task.job_id])
-    if changes:
+    if changes and await _dataset_may_change(store, task.dataset_id):
         await store.rollup_dataset(task.dataset_id)
     if changes.get(task.job_id) == "complete":
         try:

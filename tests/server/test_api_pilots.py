@@ -213,3 +213,30 @@ async def test_pilot_routes_refuse_users_and_accept_admins(server):
     with pytest.raises(requests.HTTPError) as err:
         await anonymous.request("GET", "/pilots")
     assert err.value.response.status_code == 401
+
+
+async def test_dataset_rolls_up_when_its_last_job_ends(server):
+    made = await make_dataset(server.store, jobs=3)
+    did = made.dataset.dataset_id
+    rc = server.rest(server.token("pilot-1", role="system"))
+    pilot_id = await register(rc)
+    tasks = [await claim(rc, pilot_id) for _ in range(3)]
+
+    async def report(task, action, **body):
+        await rc.request("POST", f"/tasks/{task['task_id']}/task_actions/{action}",
+                         {"instance_id": task["instance_id"], **body})
+
+    await report(tasks[0], "complete")
+    await report(tasks[1], "failed", reason="bad physics")
+    dataset = await server.store.get_dataset(did)
+    assert dataset.status == "processing"  # a job is still running
+    assert (await server.store.get_job(tasks[1]["job_id"])).status == "errors"
+    await report(tasks[2], "complete")
+    assert (await server.store.get_dataset(did)).status == "errors"  # nothing left running
+
+    other = await make_dataset(server.store, jobs=2)
+    tasks = [await claim(rc, pilot_id) for _ in range(2)]
+    for task in tasks:
+        assert (await server.store.get_dataset(other.dataset.dataset_id)).status == "processing"
+        await report(task, "complete")
+    assert (await server.store.get_dataset(other.dataset.dataset_id)).status == "complete"
