@@ -14,7 +14,7 @@ MAX_PASSES = 20
 MAX_TEXT = 1_000_000
 MAX_WORK = 20_000_000
 MAX_DEPTH = 64
-MAX_MACROS = 10_000  # phrases in one pass of one value
+MAX_MACROS = 10_000  # phrases, braces and [key] lookups in one pass of one value
 
 
 class BoundExceeded(Exception):

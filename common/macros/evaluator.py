@@ -12,7 +12,7 @@ from typing import Any
 
 from .arith import EvalError
 from .coercion import Verbatim, get_type, to_text
-from .context import MAX_DEPTH, MAX_MACROS, MAX_PASSES, MAX_TEXT, BoundExceeded, Context, Path, report
+from .context import MAX_DEPTH, MAX_PASSES, MAX_TEXT, BoundExceeded, Context, Path, report
 from .errors import Diagnostic
 from .functions import KEYWORDS, Failure
 from .skeleton import build as build_skeleton
@@ -74,9 +74,7 @@ def _passes(
     stops changing, at most MAX_PASSES times (F4)."""
     current = text
     for _ in range(MAX_PASSES):
-        template = parse(current)
-        if template.macros > MAX_MACROS:
-            raise BoundExceeded(f"more than {MAX_MACROS} macros in one value")
+        template = parse(current)  # raises BoundExceeded past MAX_MACROS
         ctx.problems = [*template.problems] if template.problems else []
         nodes = template.nodes
         if len(nodes) == 1 and type(nodes[0]) is Phrase:
@@ -161,13 +159,10 @@ def _phrase(node: Phrase, ctx: Context) -> tuple[str, str, bool, Any]:
     except Failure as exc:
         ctx.problems.append((node.raw, str(exc)))
         opener = "$" + (keyword or "") + "("
-        plain = opener + arg + ")"
-        internal = opener + arg_internal + ")"
-        for key in node.lookups:
-            kp, ki = _sentence(key, ctx)
-            plain += "[" + kp + "]"
-            internal += "[" + ki + "]"
-        return plain, internal, False, _TEXT
+        plains = [opener, arg, ")"]
+        internals = [opener, arg_internal, ")"]
+        _literal_lookups(node.lookups, ctx, plains, internals)
+        return "".join(plains), "".join(internals), False, _TEXT
     if node.lookups:
         return _index(node, value, ctx)
     if type(value) in _SCALARS:
@@ -237,22 +232,26 @@ def _index(node: Phrase, value: Any, ctx: Context) -> tuple[str, str, bool, Any]
     """Apply ``[key]`` lookups: the key is a name if it resolves, else its
     text; both sides are typed; a failed index keeps ``X[key]`` literal."""
     text = to_text(value)
-    internal = text
     container: Any = value if isinstance(value, (list, dict)) else get_type(text)
-    failed = False
-    for key_nodes in node.lookups:
+    lookups = node.lookups
+    for n, key_nodes in enumerate(lookups):
+        kp, _ = _sentence(key_nodes, ctx)
+        found, key = ctx.lookup(kp)
+        key_text = to_text(key) if found else kp
+        try:
+            container = container[get_type(key_text)]
+        except (LookupError, TypeError, ValueError):
+            ctx.problems.append((node.raw, f"cannot index {text[:100]!r} with [{key_text[:100]}]"))
+            plains, internals = [text], [text]
+            _literal_lookups(lookups[n:], ctx, plains, internals)
+            return "".join(plains), "".join(internals), False, _TEXT
+        text = to_text(container)
+    return text, text, False, _TEXT
+
+
+def _literal_lookups(lookups: list[tuple[Node, ...]], ctx: Context, plains: list[str], internals: list[str]) -> None:
+    """Write ``[key]...`` back as text after a phrase or index that failed."""
+    for key_nodes in lookups:
         kp, ki = _sentence(key_nodes, ctx)
-        if not failed:
-            found, key = ctx.lookup(kp)
-            key_text = to_text(key) if found else kp
-            try:
-                container = container[get_type(key_text)]
-            except (LookupError, TypeError, ValueError):
-                failed = True
-                ctx.problems.append((node.raw, f"cannot index {text!r} with [{key_text}]"))
-            else:
-                text = internal = to_text(container)
-                continue
-        text += "[" + kp + "]"
-        internal += "[" + ki + "]"
-    return text, internal, False, _TEXT
+        plains += ("[", kp, "]")
+        internals += ("[", ki, "]")

@@ -27,10 +27,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .context import MAX_MACROS, BoundExceeded
+
 # Characters with a meaning; everything between them is copied as one run.
 _SPECIAL = re.compile(r"[$()\[\]\\]")
 _KEYWORD = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\(")
 _BAD_BRACE_NAME = re.compile(r"[$(){}\[\]\\]")
+_EXCERPT = 200  # longest source text quoted in a diagnostic
+_MAX_BRACE = 258  # "${" names are looked for this far, to keep parsing linear
 
 # Templates larger than this are parsed every time rather than cached, so
 # that a pathological value cannot pin megabytes in the cache.
@@ -64,13 +68,17 @@ class Brace:
 class Phrase:
     """``$keyword(args)[key]...``; ``keyword`` is None for ``$(name)``."""
 
-    __slots__ = ("keyword", "args", "lookups", "raw", "skeleton", "static")
+    __slots__ = ("keyword", "args", "lookups", "source", "start", "end", "skeleton", "static")
 
-    def __init__(self, keyword: str | None, args: tuple["Node", ...], raw: str) -> None:
+    def __init__(self, keyword: str | None, args: tuple["Node", ...], source: str, start: int, end: int) -> None:
         self.keyword = keyword
         self.args = args
-        self.lookups: tuple[tuple[Node, ...], ...] = ()
-        self.raw = raw
+        self.lookups: list[tuple[Node, ...]] = []  # filled while parsing only
+        # Where the phrase is in its source; the text itself is only needed
+        # for diagnostics, so it is not copied out while parsing.
+        self.source = source
+        self.start = start
+        self.end = end
         # For $eval: the compiled argument (skeleton.Skeleton), built on first
         # use; None when the argument has no macros or cannot be compiled.
         self.skeleton: Any = UNBUILT
@@ -80,6 +88,11 @@ class Phrase:
             self.static = ("", "")
         elif len(args) == 1 and type(args[0]) is Text:
             self.static = (args[0].plain, args[0].internal)
+
+    @property
+    def raw(self) -> str:
+        """The phrase as written, lookups included."""
+        return self.source[self.start : self.end]
 
 
 Node = Text | Brace | Phrase
@@ -91,8 +104,6 @@ class Template:
 
     nodes: tuple[Node, ...]
     problems: tuple[tuple[str, str], ...] = ()  # (phrase text, message)
-    # Number of phrases and braces, for the F4 bound on work per pass.
-    macros: int = 0
 
 
 @dataclass(slots=True)
@@ -102,6 +113,7 @@ class _Frame:
     opener: str  # source text of the opener, restored if never closed
     keyword: str | None = None
     target: Phrase | None = None  # for a lookup: the phrase it indexes
+    target_start: int = 0  # for a lookup: where that phrase starts
     depth: int = 0  # open text parentheses inside a phrase
     nodes: list[Node] = field(default_factory=list)
     plain: list[str] = field(default_factory=list)  # pending text run
@@ -141,13 +153,16 @@ def _parse_cached(text: str) -> Template:
 def _parse(text: str) -> Template:  # noqa: C901 - one state machine, kept in one place
     stack = [_Frame("root", 0, "")]
     top = stack[0]
-    # The phrase whose ``)`` or ``]`` was the character just before: only
-    # there may ``[`` open a lookup.
+    # The phrase whose ``)`` or ``]`` was the character just before (and
+    # where it starts): only there may ``[`` open a lookup.
     just_closed: Phrase | None = None
+    closed_start = 0
     macros = 0
     i = 0
     n = len(text)
     while i < n:
+        if macros > MAX_MACROS:
+            raise BoundExceeded(f"more than {MAX_MACROS} macros in one value")
         m = _SPECIAL.search(text, i)
         if m is None:
             top.add_text(text[i:], text[i:])
@@ -160,6 +175,7 @@ def _parse(text: str) -> Template:  # noqa: C901 - one state machine, kept in on
         ch = text[j]
         i = j + 1
         closed: Phrase | None = None
+        closed_at = 0
         if ch == "\\":
             if i < n:
                 top.add_text(text[i], "\\" + text[i])
@@ -170,7 +186,7 @@ def _parse(text: str) -> Template:  # noqa: C901 - one state machine, kept in on
                 top = _push(stack, _Frame("phrase", j, "$("))
                 macros += 1
                 i += 1
-            elif nxt == "{" and (end := text.find("}", i + 1)) > i + 1 and not _BAD_BRACE_NAME.search(
+            elif nxt == "{" and (end := text.find("}", i + 1, i + _MAX_BRACE)) > i + 1 and not _BAD_BRACE_NAME.search(
                 text, i + 1, end
             ):
                 top.add_node(Brace(text[i + 1 : end], text[j : end + 1]))
@@ -188,18 +204,20 @@ def _parse(text: str) -> Template:  # noqa: C901 - one state machine, kept in on
                 top.depth += 1
         elif ch == ")":
             if top.kind == "phrase" and top.depth == 0:
+                frame_start = top.start
                 stack.pop()
-                phrase = Phrase(top.keyword, top.finish(), text[top.start : i])
+                phrase = Phrase(top.keyword, top.finish(), text, top.start, i)
                 top = stack[-1]
                 top.add_node(phrase)
-                closed = phrase
+                closed, closed_at = phrase, frame_start
             else:
                 top.add_text(")", ")")
                 if top.kind == "phrase":
                     top.depth -= 1
         elif ch == "[":
             if just_closed is not None:
-                top = _push(stack, _Frame("lookup", j, "[", target=just_closed))
+                top = _push(stack, _Frame("lookup", j, "[", target=just_closed, target_start=closed_start))
+                macros += 1
             else:
                 top.add_text("[", "[")
         else:  # "]"
@@ -207,27 +225,30 @@ def _parse(text: str) -> Template:  # noqa: C901 - one state machine, kept in on
                 stack.pop()
                 target = top.target
                 assert target is not None
-                target.lookups = target.lookups + (top.finish(),)
-                target.raw = target.raw + text[top.start : i]
+                target.lookups.append(top.finish())
+                target.end = i
+                closed, closed_at = target, top.target_start
                 top = stack[-1]
-                closed = target
             else:
                 top.add_text("]", "]")
-        just_closed = closed
+        just_closed, closed_start = closed, closed_at
+    # Frames still open were never closed: each becomes its opener as text
+    # followed by its content. A frame was pushed after everything its parent
+    # holds, so appending them in order to the root keeps the text in order
+    # (and stays linear for "$($($(...").
     problems: list[tuple[str, str]] = []
-    while len(stack) > 1:
-        frame = stack.pop()
-        parent = stack[-1]
+    root = stack[0]
+    for frame in stack[1:]:
         what = "'['" if frame.kind == "lookup" else f"phrase '{frame.opener}'"
-        problems.append((text[frame.start :], f"unclosed {what}: missing closing bracket"))
-        parent.add_text(frame.opener, frame.opener)
+        excerpt = text[frame.start : frame.start + _EXCERPT]
+        problems.append((excerpt, f"unclosed {what}: missing closing bracket"))
+        root.add_text(frame.opener, frame.opener)
         for node in frame.finish():
-            if isinstance(node, Text):
-                parent.add_text(node.plain, node.internal)
+            if type(node) is Text:
+                root.add_text(node.plain, node.internal)
             else:
-                parent.add_node(node)
-    problems.reverse()
-    return Template(stack[0].finish(), tuple(problems), macros)
+                root.add_node(node)
+    return Template(root.finish(), tuple(problems))
 
 
 def _push(stack: list[_Frame], frame: _Frame) -> _Frame:
