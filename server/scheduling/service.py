@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 import time
-import uuid
 from dataclasses import dataclass
 from typing import AsyncIterator, Awaitable, Callable
 
@@ -44,10 +42,14 @@ class LoopSpec:
 
 
 def instance_id(app: web.Application) -> str:
-    """This server process's identity as a lease holder (host, pid, random)."""
+    """This server's identity as a lease holder: host and port.
+
+    Only one process can listen on a host's port, so a server restarted
+    after a crash (kill -9, OOM) is the same holder and takes its loops back
+    at once instead of waiting for its own dead leases to run out."""
     services = app[SERVICES]
     if INSTANCE not in services:
-        services[INSTANCE] = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        services[INSTANCE] = f"{socket.gethostname()}:{app[SETTINGS].port}"
     return services[INSTANCE]
 
 

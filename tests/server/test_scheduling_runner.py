@@ -32,8 +32,8 @@ async def store(tmp_path: pathlib.Path) -> AsyncIterator[Store]:
         await opened.close()
 
 
-def make_app(store: Store, tmp_path: pathlib.Path) -> web.Application:
-    settings = Settings(db="sqlite:///unused.db", data_dir=str(tmp_path / "data"), provider="none")
+def make_app(store: Store, tmp_path: pathlib.Path, port: int = 8080) -> web.Application:
+    settings = Settings(db="sqlite:///unused.db", data_dir=str(tmp_path / "data"), provider="none", port=port)
     app = create_app(settings, store=store, route_modules=(), service_modules=())
     app[STORE] = store
     return app
@@ -118,10 +118,11 @@ async def test_only_the_lease_holder_runs_a_loop(store: Store, tmp_path) -> None
             return False
         return step
 
-    app_a, app_b = make_app(store, tmp_path / "a"), make_app(store, tmp_path / "b")
+    app_a, app_b = make_app(store, tmp_path / "a", 8081), make_app(store, tmp_path / "b", 8082)
     a = LoopRunner(app_a, [LoopSpec("shared", stepper("a"), interval=0.02)])
     b = LoopRunner(app_b, [LoopSpec("shared", stepper("b"), interval=0.02)])
-    assert a.holder != b.holder
+    assert a.holder != b.holder  # replicas listen on different ports
+    assert LoopRunner(make_app(store, tmp_path / "c", 8081), []).holder == a.holder  # a restart is the same holder
     a.start()
     await wait_for(lambda: runs["a"] >= 1)
     b.start()
