@@ -48,20 +48,37 @@ CASES: list[dict[str, Any]] = [
     {"kind": "expand", "value": "$(a)", "parameters": {"a": "$(b)", "b": "$(a)x"}},
     {"kind": "expand", "value": "$sprintf('%999999999d',1)"},
     {"kind": "scope", "value": {"a": "x$(a)"}},
+    # Hostile input: must be parsed in linear time, and is refused or reported.
+    {"kind": "expand", "value": "$(" * 100_000},
+    {"kind": "expand", "value": "$(a)" + "[0]" * 100_000},
+    {"kind": "expand", "value": "$eval(" * 50_000 + "1" + ")" * 50_000},
+    {"kind": "expand", "value": "$(job)" * 20_000},
 ]
+# Strings that must merely come back promptly (they hold no macro problem).
+HARMLESS: list[str] = ["${" * 100_000, "\\" * 300_000, "(" * 200_000 + ")" * 100_000, "$" * 300_000]
 
 
-@pytest.fixture(scope="module")
-def results() -> list[dict[str, Any]]:
+def run_child(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD], input=json.dumps(CASES), capture_output=True, text=True,
+        [sys.executable, "-c", CHILD], input=json.dumps(cases), capture_output=True, text=True,
         cwd=REPO, timeout=120, check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout)
 
 
-@pytest.mark.parametrize("index", range(len(CASES)), ids=[str(c["value"])[:40] for c in CASES])
+@pytest.fixture(scope="module")
+def results() -> list[dict[str, Any]]:
+    return run_child(CASES)
+
+
+def test_harmless_hostile_strings_come_back_unchanged() -> None:
+    out = run_child([{"kind": "expand", "value": v} for v in HARMLESS])
+    assert [r["value"] for r in out] == [v.replace("\\\\", "\\") for v in HARMLESS]
+    assert all(r["messages"] == [] and r["strict"] == "no error" for r in out)
+
+
+@pytest.mark.parametrize("index", range(len(CASES)), ids=[f"{i}:{str(c['value'])[:30]}" for i, c in enumerate(CASES)])
 def test_bounded_case_fails_cleanly(results: list[dict[str, Any]], index: int) -> None:
     case, result = CASES[index], results[index]
     assert result["messages"], f"no diagnostic for {case}"
