@@ -79,7 +79,7 @@ class DatasetsMixin(MongoBase):
         changes = {k: v for k, v in (("description", description), ("priority", priority),
                                      ("debug", debug), ("always_active", always_active)) if v is not None}
         if not changes:
-            return await self._datasets.count_documents({"_id": dataset_id}, limit=1) > 0
+            return await self._datasets.find_one({"_id": dataset_id}, {"_id": 1}) is not None
         result = await self._datasets.update_one({"_id": dataset_id}, {"$set": changes})
         return result.matched_count > 0
 
@@ -139,7 +139,7 @@ class DatasetsMixin(MongoBase):
                                  comment: str = "") -> int:
         if not isinstance(config, dict):
             raise InvalidArgumentError(f"a dataset config must be a JSON object, got {type(config).__name__}")
-        if await self._datasets.count_documents({"_id": dataset_id}, limit=1) == 0:
+        if await self._datasets.find_one({"_id": dataset_id}, {"_id": 1}) is None:
             raise NotFoundError(f"dataset {dataset_id} not found")
         config_json = json.dumps(config, ensure_ascii=False)
         sha = config_sha256(config)

@@ -65,7 +65,7 @@ def task_doc(dataset_id: str, job: NewJob, task: Any, seq: int, now: str,
 class JobsMixin(ClassesMixin):
     async def create_jobs(self, dataset_id: str, jobs: Sequence[NewJob],
                           config_version: int | None = None) -> int:
-        if await self._datasets.count_documents({"_id": dataset_id}, limit=1) == 0:
+        if await self._datasets.find_one({"_id": dataset_id}, {"_id": 1}) is None:
             raise NotFoundError(f"dataset {dataset_id} not found")
         seen_index: set[int] = set()
         shapes: Shapes = {}

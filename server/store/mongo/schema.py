@@ -65,8 +65,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         # which idle tasks were woken up (sparse: only woken tasks carry it)
         IndexModel([("depends", A)], name="depends"),
         IndexModel([("deps_check", A)], name="deps_check", sparse=True),
-        # leases: renewals by pilot, expiry by time
-        IndexModel([("pilot_id", A)], name="pilot", sparse=True),
+        # lease expiry by time (renewals look tasks up by _id)
         IndexModel([("status", A), ("lease_expires", A)], name="status_lease"),
         # crash markers of the transaction-less fallback (see txn.py)
         IndexModel([("pending_attempt.instance_id", A)], name="pending_attempt", sparse=True),
