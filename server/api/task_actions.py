@@ -9,6 +9,7 @@ share, and a job that just completed has its scratch files removed.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -169,6 +170,33 @@ class ClaimCache:
         """(username, group) charged for the dataset's consumed core-hours."""
         dataset = await self._dataset(store, dataset_id)
         return None if dataset is None else (dataset.username, dataset.group)
+
+
+class UsageMeter:
+    """Consumed core-hours for fair share, written to the store at most once a
+    second (one write per user and group) instead of once per report. A crash
+    loses at most that second of accounting, never a task."""
+
+    def __init__(self, interval: float = 1.0):
+        self.interval = interval
+        self.pending: dict[tuple[str, str], float] = {}
+        self.flushed = -math.inf
+        self.lock = asyncio.Lock()
+
+    async def add(self, store: Store, username: str, group: str, core_hours: float) -> None:
+        key = (username, group)
+        self.pending[key] = self.pending.get(key, 0.0) + core_hours
+        if time.monotonic() - self.flushed < self.interval or self.lock.locked():
+            return
+        async with self.lock:
+            self.flushed = time.monotonic()
+            pending, self.pending = self.pending, {}
+            for (user, grp), hours in pending.items():
+                try:
+                    await store.add_usage(user, grp, hours)
+                except Exception:  # the report is applied; accounting is retried with the next flush
+                    log.exception("could not record %.3f core-hours of %s/%s", hours, user, grp)
+                    self.pending[(user, grp)] = self.pending.get((user, grp), 0.0) + hours
 
 
 def scratch_base(settings: Settings) -> str:
@@ -420,7 +448,8 @@ async def _apply_report(request: web.Request, apply: Callable[[], Awaitable[Repo
         except ValueError:
             cores = 1
         if owner is not None:
-            await store.add_usage(owner[0], owner[1], max(cores, 1) * time_used / 3600.0)
+            meter: UsageMeter = _service(app, "usage_meter", UsageMeter)
+            await meter.add(store, owner[0], owner[1], max(cores, 1) * time_used / 3600.0)
     return task, outcome
 
 

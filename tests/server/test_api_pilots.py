@@ -1,6 +1,7 @@
 """Pilot life cycle over real HTTP: register, heartbeat, claim, report, fencing."""
 from __future__ import annotations
 
+import math
 import time
 
 import aiohttp
@@ -8,6 +9,7 @@ import pytest
 import requests
 
 from common.plan import JobContext, build_task_plan
+from server.api.task_actions import UsageMeter
 from tests.server.test_api_pilot_support import PILOT_RESOURCES, claim, make_dataset, register
 
 
@@ -240,3 +242,15 @@ async def test_dataset_rolls_up_when_its_last_job_ends(server):
         assert (await server.store.get_dataset(other.dataset.dataset_id)).status == "processing"
         await report(task, "complete")
     assert (await server.store.get_dataset(other.dataset.dataset_id)).status == "complete"
+
+
+async def test_usage_meter_batches_writes(server):
+    meter = UsageMeter(interval=3600)
+    await meter.add(server.store, "alice", "users", 1.0)  # the first report is written at once
+    await meter.add(server.store, "alice", "users", 2.0)  # then at most once per interval
+    usage = {(u.kind, u.name): u.core_hours for u in await server.store.list_usage()}
+    assert usage == {("user", "alice"): 1.0, ("group", "users"): 1.0} and meter.pending == {("alice", "users"): 2.0}
+    meter.flushed = -math.inf
+    await meter.add(server.store, "bob", "simprod", 0.5)
+    usage = {(u.kind, u.name): u.core_hours for u in await server.store.list_usage()}
+    assert usage[("user", "alice")] == 3.0 and usage[("group", "simprod")] == 0.5 and meter.pending == {}
