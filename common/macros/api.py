@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from .coercion import Verbatim, to_text
+from .coercion import Verbatim, get_type, to_text
 from .context import BoundExceeded, Context, Path, report
 from .errors import Diagnostic, MacroError
 from .evaluator import expand_string
@@ -97,7 +97,12 @@ def expand_scope(
     found: list[Diagnostic] = []
     ctx = Context(config, merged, environment)
     for name, raw in parameters.items():
-        if not isinstance(raw, (str, list, dict)):
+        if type(raw) is str and "$" not in raw and "\\" not in raw:
+            typed = get_type(raw)  # most parameters are plain values: no context needed
+            if not isinstance(typed, (list, dict)):
+                merged[name] = typed
+                continue
+        elif not isinstance(raw, (str, list, dict)):
             continue
         if outer and name in outer:
             # "$eval($(n)*2)" in an inner scope means the outer n doubled

@@ -119,23 +119,28 @@ def _sentence(nodes: tuple[Node, ...], ctx: Context) -> tuple[str, str]:
             plains.append(node.plain)  # type: ignore[union-attr]
             internals.append(node.internal)  # type: ignore[union-attr]
         elif kind is Phrase:
+            static = node.static  # type: ignore[union-attr]
+            if node.keyword is None and static is not None and not node.lookups:  # type: ignore[union-attr]
+                # $(name), inlined: most phrases are plain lookups.
+                found, value = ctx.lookup(static[0])
+                if found:
+                    p = value if type(value) is str else to_text(value)
+                    plains.append(p)
+                    internals.append(p)
+                    continue
             p, i, _, _ = _phrase(node, ctx)  # type: ignore[arg-type]
             plains.append(p)
             internals.append(i)
         else:
-            p = _brace(node, ctx)  # type: ignore[arg-type]
+            found, value = ctx.lookup(node.name)  # type: ignore[union-attr]
+            # Unknown: a shell variable for the module's environment (F8), not a problem.
+            p = (value if type(value) is str else to_text(value)) if found else node.raw  # type: ignore[union-attr]
             plains.append(p)
             internals.append(p)
     plain = "".join(plains)
     if len(plain) > MAX_TEXT:
         raise BoundExceeded(f"expansion grew past {MAX_TEXT} characters")
     return plain, "".join(internals)
-
-
-def _brace(node: Brace, ctx: Context) -> str:
-    found, value = ctx.lookup(node.name)
-    # Unknown: a shell variable for the module's environment (F8), not a problem.
-    return to_text(value) if found else node.raw
 
 
 def _phrase(node: Phrase, ctx: Context) -> tuple[str, str, bool, Any]:
@@ -215,7 +220,11 @@ def _hole_value(node: Node, ctx: Context) -> Any:
     if type(node) is not Phrase or node.lookups:  # type: ignore[union-attr]
         return None
     keyword = node.keyword  # type: ignore[union-attr]
-    if keyword == "eval":
+    if keyword is None and node.static is not None:  # type: ignore[union-attr]
+        value = ctx.lookup(node.static[0])[1]  # type: ignore[union-attr]
+        if type(value) is not str:
+            return value
+    elif keyword == "eval":
         return _fast_eval(node, ctx)  # type: ignore[arg-type]
     static = node.static  # type: ignore[union-attr]
     arg = static[0] if static is not None else _sentence(node.args, ctx)[0]  # type: ignore[union-attr]
