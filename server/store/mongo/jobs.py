@@ -13,7 +13,7 @@ from common import states
 
 from ..interface import ConflictError, InvalidArgumentError, NotFoundError
 from ..query import JobFilter, ListOptions, Page, check_statuses
-from ..records import NewJob, nowstr
+from ..records import Job, NewJob, nowstr
 from .base import Doc, only_duplicates
 from .classes import ClassesMixin
 from ..rules import allowed_from, canonical_json, check_status
@@ -191,13 +191,19 @@ class JobsMixin(ClassesMixin):
             if not only_duplicates(exc):
                 raise
             inserted = int(exc.details.get("nInserted", 0))
-        await self._tasks.update_many({"job_id": {"$in": [d["_id"] for d in job_docs]},
-                                       "creating": {"$exists": True}}, {"$unset": {"creating": ""}})
+        # unhide the tasks of the jobs that exist now (ours, or the same job
+        # written by a concurrent identical create); tasks of a job that lost
+        # its job_index to another job stay hidden until the repair removes them
+        ids = [d["_id"] for d in job_docs]
+        if inserted < len(job_docs):
+            ids = [d["_id"] for d in await self._jobs.find({"_id": {"$in": ids}}, {"_id": 1}).to_list()]
+        await self._tasks.update_many({"job_id": {"$in": ids}, "creating": {"$exists": True}},
+                                      {"$unset": {"creating": ""}})
         return inserted
 
     # ------------------------------------------------------------ queries
 
-    async def get_job(self, job_id: str) -> Any:
+    async def get_job(self, job_id: str) -> Job | None:
         doc = await self._jobs.find_one({"_id": job_id})
         return job_from(doc) if doc else None
 

@@ -18,7 +18,7 @@ from typing import Any
 from pymongo import UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from ..interface import InvalidArgumentError
+from ..interface import InvalidArgumentError, StoreError
 from ..records import new_id, nowstr
 from ..rules import allowed_from, check_status
 from .base import Doc
@@ -120,11 +120,12 @@ class TransitionsMixin(TasksMixin):
 
     async def _read_task(self, task_id: str) -> Doc | None:
         """The task, with any unfinished follow-up of a crashed change finished first."""
-        while True:
+        for _ in range(5):
             doc = await self._tasks.find_one({"_id": task_id, **VISIBLE})
             if doc is None or "pending_attempt" not in doc:
                 return doc
             await self._finish_pending(doc["pending_attempt"])
+        raise StoreError(f"task {task_id}: its unfinished follow-up keeps coming back; run the repair pass")
 
     # ------------------------------------------------------------ status changes
 
@@ -214,7 +215,10 @@ class TransitionsMixin(TasksMixin):
                 moved += result.modified_count
             allowed.discard("queued")
         # 3. everything else in one update (into queued: per class, counted up first)
-        rest = sorted(allowed)
+        rest = sorted(allowed - {status}) if status == "queued" else sorted(allowed)
+        if status == "queued" and status in allowed:  # hard reset of queued tasks: counters only
+            result = await self._tasks.update_many({**base, "status": "queued"}, sets)
+            moved += result.modified_count
         if rest and status == "queued":
             moved += await self._bulk_into_queued({**base, "status": {"$in": rest}}, sets)
         elif rest:
