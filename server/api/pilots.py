@@ -133,6 +133,9 @@ async def heartbeat(request: web.Request) -> web.Response:
     reply = await store.pilot_heartbeat(pilot_id, free, tasks)
     if not reply.found:
         raise not_found(f"pilot {pilot_id} not found: register again with POST /pilots")
+    pilot = await store.get_pilot(pilot_id)
+    if pilot is not None and pilot.state == "lost":  # silent for a while (network cut), but alive
+        await store.set_pilot_state(pilot_id, "active")
     held = await store.renew_leases(pilot_id, tasks, settings.lease_seconds) if tasks else []
     return json_reply({"drain": reply.drain, "tasks": held, "lease_seconds": settings.lease_seconds,
                        "heartbeat_seconds": settings.heartbeat_seconds})

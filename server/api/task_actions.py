@@ -267,7 +267,8 @@ def classify_report(body: dict[str, Any], physics_route: bool) -> tuple[FailureC
             if found.failure_class == "physics":
                 return FailureClass.PHYSICS, found.kind, found.rule or "", found.reason
             infra = found.infrastructure or found.kind in INFRA_KINDS
-            return (FailureClass.INFRA if infra else FailureClass.NONPHYSICS), found.kind, found.rule or "", found.reason
+            fclass = FailureClass.INFRA if infra else FailureClass.NONPHYSICS
+            return fclass, found.kind, found.rule or "", found.reason
     if physics_route:
         return FailureClass.PHYSICS, kind, rule, reason
     return (FailureClass.INFRA if kind in INFRA_KINDS else FailureClass.NONPHYSICS), kind, rule, reason
@@ -345,8 +346,12 @@ async def process(request: web.Request) -> web.Response:
     pilot = await store.get_pilot(pilot_id)
     if pilot is None:
         raise bad_request(f"unknown pilot_id {pilot_id!r}: register with POST /pilots first")
-    if pilot.drain or pilot.state != "active":
-        raise ApiError(404, f"pilot {pilot_id} is {'draining' if pilot.drain else pilot.state}: no new tasks",
+    if pilot.state == "lost":  # it was only silent (a network cut): it is evidently alive
+        await store.set_pilot_state(pilot_id, "active")
+    elif pilot.state != "active":
+        raise ApiError(404, f"pilot {pilot_id} has {pilot.state}: no new tasks")
+    if pilot.drain:
+        raise ApiError(404, f"pilot {pilot_id} is draining: no new tasks",
                        headers={"Retry-After": _retry_after(settings)})
     claim = ClaimRequest(pilot_id=pilot_id, free=free, os=os_list(body.get("os")) or list(pilot.os),
                          site=body.get("site", pilot.site), lease_seconds=settings.lease_seconds,

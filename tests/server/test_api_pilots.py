@@ -101,8 +101,9 @@ async def test_stale_complete_after_reap_and_reclaim_is_refused(server):
     # ... and its late report changes nothing
     for action in ("complete", "reset", "failed", "processing"):
         with pytest.raises(requests.HTTPError) as err:
+            extra = {"time_used": 5} if action != "processing" else {}
             await rc.request("POST", f"/tasks/{task_id}/task_actions/{action}",
-                             {"instance_id": first["instance_id"], **({"time_used": 5} if action != "processing" else {})})
+                             {"instance_id": first["instance_id"], **extra})
         assert err.value.response.status_code == 409, action
         assert "stale instance_id" in err.value.response.json()["error"]
     assert (await server.store.get_task(task_id)).status == "processing"
@@ -254,3 +255,19 @@ async def test_usage_meter_batches_writes(server):
     await meter.add(server.store, "bob", "simprod", 0.5)
     usage = {(u.kind, u.name): u.core_hours for u in await server.store.list_usage()}
     assert usage[("user", "alice")] == 3.0 and usage[("group", "simprod")] == 0.5 and meter.pending == {}
+
+
+async def test_a_lost_pilot_that_comes_back_is_active_again(server):
+    await make_dataset(server.store, jobs=2)
+    rc = server.rest(server.token("pilot-1", role="system"))
+    pilot_id = await register(rc)
+    assert await server.store.mark_lost_pilots(time.time() + 10) == [pilot_id]
+    await rc.request("PATCH", f"/pilots/{pilot_id}", {"tasks": []})
+    assert (await server.store.get_pilot(pilot_id)).state == "active"
+    await server.store.mark_lost_pilots(time.time() + 10)
+    assert (await claim(rc, pilot_id))["pilot_id"] == pilot_id
+    assert (await server.store.get_pilot(pilot_id)).state == "active"
+    await server.store.set_pilot_state(pilot_id, "exited")
+    with pytest.raises(requests.HTTPError) as err:
+        await claim(rc, pilot_id)
+    assert err.value.response.status_code == 404 and "exited" in err.value.response.json()["error"]
