@@ -22,9 +22,11 @@ class BoundExceeded(Exception):
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
-    if isinstance(value, dict) or isinstance(value, Mapping):
+    if type(value) is dict:
         return value
-    return _EMPTY
+    if value is None or not isinstance(value, Mapping):  # the ABC check is slow
+        return _EMPTY
+    return value
 
 
 class Context:

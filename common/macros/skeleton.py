@@ -14,7 +14,7 @@ import ast
 import math
 from typing import Any, Sequence
 
-from .arith import MAX_INT_BITS, EvalError, check_tree, evaluate_tree
+from .arith import MAX_EXPR_LEN, MAX_INT_BITS, EvalError, check_tree, evaluate_tree
 from .syntax import Node, Text
 
 # A macro must not touch these, or its text would merge with the neighbour
@@ -74,6 +74,8 @@ def build(args: tuple[Node, ...]) -> Skeleton | None:
     if not holes:
         return None
     source = "".join(parts).strip()
+    if len(source) > MAX_EXPR_LEN:
+        return None  # the textual path reports it
     try:
         tree = ast.parse(source, mode="eval")
         has_pow = check_tree(tree.body, {f"_h{i}" for i in range(len(holes))})
