@@ -199,12 +199,17 @@ class UsageMeter:
                     self.pending[(user, grp)] = self.pending.get((user, grp), 0.0) + hours
 
 
-def scratch_base(settings: Settings) -> str:
-    """Where job_temp/dataset_temp files go when the config names no site_temp."""
-    return settings.scratch_url or settings.resolved_public_url().rstrip("/") + "/scratch"
+def scratch_base(settings: Settings, request: web.Request) -> str:
+    """Where job_temp/dataset_temp files go when the config names no site_temp:
+    the configured store, else this server at the address the pilot reached
+    it by (a server bound to 0.0.0.0 has no better name for itself)."""
+    if settings.scratch_url:
+        return settings.scratch_url
+    return (settings.public_url or str(request.url.origin())).rstrip("/") + "/scratch"
 
 
-async def claim_reply(store: Store, cache: ClaimCache, settings: Settings, claimed: ClaimedTask) -> dict[str, Any]:
+async def claim_reply(store: Store, cache: ClaimCache, settings: Settings, claimed: ClaimedTask,
+                      scratch_url: str) -> dict[str, Any]:
     """The claimed task plus everything a pilot needs to build its TaskPlan
     (``common.plan.build_task_plan``) without another call."""
     task = claimed.task
@@ -213,7 +218,7 @@ async def claim_reply(store: Store, cache: ClaimCache, settings: Settings, claim
     doc.update(await cache.dataset(store, task.dataset_id))
     doc.update(instance_id=claimed.instance_id, attempt=claimed.attempt, lease_expires=claimed.lease_expires,
                lease_seconds=settings.lease_seconds, heartbeat_seconds=settings.heartbeat_seconds,
-               config_version=version, config=config, scratch_url=scratch_base(settings))
+               config_version=version, config=config, scratch_url=scratch_url)
     return doc
 
 
@@ -360,7 +365,7 @@ async def process(request: web.Request) -> web.Response:
     if claimed is None:
         raise ApiError(404, "no queued task fits these resources", headers={"Retry-After": _retry_after(settings)})
     cache: ClaimCache = _service(app, "claim_cache", ClaimCache)
-    return json_reply(await claim_reply(store, cache, settings, claimed))
+    return json_reply(await claim_reply(store, cache, settings, claimed, scratch_base(settings, request)))
 
 
 async def _task_or_404(request: web.Request) -> Task:
