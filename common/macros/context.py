@@ -18,7 +18,8 @@ MAX_MACROS = 10_000  # phrases, braces and [key] lookups in one pass of one valu
 
 
 class BoundExceeded(Exception):
-    """Expansion grew past a bound; the whole value is left unexpanded."""
+    """Expansion grew past a bound; the input string being expanded is
+    reported and left as written."""
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

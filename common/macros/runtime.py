@@ -54,8 +54,8 @@ def runtime_options(
         site_temp = options["site_temp"]
         if isinstance(site_temp, str) and "$" not in site_temp and "\\" not in site_temp:
             # The common case, written out: this runs once per task.
-            dataset_temp = f"{site_temp}/{to_text(options.get('dataset', '$(dataset)'))}"
-            job_temp = f"{dataset_temp}/{to_text(options.get('job', '$(job)'))}"
+            dataset_temp = f"{site_temp}/{to_text(options['dataset'])}"
+            job_temp = f"{dataset_temp}/{to_text(options['job'])}"
         else:
             scope = {"options": options}
             dataset_temp = str(expand(_DATASET_TEMP, config=scope))
