@@ -10,6 +10,8 @@ import json
 import re
 from typing import Any
 
+from .context import BoundExceeded
+
 
 def get_type(text: str) -> Any:
     """Type ``text`` like IceProd: JSON (with ``'`` read as ``"``), then
@@ -81,12 +83,15 @@ def to_text(value: Any) -> str:
         return value
     if isinstance(value, str):
         return str(value)  # a Verbatim marker must not leak into results
-    if isinstance(value, (list, dict)):
-        try:
-            return json.dumps(value)
-        except (TypeError, ValueError):
-            return str(value)
-    return str(value)
+    try:
+        if isinstance(value, (list, dict)):
+            try:
+                return json.dumps(value)
+            except TypeError:  # not JSON (a set inside, say): Python's own text
+                return str(value)
+        return str(value)
+    except ValueError:  # an int beyond Python's 4300-digit printing limit
+        raise BoundExceeded("a value is too large to write as text") from None
 
 
 class Verbatim(str):

@@ -171,7 +171,7 @@ def _phrase(node: Phrase, ctx: Context) -> tuple[str, str, bool, Any]:
     if node.lookups:
         return _index(node, value, ctx)
     if type(value) in _SCALARS:
-        text = str(value)
+        text = to_text(value)
         return text, text, False, value
     text = to_text(value)
     return text, text, keyword == "sprintf" or isinstance(value, Verbatim), _TEXT

@@ -115,3 +115,13 @@ def test_one_runaway_value_does_not_stop_the_others() -> None:
     out = expand(value, config=CONFIG, parameters=params, diagnostics=found, path="c")
     assert out == {"bad": "$(grow)", "good": [7, "$eval(9**9**9)", 4]}
     assert [d.path for d in found] == ["c['bad']", "c['good'][1]"]
+
+
+def test_values_too_large_to_print_are_reported_not_raised() -> None:
+    found: list[Diagnostic] = []
+    params = {"big": 10**5000, "many": [10**5000]}
+    value = ["$(big)", "${big}/x", "$eval($(big)+1)", "$(many)", "$(big)[0]", "$(x)"]
+    out = expand(value, config={"steering": {"parameters": {"x": 1}}}, parameters=params, diagnostics=found)
+    assert out == ["$(big)", "${big}/x", "$eval($(big)+1)", "$(many)", "$(big)[0]", 1]
+    assert [d.path for d in found] == ["[0]", "[1]", "[2]", "[3]", "[4]"]
+    assert all("too large" in d.message for d in found)
