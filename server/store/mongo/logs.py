@@ -136,6 +136,8 @@ class LogsMixin(MongoBase):
                         order: str = "desc") -> list[Log]:
         if order not in ("asc", "desc"):
             raise InvalidArgumentError(f"order must be asc or desc, got {order!r}")
+        if num is not None and num <= 0:
+            raise InvalidArgumentError(f"num must be positive, got {num}")
         docs = await self._logs.find({"task_id": task_id}).sort([("timestamp", -1), ("seq", -1)]).to_list()
         if group:
             newest: dict[str, Doc] = {}
