@@ -29,7 +29,11 @@ def expand(
     """
     found: list[Diagnostic] = []
     ctx = Context(config, parameters, environment)
-    result = _expand_input(value, ctx, path, found)[0]
+    try:
+        result = _expand_input(value, ctx, path, found)[0]
+    except RecursionError:  # an input nested thousands of levels deep
+        report(found, path, [(_excerpt(value), "value nested too deeply")])
+        result = value
     if diagnostics is not None:
         diagnostics.extend(found)
     if strict and found:
@@ -68,7 +72,10 @@ def _expand_input(value: Any, ctx: Context, path: Path, found: list[Diagnostic])
 
 
 def _excerpt(value: Any) -> str:
-    text = value if isinstance(value, str) else repr(value)
+    try:
+        text = value if isinstance(value, str) else repr(value)
+    except (RecursionError, ValueError):
+        return f"<{type(value).__name__}>"
     return text if len(text) <= 200 else text[:197] + "..."
 
 
@@ -108,7 +115,11 @@ def expand_scope(
             # "$eval($(n)*2)" in an inner scope means the outer n doubled
             # (IceProd would loop forever on its own raw value).
             merged[name] = outer[name]
-        value, verbatim = _expand_input(raw, ctx, (path, name), found)
+        try:
+            value, verbatim = _expand_input(raw, ctx, (path, name), found)
+        except RecursionError:
+            report(found, (path, name), [(_excerpt(raw), "value nested too deeply")])
+            value, verbatim = raw, False
         # Keep a whole $sprintf a string when inner scopes use $(name) (F1).
         merged[name] = Verbatim(value) if verbatim and isinstance(value, str) else value
     if diagnostics is not None:

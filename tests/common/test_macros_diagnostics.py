@@ -125,3 +125,14 @@ def test_values_too_large_to_print_are_reported_not_raised() -> None:
     assert out == ["$(big)", "${big}/x", "$eval($(big)+1)", "$(many)", "$(big)[0]", 1]
     assert [d.path for d in found] == ["[0]", "[1]", "[2]", "[3]", "[4]"]
     assert all("too large" in d.message for d in found)
+
+
+def test_input_nested_thousands_deep_is_reported() -> None:
+    value: Any = ["$(job)"]
+    for _ in range(5000):
+        value = [value]
+    found: list[Diagnostic] = []
+    assert expand(value, config=CONFIG, diagnostics=found) is value
+    assert [d.message for d in found] == ["value nested too deeply"]
+    merged = expand_scope({"deep": value, "ok": "$(job)"}, outer=None, config=CONFIG, diagnostics=found)
+    assert merged["ok"] == 7 and merged["deep"] is value
