@@ -30,7 +30,7 @@ CONFIG: dict[str, Any] = {
     "steering": {"parameters": {"list": [1, 2], "dict": {"a": 1}, "p": "$(job)"}, "system": {"a": "b"}},
     "difplus": {"dif": {"a": 1}},
 }
-SLOW = settings(max_examples=300, deadline=5000, suppress_health_check=[HealthCheck.too_slow])
+SLOW = settings(max_examples=300, deadline=10_000, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SLOW
