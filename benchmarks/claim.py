@@ -399,6 +399,9 @@ def run_benchmark(tasks: int, seconds: float, open_seconds: float, repeat: int, 
             result["c_server_rss_mb"] = round(rss.peak / 2**20, 1)
             if submit_jobs:
                 result.update(time_submit(server, submit_jobs))
+        except Exception:
+            print(f"server log (tail):\n{server.log_tail()}", file=sys.stderr)
+            raise
         finally:
             server.stop()
     port = free_port()

@@ -36,6 +36,9 @@ ACTIONS_KEPT_SECONDS = 86_400.0
 MAX_DIRTY = 100_000
 """Jobs remembered for an early roll-up; beyond that the sweep catches them."""
 PRIORITY_EPSILON = 1e-6
+ROLLUP_CHUNK = 250
+"""Jobs per roll-up store call: short writer transactions, so claims interleave."""
+FULL_ROLLUP_SECONDS = 60.0
 
 
 @dataclass
@@ -75,6 +78,7 @@ class Scheduler:
         self._sweep_datasets: list[str] = []
         self._sweep_cursor: str | None = None
         self._materialize_errors: dict[str, str] = {}
+        self._last_full_rollup = -FULL_ROLLUP_SECONDS
 
     # ------------------------------------------------------------ helpers
 
@@ -246,21 +250,38 @@ class Scheduler:
     async def rollup(self) -> bool:
         """Job and dataset status from their tasks. Reports roll up at once in
         the API; this catches everything else (reaped leases, a server killed
-        between a report and its roll-up) with a bounded sweep per cycle."""
+        between a report and its roll-up) with a bounded sweep per round.
+
+        Counting a dataset's jobs costs as much as the dataset is large and
+        happens in the store's writer, so a dataset is rolled up only when
+        one of its jobs changed or was noted, and all of them once a minute
+        (and on the first round after a start)."""
         batch = self.settings.rollup_sweep_batch
         jobs = [self.dirty_jobs.pop() for _ in range(min(batch, len(self.dirty_jobs)))]
         datasets = set(self.dirty_datasets)
         self.dirty_datasets.clear()
         processing = [ds["dataset_id"] for ds in await self.processing_datasets()]
         jobs.extend(await self._sweep_page(processing, batch))
-        for chunk in _chunks(list(dict.fromkeys(jobs)), 1000):
+        for chunk in _chunks(list(dict.fromkeys(jobs)), ROLLUP_CHUNK):
             changes = await self.store.rollup_jobs(chunk)
-            completed = [job_id for job_id, status in changes.items() if status == "complete"]
-            if completed:
-                await self._cleanup_scratch(completed)
-        for dataset_id in datasets.union(processing):
+            if changes:
+                datasets.update(await self._after_job_changes(changes))
+        now = time.monotonic()
+        if now - self._last_full_rollup >= FULL_ROLLUP_SECONDS:
+            self._last_full_rollup = now
+            datasets.update(processing)
+        for dataset_id in datasets:
             await self.store.rollup_dataset(dataset_id)
         return bool(self.dirty_jobs)
+
+    async def _after_job_changes(self, changes: dict[str, str]) -> set[str]:
+        """Scratch cleanup for jobs that completed; the datasets touched."""
+        page = await self.store.list_jobs(JobFilter(job_ids=list(changes)),
+                                          ListOptions(keys=["dataset_id", "job_index"]))
+        for row in page.rows:
+            if changes.get(row["job_id"]) == "complete":
+                await cleanup_job_scratch(self.app, row["dataset_id"], row["job_index"])
+        return {row["dataset_id"] for row in page.rows}
 
     async def _sweep_page(self, processing: list[str], batch: int) -> list[str]:
         """The next ``batch`` unfinished jobs of processing datasets, walking
@@ -279,11 +300,6 @@ class Scheduler:
             if page.rows:
                 return [row["job_id"] for row in page.rows]
         return []
-
-    async def _cleanup_scratch(self, job_ids: list[str]) -> None:
-        page = await self.store.list_jobs(JobFilter(job_ids=job_ids), ListOptions(keys=["dataset_id", "job_index"]))
-        for row in page.rows:
-            await cleanup_job_scratch(self.app, row["dataset_id"], row["job_index"])
 
     # ------------------------------------------------------------ actions cleanup
 
