@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import string
 from typing import Any
 
 from .context import BoundExceeded
@@ -19,6 +20,8 @@ def get_type(text: str) -> Any:
 
     Text wrapped in double quotes is kept verbatim (quotes included).
     """
+    if text[:1] in _WORD_START:
+        return text  # "gsiftp://...", "/cvmfs/...": no parser accepts these
     if len(text) > 4096:
         return _get_type(text)
     value = _cached_scalar(text)
@@ -28,6 +31,9 @@ def get_type(text: str) -> Any:
 
 
 _CONTAINER = object()
+# First characters with which neither JSON, float() nor true/false can begin
+# (t, f, n, i and their capitals start words those accept: true, nan, inf...).
+_WORD_START = frozenset(string.ascii_letters + "/_:$<>@#&*=?!|;`()%,") - frozenset("tTfFnNiI")
 
 
 @functools.lru_cache(maxsize=16384)
