@@ -34,6 +34,7 @@ from .base import Doc
 from .docs import task_from
 from .jobs import VISIBLE
 from .scheduling import SchedulingMixin
+from .schema import CLAIM_KEY
 from .transitions import attempt_base
 from .txn import Session, in_transaction
 
@@ -108,7 +109,8 @@ class ClaimMixin(SchedulingMixin):
 
         async def take(session: Session) -> Doc | None:
             after = await self._tasks.find_one_and_update(
-                query, update, sort=sort, return_document=ReturnDocument.AFTER, session=session)
+                query, update, sort=sort, hint=CLAIM_KEY, return_document=ReturnDocument.AFTER,
+                session=session)
             if after is not None:
                 await self._attempts.update_one({"_id": iid}, {"$setOnInsert": attempt_base(after)},
                                                 upsert=True, session=session)

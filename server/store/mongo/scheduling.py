@@ -20,6 +20,7 @@ from ..interface import InvalidArgumentError
 from ..records import new_id, nowstr
 from .base import Doc
 from .jobs import VISIBLE
+from .schema import DATASET_QUEUE_KEY, QUEUE_KEY
 from .transitions import TransitionsMixin
 
 RELEASE_BATCH = 1_000
@@ -71,17 +72,17 @@ class SchedulingMixin(TransitionsMixin):
         order = [("priority", -1), ("seq", 1)]
         if dataset_id is not None:
             picks = await self._tasks.find({**base, "dataset_id": dataset_id}, projection).sort(
-                order).limit(num).to_list()
+                order).hint(DATASET_QUEUE_KEY).limit(num).to_list()
         else:
             deprio = list(dict.fromkeys(dataset_deprio))
             query = {**base, "dataset_id": {"$nin": deprio}} if deprio else base
-            picks = await self._tasks.find(query, projection).sort(order).limit(num).to_list()
+            picks = await self._tasks.find(query, projection).sort(order).hint(QUEUE_KEY).limit(num).to_list()
             # deprioritised datasets last, the last-listed (least loaded) first
             for ds in reversed(deprio):
                 if len(picks) >= num:
                     break
-                picks += await self._tasks.find({**base, "dataset_id": ds}, projection).sort(order).limit(
-                    num - len(picks)).to_list()
+                picks += await self._tasks.find({**base, "dataset_id": ds}, projection).sort(order).hint(
+                    DATASET_QUEUE_KEY).limit(num - len(picks)).to_list()
         if not picks:
             return []
         token = new_id()

@@ -40,6 +40,12 @@ ACTIONS = "actions"
 
 A, D = ASCENDING, DESCENDING
 
+#: Key patterns the hot paths hint, so a real MongoDB's planner cannot pick a
+#: plan that scans past non-candidate tasks as the queue grows.
+CLAIM_KEY = [("status", A), ("class_key", A), ("priority", D), ("seq", A)]
+QUEUE_KEY = [("status", A), ("priority", D), ("seq", A)]
+DATASET_QUEUE_KEY = [("dataset_id", A), ("status", A), ("priority", D), ("seq", A)]
+
 INDEXES: dict[str, list[IndexModel]] = {
     DATASETS: [
         IndexModel([("dataset", A)], name="dataset_number", unique=True),
@@ -53,10 +59,10 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     TASKS: [
         # claim: candidate classes by $in, best priority first, ties by creation
-        IndexModel([("status", A), ("class_key", A), ("priority", D), ("seq", A)], name="claim"),
+        IndexModel(CLAIM_KEY, name="claim"),
         # queueing waiting -> queued by priority (and per dataset)
-        IndexModel([("status", A), ("priority", D), ("seq", A)], name="status_priority"),
-        IndexModel([("dataset_id", A), ("status", A), ("priority", D), ("seq", A)], name="dataset_status"),
+        IndexModel(QUEUE_KEY, name="status_priority"),
+        IndexModel(DATASET_QUEUE_KEY, name="dataset_status"),
         IndexModel([("dataset_id", A), ("name", A)], name="dataset_name"),
         IndexModel([("dataset_id", A), ("seq", A)], name="dataset_seq"),
         IndexModel([("job_id", A), ("task_index", A)], name="job"),
