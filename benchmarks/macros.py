@@ -120,11 +120,17 @@ def iceprod_python() -> pathlib.Path:
     python = env_dir / "bin" / "python"
     marker = env_dir / ".installed"
     if not marker.exists():
-        venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "--no-deps", f"iceprod=={ICEPROD_VERSION}"],
-            check=True,
-        )
+        try:
+            venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
+            subprocess.run(  # noqa: S603
+                [str(python), "-m", "pip", "install", "--quiet", "--no-deps", f"iceprod=={ICEPROD_VERSION}"],
+                check=True,
+            )
+        except (OSError, subprocess.CalledProcessError) as exc:
+            raise SystemExit(
+                f"cannot install iceprod=={ICEPROD_VERSION} into {env_dir} ({exc}); "
+                "use --skip-iceprod to measure frazil alone"
+            ) from None
         marker.touch()
     return python
 
