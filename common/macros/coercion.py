@@ -20,8 +20,11 @@ def get_type(text: str) -> Any:
 
     Text wrapped in double quotes is kept verbatim (quotes included).
     """
-    if text[:1] in _WORD_START:
+    first = text[:1]
+    if first in _WORD_START:
         return text  # "gsiftp://...", "/cvmfs/...": no parser accepts these
+    if first in _KEYWORD_START and not text[:5].lower().startswith(_KEYWORDS):
+        return text  # "NuGen_7.i3": a word, though N could start NaN
     if len(text) > 4096:
         return _get_type(text)
     value = _cached_scalar(text)
@@ -33,7 +36,9 @@ def get_type(text: str) -> Any:
 _CONTAINER = object()
 # First characters with which neither JSON, float() nor true/false can begin
 # (t, f, n, i and their capitals start words those accept: true, nan, inf...).
-_WORD_START = frozenset(string.ascii_letters + "/_:$<>@#&*=?!|;`()%,") - frozenset("tTfFnNiI")
+_KEYWORD_START = frozenset("tTfFnNiI")
+_KEYWORDS = ("true", "false", "null", "nan", "inf")
+_WORD_START = frozenset(string.ascii_letters + "/_:$<>@#&*=?!|;`()%,") - _KEYWORD_START
 
 
 @functools.lru_cache(maxsize=16384)

@@ -14,7 +14,7 @@ from .arith import EvalError
 from .coercion import Verbatim, get_type, to_text
 from .context import MAX_DEPTH, MAX_PASSES, MAX_TEXT, BoundExceeded, Context, Path, report
 from .errors import Diagnostic
-from .functions import KEYWORDS, Failure
+from .functions import KEYWORDS, TABLES, Failure
 from .skeleton import build as build_skeleton
 from .skeleton import usable
 from .syntax import UNBUILT, Brace, Node, Phrase, Text, parse
@@ -128,6 +128,13 @@ def _sentence(nodes: tuple[Node, ...], ctx: Context) -> tuple[str, str]:
                     plains.append(p)
                     internals.append(p)
                     continue
+            elif node.keyword == "eval" and not node.lookups:  # type: ignore[union-attr]
+                fast = _fast_eval(node, ctx)  # type: ignore[arg-type]
+                if fast is not None:
+                    p = str(fast)
+                    plains.append(p)
+                    internals.append(p)
+                    continue
             p, i, _, _ = _phrase(node, ctx)  # type: ignore[arg-type]
             plains.append(p)
             internals.append(i)
@@ -184,6 +191,12 @@ def _resolve(keyword: str | None, arg: str, ctx: Context) -> Any:
         if not found:
             raise Failure(f"unknown name {arg!r}")
         return value
+    table = TABLES.get(keyword)
+    if table is not None:  # $steering(x) and friends, without the function call
+        mapping = getattr(ctx, table)
+        if arg in mapping:
+            value = mapping[arg]
+            return "None" if value is None else value  # IceProd writes a null as None
     func = KEYWORDS.get(keyword)
     if func is None:
         raise Failure(f"unknown macro function ${keyword}")

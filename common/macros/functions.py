@@ -176,6 +176,12 @@ def _sprintf(arg: str) -> str:
         raise Failure(f"$sprintf: {exc}") from None
 
 
+# Keywords that read one table of the Context, by attribute name; the
+# evaluator reads these directly and calls the function only to report.
+TABLES: dict[str, str] = {
+    "steering": "steering", "system": "system", "environ": "environment", "args": "options", "options": "options",
+}
+
 KEYWORDS: dict[str, Callable[[str, Context], Any]] = {
     "steering": _table("steering.parameters", "steering"),
     "system": _table("steering.system", "system"),
