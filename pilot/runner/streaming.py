@@ -61,6 +61,10 @@ class Streamer:
         """Deliver what is queued, then stop."""
         if self._task is None:
             return
+        for name, lost in self._dropped.items():
+            self._queue.put_nowait(
+                (name, f"[frazil: {lost} characters not streamed; the stored {name} has them]\n"))
+        self._dropped.clear()
         self._queue.put_nowait(None)
         await self._task
         self._task = None

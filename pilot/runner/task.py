@@ -177,6 +177,11 @@ async def run_task(plan: TaskPlan, *, workdir_base: Path, limits: LimitsArg = No
                         stdlog=str(workdir.stdlog))
     stdlog.write(f"task {plan.task_name} of dataset {plan.dataset} job {plan.job}, "
                  f"attempt {workdir.attempt}, in {workdir.root}")
+    if plan.container:
+        # Under IceProd the image was the whole HTCondor job's (+SingularityImage); here
+        # the pilot's slot provides it, so the runner only records what was asked for.
+        stdlog.write(f"container {plan.container} requested: modules run in this pilot's "
+                     "environment")
     failure: _Failure | None = None
     try:
         await run.run()
