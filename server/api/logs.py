@@ -10,6 +10,7 @@ wanted write).
 from __future__ import annotations
 
 import dataclasses
+from collections import OrderedDict
 from typing import Any
 
 from aiohttp import web
@@ -17,8 +18,8 @@ from aiohttp import web
 from server.api.errors import ApiError, bad_request, not_found
 from server.api.params import bool_param, int_param, json_reply, list_options, page_headers, pipe_list
 from server.api.routing import ApiRoutes, QueryParam, caller
-from server.keys import STORE
-from server.store import Log, LogFilter, NewLog, Store, Task
+from server.keys import SERVICES, STORE
+from server.store import Log, LogFilter, NewLog, NotFoundError, Store, Task
 from server.store.query import project
 
 routes = ApiRoutes("logs")
@@ -70,6 +71,49 @@ TASK_LOG_QUERY = [
     QueryParam("order", "asc | desc (by time)", {"enum": ["asc", "desc"]}),
     QueryParam("keys", "fields to return, pipe-separated"),
 ]
+
+
+@dataclasses.dataclass
+class StreamedLog:
+    task_id: str
+    attempt: int | None
+    size: int
+
+
+class LogIndex:
+    """What an append needs to know about a log (its task, attempt, size),
+    kept in memory: reading the log back for every chunk would make
+    streaming cost grow with the log. A miss (another replica created the
+    log, or a restart) reads it once. Logs stop growing at ``max_chars``."""
+
+    def __init__(self, max_chars: int = 64 * 1024 * 1024, max_entries: int = 100_000):
+        self.max_chars = max_chars
+        self.max_entries = max_entries
+        self._logs: OrderedDict[str, StreamedLog] = OrderedDict()
+
+    def remember(self, log_id: str, entry: StreamedLog) -> None:
+        self._logs[log_id] = entry
+        self._logs.move_to_end(log_id)
+        while len(self._logs) > self.max_entries:
+            self._logs.popitem(last=False)
+
+    async def lookup(self, store: Store, log_id: str) -> StreamedLog:
+        entry = self._logs.get(log_id)
+        if entry is None:
+            log = await _log_or_404(store, log_id)
+            entry = StreamedLog(log.task_id, log.attempt, log.size or len(log.data))
+            self.remember(log_id, entry)
+        return entry
+
+    def forget(self, log_id: str) -> None:
+        self._logs.pop(log_id, None)
+
+
+def _index(request: web.Request) -> LogIndex:
+    services = request.app[SERVICES]
+    if "log_index" not in services:
+        services["log_index"] = LogIndex()
+    return services["log_index"]
 
 
 async def _task(store: Store, task_id: str, dataset_id: str | None = None) -> Task:
@@ -143,26 +187,38 @@ async def get_log(request: web.Request) -> web.Response:
 
 @routes.delete("/logs/{log_id}", summary="delete one log", roles=ADMIN)
 async def delete_log(request: web.Request) -> web.Response:
+    _index(request).forget(request.match_info["log_id"])
     if not await request.app[STORE].delete_log(request.match_info["log_id"]):
         raise not_found(f"log {request.match_info['log_id']} not found")
     return json_reply({})
 
 
 @routes.patch("/logs/{log_id}", summary="append a chunk to a log of the running attempt (live streaming)",
-              roles=PILOT_ROLES, pilot=True, body=APPEND_SCHEMA, responses={409: "stale instance_id"})
+              roles=PILOT_ROLES, pilot=True, body=APPEND_SCHEMA,
+              responses={409: "stale instance_id", 413: "the log reached its size limit"})
 async def append_log(request: web.Request) -> web.Response:
     store = request.app[STORE]
     body = request["body"]
-    log = await _log_or_404(store, request.match_info["log_id"])
+    log_id = request.match_info["log_id"]
+    index = _index(request)
+    entry = await index.lookup(store, log_id)
     instance_id = body.get("instance_id")
-    if log.task_id and (instance_id or caller(request).is_pilot):
+    if entry.task_id and (instance_id or caller(request).is_pilot):
         if not instance_id:
             raise bad_request("missing key: instance_id (pilots append only to their running attempt's logs)")
-        task = await _task(store, log.task_id)
-        if task.status != "processing" or task.instance_id != instance_id or task.attempts != log.attempt:
-            raise ApiError(409, f"stale instance_id for log {log.log_id}: its attempt of task {task.task_id} "
+        task = await _task(store, entry.task_id)
+        if task.status != "processing" or task.instance_id != instance_id or task.attempts != entry.attempt:
+            raise ApiError(409, f"stale instance_id for log {log_id}: its attempt of task {task.task_id} "
                                 "is no longer running under this claim")
-    return json_reply({"size": await store.append_log(log.log_id, body["append"])})
+    if entry.size + len(body["append"]) > index.max_chars:
+        raise ApiError(413, f"log {log_id} is full ({index.max_chars} characters); "
+                            "keep the rest in the pilot's own copy")
+    try:
+        entry.size = await store.append_log(log_id, body["append"])
+    except NotFoundError:
+        index.forget(log_id)
+        raise
+    return json_reply({"size": entry.size})
 
 
 @routes.post("/tasks/{task_id}/logs", summary="start a live log (stdout, stderr, stdlog) of the running attempt",
@@ -174,8 +230,11 @@ async def create_stream(request: web.Request) -> web.Response:
     task = await _task(store, request.match_info["task_id"])
     if task.status != "processing" or task.instance_id != body["instance_id"]:
         raise ApiError(409, f"stale instance_id for task {task.task_id}: this claim no longer holds the task")
-    log_id = await store.add_log(NewLog(name=body["name"], data=body.get("data", ""), dataset_id=task.dataset_id,
-                                        task_id=task.task_id, attempt=task.attempts or None))
+    attempt = task.attempts or None
+    data = body.get("data", "")
+    log_id = await store.add_log(NewLog(name=body["name"], data=data, dataset_id=task.dataset_id,
+                                        task_id=task.task_id, attempt=attempt))
+    _index(request).remember(log_id, StreamedLog(task.task_id, attempt, len(data)))
     return json_reply({"result": log_id}, status=201)
 
 

@@ -6,6 +6,8 @@ import time
 import pytest
 import requests
 
+from server.api.logs import LogIndex
+from server.keys import SERVICES
 from tests.server.test_api_pilot_support import claim, make_dataset, register
 
 
@@ -104,3 +106,26 @@ async def test_post_log_checks_its_task(server):
     assert await _status(pilot.request("POST", "/logs", {"data": 5})) == 400
     assert await _status(pilot.request("POST", "/logs", {"data": "x", "colour": "red"})) == 400
     assert (await server.store.list_logs()).rows == []
+
+
+async def test_streamed_logs_stop_at_their_size_limit(server):
+    server.app[SERVICES]["log_index"] = LogIndex(max_chars=20)
+    made = await make_dataset(server.store)
+    pilot = server.rest(server.token("pilot-1", role="system"))
+    task = await claim(pilot, await register(pilot))
+    tid, iid = task["task_id"], task["instance_id"]
+    log_id = (await pilot.request("POST", f"/tasks/{tid}/logs", {"instance_id": iid, "name": "stdout",
+                                                                "data": "0123456789"}))["result"]
+    assert (await pilot.request("PATCH", f"/logs/{log_id}", {"instance_id": iid, "append": "abcdefghij"}))["size"] == 20
+    assert await _status(pilot.request("PATCH", f"/logs/{log_id}", {"instance_id": iid, "append": "!"})) == 413
+    assert (await server.store.get_log(log_id)).data == "0123456789abcdefghij"
+    # a log deleted meanwhile is simply gone
+    small = (await pilot.request("POST", f"/tasks/{tid}/logs", {"instance_id": iid, "name": "stdlog"}))["result"]
+    owner = server.rest(server.token("alice"))
+    await owner.request("DELETE", f"/datasets/{made.dataset.dataset_id}/tasks/{tid}/logs")
+    assert await _status(pilot.request("PATCH", f"/logs/{small}", {"instance_id": iid, "append": "x"})) == 404
+    # a log this server did not create (another replica, a restart) is looked up once
+    other = (await pilot.request("POST", "/logs", {"name": "stderr", "data": "12345", "task_id": tid}))["result"]
+    server.app[SERVICES]["log_index"] = LogIndex(max_chars=8)
+    assert (await pilot.request("PATCH", f"/logs/{other}", {"instance_id": iid, "append": "678"}))["size"] == 8
+    assert await _status(pilot.request("PATCH", f"/logs/{other}", {"instance_id": iid, "append": "9"})) == 413
