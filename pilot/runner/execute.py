@@ -9,6 +9,7 @@ process group does not reach it before the pilot decides what to do.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import json
 import os
 import signal
@@ -115,6 +116,20 @@ async def _not_started(record: ModuleRecord, ctx: ModuleContext, message: str) -
     return ModuleOutcome(record=record, stdout_tail="", stderr_tail=message + "\n")
 
 
+def _python_fallback(argv: list[str], env_shell: list[str], env: dict[str, str], ctx: ModuleContext) -> list[str]:
+    """IceProd runs ``.py`` modules with ``python``; many current systems ship
+    only ``python3`` (IceProd 3.2 probes for a ``$PYTHON_BIN`` the same way).
+    Under an ``env_shell`` the environment it sets up decides, so only a bare
+    ``python`` is replaced."""
+    if env_shell or not argv or argv[0] != "python" or shutil.which("python", path=env.get("PATH")):
+        return argv
+    python3 = shutil.which("python3", path=env.get("PATH"))
+    if python3 is None:
+        return argv
+    ctx.stdlog.write(f"no 'python' on PATH; running the module with {python3}")
+    return [python3, *argv[1:]]
+
+
 async def run_module(module: ModulePlan, tray: TrayPlan, ctx: ModuleContext) -> ModuleOutcome:
     record = ModuleRecord(name=module.name, argv=list(module.argv), env_shell=list(module.env_shell),
                           tray=tray.name, iteration=tray.iteration)
@@ -130,6 +145,7 @@ async def run_module(module: ModulePlan, tray: TrayPlan, ctx: ModuleContext) -> 
     if unresolved:
         ctx.stdlog.write(f"module {module.name}: variables left as written (not set): "
                          + ", ".join(sorted(unresolved)))
+    argv = _python_fallback(argv, module.env_shell, env, ctx)
     record.argv = argv
     out_offset = ctx.workdir.stdout.stat().st_size if ctx.workdir.stdout.exists() else 0
     err_offset = ctx.workdir.stderr.stat().st_size if ctx.workdir.stderr.exists() else 0
