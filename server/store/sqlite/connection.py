@@ -28,6 +28,8 @@ Pragmas (applied to every connection):
 * ``temp_store=MEMORY``: sorts and temporary B-trees of listings off disk.
 * ``busy_timeout=10000``: another process (a CLI, a test) holding the lock
   briefly makes us wait rather than fail.
+* the writer's ``wal_autocheckpoint`` is off: checkpoints (the only fsyncs)
+  run in a background thread, see checkpoint.py.
 """
 from __future__ import annotations
 
@@ -37,6 +39,8 @@ import queue
 import sqlite3
 import threading
 from typing import Any, Callable, TypeVar
+
+from .checkpoint import Checkpointer, wal_too_big
 
 T = TypeVar("T")
 
@@ -79,6 +83,7 @@ class Database:
         self._readers = concurrent.futures.ThreadPoolExecutor(max_workers=readers,
                                                               thread_name_prefix="sqlite-reader")
         self._closed = False
+        self._checkpointer = Checkpointer(path, connect)
         self._started = threading.Event()
         self._start_error: BaseException | None = None
         self._writer.start()
@@ -104,7 +109,9 @@ class Database:
             self._start_error = exc
             self._started.set()
             return
+        conn.execute("PRAGMA wal_autocheckpoint=0")  # the Checkpointer thread does it
         self._started.set()
+        groups = 0
         try:
             while True:
                 item = self._queue.get()
@@ -122,6 +129,10 @@ class Database:
                         break
                     group.append(nxt)
                 self._run_group(conn, group)
+                self._checkpointer.poke()
+                groups += 1
+                if groups % 256 == 0 and wal_too_big(self.path):
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 if stop:
                     return
         finally:
@@ -201,6 +212,7 @@ class Database:
         self._closed = True
         self._queue.put(_STOP)
         await asyncio.to_thread(self._writer.join)
+        await asyncio.to_thread(self._checkpointer.stop)
         self._readers.shutdown(wait=True)
         with self._reader_lock:
             for conn in self._reader_conns:

@@ -122,7 +122,7 @@ class FilesMixin(SQLiteBase):
                       t.name, o.attempt, o.instance_id, a.config_version, o.created
                FROM outputs o LEFT JOIN datasets d ON d.dataset_id = o.dataset_id
                LEFT JOIN jobs j ON j.job_id = o.job_id LEFT JOIN tasks t ON t.task_id = o.task_id
-               LEFT JOIN attempts a ON a.instance_id = o.instance_id
+               LEFT JOIN attempts a ON a.task_id = o.task_id AND a.attempt = o.attempt
                WHERE o.url = ? ORDER BY o.seq""", (url,)).fetchall())
         return [ProvenanceRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8] or "", r[9], r[10], r[11],
                                  r[12]) for r in rows]

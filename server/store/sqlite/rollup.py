@@ -1,5 +1,5 @@
 """Job and dataset status from their children's status counts (index-only
-counts: ``(job_id, status)`` on tasks, ``(dataset_id, status)`` on jobs)."""
+counts: a job's few tasks through ``(dataset_id, job_index)``, ``(dataset_id, status)`` on jobs)."""
 from __future__ import annotations
 
 import sqlite3
@@ -14,11 +14,12 @@ from .base import SQLiteBase
 def rollup_jobs_in(conn: sqlite3.Connection, job_ids: Sequence[str]) -> dict[str, str]:
     changed: dict[str, str] = {}
     for job_id in dict.fromkeys(job_ids):
-        row = conn.execute("SELECT status FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        row = conn.execute("SELECT status, dataset_id, job_index FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
         if row is None:
             continue
         counts = {r[0]: r[1] for r in conn.execute(
-            "SELECT status, count(*) FROM tasks WHERE job_id = ? GROUP BY status", (job_id,))}
+            "SELECT status, count(*) FROM tasks WHERE dataset_id = ? AND job_index = ? GROUP BY status",
+            (row[1], row[2]))}
         target = states.rollup_target("job", row[0], states.job_status_from_tasks(counts))
         if target is not None:
             conn.execute("UPDATE jobs SET status = ?, status_changed = ? WHERE job_id = ? AND status = ?",

@@ -26,8 +26,8 @@ PILOT_COLS = ("pilot_id, resources, free, site, hostname, os, provider, provider
 FILE_COLS = "file_id, dataset_id, task_id, remote, movement, local, type, transfer, compression"
 
 
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+dumps = json.JSONEncoder(separators=(",", ":")).encode
+"""Compact JSON with one shared encoder (bulk paths call it per task)."""
 
 
 def to_dataset(r: sqlite3.Row) -> Dataset:

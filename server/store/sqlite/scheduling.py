@@ -1,13 +1,13 @@
 """Dependency release (idle -> waiting) and queueing (waiting -> queued)."""
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import Sequence
 
 from ..interface import InvalidArgumentError
 from ..records import QueueClass, nowstr
 from .base import SQLiteBase
-from .classes import queued_classes
 from .listing import Where
 from .transitions import MOVE_COLS, move_tasks
 
@@ -60,6 +60,7 @@ class SchedulingMixin(SQLiteBase):
         return await self.db.write(op)
 
     async def queued_classes(self) -> list[QueueClass]:
-        rows = await self.db.read(queued_classes)
-        return [QueueClass(r.resource_class, r.cpu, r.gpu, r.memory, r.disk, r.time, r.site, list(r.os), r.queued)
-                for r in rows]
+        rows = await self.db.read(lambda conn: conn.execute(
+            """SELECT resource_class, cpu, gpu, memory, disk, time, site, os, queued FROM resource_classes
+               WHERE queued > 0 ORDER BY class_id""").fetchall())
+        return [QueueClass(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]), r[8]) for r in rows]

@@ -116,13 +116,11 @@ CREATE TABLE tasks (
     req_os TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX ix_tasks_dataset_status ON tasks(dataset_id, status, req_gpu);
-CREATE INDEX ix_tasks_job_status ON tasks(job_id, status);
-CREATE INDEX ix_tasks_dataset_job ON tasks(dataset_id, job_index, task_index);
+CREATE INDEX ix_tasks_job ON tasks(dataset_id, job_index);
 CREATE INDEX ix_tasks_queued ON tasks(priority DESC, seq) WHERE status = 'queued';
 CREATE INDEX ix_tasks_waiting ON tasks(priority DESC, seq) WHERE status = 'waiting';
 CREATE INDEX ix_tasks_releasable ON tasks(seq) WHERE status = 'idle' AND deps_pending = 0;
 CREATE INDEX ix_tasks_lease ON tasks(lease_expires) WHERE status = 'processing';
-CREATE INDEX ix_tasks_pilot ON tasks(pilot_id) WHERE status = 'processing';
 
 CREATE TABLE task_deps (
     depends_on TEXT NOT NULL,
@@ -134,7 +132,7 @@ CREATE TABLE attempts (
     seq INTEGER PRIMARY KEY,
     task_id TEXT NOT NULL,
     attempt INTEGER NOT NULL,
-    instance_id TEXT NOT NULL UNIQUE,
+    instance_id TEXT NOT NULL,
     dataset_id TEXT NOT NULL,
     job_id TEXT NOT NULL,
     pilot_id TEXT NOT NULL,
@@ -278,8 +276,12 @@ CREATE TABLE resource_classes (
     min_cpu INTEGER NOT NULL, min_memory REAL NOT NULL, min_disk REAL NOT NULL, min_time REAL NOT NULL,
     site TEXT NOT NULL,
     os TEXT NOT NULL,
-    queued INTEGER NOT NULL DEFAULT 0
+    os_key TEXT NOT NULL,
+    queued INTEGER NOT NULL DEFAULT 0,
+    top REAL NOT NULL DEFAULT 0
 );
+CREATE INDEX ix_classes_claim ON resource_classes(gpu, top DESC, min_cpu, min_memory, min_disk, min_time, site,
+    os_key, cpu, memory, disk, time) WHERE queued > 0;
 ALTER TABLE tasks ADD COLUMN class_id INTEGER NOT NULL DEFAULT 0;
 DROP INDEX ix_tasks_queued;
 CREATE INDEX ix_tasks_claim ON tasks(class_id, priority DESC, seq) WHERE status = 'queued';
@@ -335,8 +337,11 @@ def _migrate_2(conn: sqlite3.Connection) -> None:
         shape = task_shape(json.loads(row["requirements"]))
         updates.append((cache.class_id(shape), shape.resource_class, row["seq"]))
     conn.executemany("UPDATE tasks SET class_id = ?, resource_class = ? WHERE seq = ?", updates)
-    conn.execute("""UPDATE resource_classes SET queued = (SELECT count(*) FROM tasks
-                    WHERE tasks.class_id = resource_classes.class_id AND tasks.status = 'queued')""")
+    conn.execute("""UPDATE resource_classes SET
+                    queued = (SELECT count(*) FROM tasks
+                              WHERE tasks.class_id = resource_classes.class_id AND tasks.status = 'queued'),
+                    top = coalesce((SELECT max(priority) FROM tasks
+                              WHERE tasks.class_id = resource_classes.class_id AND tasks.status = 'queued'), 0)""")
 
 
 def _migrate_3(conn: sqlite3.Connection) -> None:

@@ -13,7 +13,7 @@ from ..records import Task, nowstr
 from ..rules import allowed_from, canonical_json, task_shape
 from common import states
 from .base import SQLiteBase
-from .classes import ClassCache, adjust_queued
+from .classes import ClassCache, adjust_queued, refresh_tops
 from .listing import Where, paginate
 from .rows import TASK_COLS, dumps, to_task
 from .transitions import MOVE_COLS, move_tasks
@@ -27,7 +27,7 @@ def task_where(f: TaskFilter) -> Where:
     if f.dataset_id is not None:
         where.add("dataset_id = ?", f.dataset_id)
     if f.job_id is not None:
-        where.add("job_id = ?", f.job_id)
+        where.add(JOB_OF_TASK, f.job_id)
     if f.job_index is not None:
         where.add("job_index = ?", f.job_index)
     if f.site is not None:
@@ -35,6 +35,19 @@ def task_where(f: TaskFilter) -> Where:
     if f.gpu is not None:
         where.add("req_gpu > 0" if f.gpu else "req_gpu = 0")
     return where.any_of("status", f.status).any_of("name", f.name).any_of("task_id", f.task_ids)
+
+
+JOB_OF_TASK = "(dataset_id, job_index) = (SELECT dataset_id, job_index FROM jobs WHERE job_id = ?)"
+"""Tasks of a job through the (dataset_id, job_index) index: one index serves
+job roll-ups, job filters and per-job counts instead of a second index on
+job_id that every task insert would pay for. It holds no status, so status
+changes (the claim path) never touch it."""
+
+
+def jobs_tasks(job_ids: Sequence[str]) -> tuple[str, list[Any]]:
+    """Condition selecting the tasks of many jobs (one parameter, any count)."""
+    return ("(dataset_id, job_index) IN (SELECT dataset_id, job_index FROM jobs "
+            "WHERE job_id IN (SELECT value FROM json_each(?)))", [json.dumps(list(job_ids))])
 
 
 def _settable(status: str) -> None:
@@ -118,7 +131,10 @@ class TasksMixin(SQLiteBase):
         where = Where()
         if dataset_id is not None:
             where.add("dataset_id = ?", dataset_id)
-        where.any_of("task_id", task_ids).any_of("job_id", job_ids).any_of("status", prev)
+        if job_ids is not None:
+            clause, params = jobs_tasks(job_ids)
+            where.add(clause, *params)
+        where.any_of("task_id", task_ids).any_of("status", prev)
 
         def op(conn: sqlite3.Connection) -> int:
             rows = conn.execute(f"SELECT {MOVE_COLS} FROM tasks WHERE {where.sql()}", where.params).fetchall()
@@ -131,10 +147,11 @@ class TasksMixin(SQLiteBase):
             raise InvalidArgumentError("requirements must be an object")
 
         def op(conn: sqlite3.Connection) -> int:
-            rows = conn.execute("""SELECT seq, requirements, status, class_id FROM tasks
+            rows = conn.execute("""SELECT seq, requirements, status, class_id, priority FROM tasks
                                    WHERE dataset_id = ? AND name = ?""", (dataset_id, task_name)).fetchall()
             classes = ClassCache(conn)
             queued: Counter[int] = Counter()
+            tops: dict[int, float] = {}
             updates = []
             for r in rows:
                 old = json.loads(r["requirements"])
@@ -146,20 +163,25 @@ class TasksMixin(SQLiteBase):
                 if r["status"] == "queued" and class_id != r["class_id"]:
                     queued[r["class_id"]] -= 1
                     queued[class_id] += 1
+                    tops[class_id] = max(tops.get(class_id, r["priority"]), r["priority"])
                 need = shape.need
                 updates.append((canonical_json(new), need.cpu, need.gpu, need.memory, need.disk, need.time,
                                 shape.site, dumps(list(shape.os)), shape.resource_class, class_id, r["seq"]))
             conn.executemany("""UPDATE tasks SET requirements = ?, req_cpu = ?, req_gpu = ?, req_memory = ?,
                                 req_disk = ?, req_time = ?, req_site = ?, req_os = ?, resource_class = ?,
                                 class_id = ? WHERE seq = ?""", updates)
-            adjust_queued(conn, queued)
+            adjust_queued(conn, queued, tops)
             return len(updates)
         return await self.db.write(op)
 
     async def set_priorities(self, priorities: Sequence[tuple[str, float]]) -> int:
         rows = [(float(p), task_id) for task_id, p in priorities]
-        return await self.db.write(lambda conn: conn.executemany(
-            "UPDATE tasks SET priority = ? WHERE task_id = ?", rows).rowcount)
+
+        def op(conn: sqlite3.Connection) -> int:
+            changed = conn.executemany("UPDATE tasks SET priority = ? WHERE task_id = ?", rows).rowcount
+            refresh_tops(conn)  # queued tasks may have moved up or down
+            return changed
+        return await self.db.write(op)
 
     async def task_stats_by_name(self, dataset_id: str) -> dict[str, dict[str, float]]:
         rows = await self.db.read(lambda conn: conn.execute(

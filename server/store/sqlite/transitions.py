@@ -17,15 +17,18 @@ from typing import Sequence
 
 from .classes import adjust_queued
 
-MOVE_COLS = "seq, task_id, status, class_id, instance_id"
+MOVE_COLS = "seq, task_id, status, class_id, instance_id, priority"
 """Columns :func:`move_tasks` needs of each row."""
 
 
 def release_dependents(conn: sqlite3.Connection, deltas: Sequence[tuple[int, str]]) -> None:
     """Apply (+1/-1, task_id) to ``deps_pending`` of the tasks depending on task_id."""
-    if deltas:
-        conn.executemany("""UPDATE tasks SET deps_pending = deps_pending + ? WHERE task_id IN
-                            (SELECT task_id FROM task_deps WHERE depends_on = ?)""", deltas)
+    updates = []
+    for delta, task_id in deltas:  # most tasks have no dependents: one primary-key probe
+        updates.extend((delta, r[0]) for r in conn.execute(
+            "SELECT task_id FROM task_deps WHERE depends_on = ?", (task_id,)))
+    if updates:
+        conn.executemany("UPDATE tasks SET deps_pending = deps_pending + ? WHERE task_id = ?", updates)
 
 
 def move_tasks(conn: sqlite3.Connection, rows: Sequence[sqlite3.Row], new: str, now: str, *,
@@ -34,6 +37,7 @@ def move_tasks(conn: sqlite3.Connection, rows: Sequence[sqlite3.Row], new: str, 
     changed. ``reset_failures`` (hard reset) also zeroes the failure counters
     and the site, even for a task already in ``new``."""
     queued: Counter[int] = Counter()
+    tops: dict[int, float] = {}
     deps: list[tuple[int, str]] = []
     cancelled: list[tuple[str, str]] = []
     updates: list[tuple[str, str, int, str]] = []
@@ -45,19 +49,20 @@ def move_tasks(conn: sqlite3.Connection, rows: Sequence[sqlite3.Row], new: str, 
             queued[r["class_id"]] -= 1
         if new == "queued":
             queued[r["class_id"]] += 1
+            tops[r["class_id"]] = max(tops.get(r["class_id"], r["priority"]), r["priority"])
         if old != "complete" and new == "complete":
             deps.append((-1, r["task_id"]))
         elif old == "complete" and new != "complete":
             deps.append((1, r["task_id"]))
         if r["instance_id"]:
-            cancelled.append((now, r["instance_id"]))
+            cancelled.append((now, r["task_id"], r["instance_id"]))
         updates.append((new, now, r["seq"], old))
     extra = ", failures = 0, failures_nonphysics = 0, failures_infra = 0, site = ''" if reset_failures else ""
     conn.executemany(f"""UPDATE tasks SET status = ?, status_changed = ?, instance_id = '', pilot_id = '',
                          lease_expires = NULL{extra} WHERE seq = ? AND status = ?""", updates)
-    adjust_queued(conn, queued)
+    adjust_queued(conn, queued, tops)
     release_dependents(conn, deps)
     if cancelled:
         conn.executemany("""UPDATE attempts SET status = 'cancelled', "end" = ?
-                            WHERE instance_id = ? AND "end" IS NULL""", cancelled)
+                            WHERE task_id = ? AND instance_id = ? AND "end" IS NULL""", cancelled)
     return len(updates)
