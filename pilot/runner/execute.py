@@ -9,9 +9,9 @@ process group does not reach it before the pilot decides what to do.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import json
 import os
+import shutil
 import signal
 import time
 from dataclasses import dataclass

@@ -202,3 +202,14 @@ async def test_each_run_gets_a_new_attempt_dir(tmp_path: Path) -> None:
     assert Path(first.workdir).name == "20001_7_generate_0"
     assert Path(second.workdir).name == "20001_7_generate_1"
     assert os.listdir(first.workdir) != [] and Path(first.stdout).read_text() == "1\n"
+
+
+async def test_bare_python_runs_where_only_python3_exists(tmp_path: Path) -> None:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "python3").symlink_to(PY)
+    task = one_module(["python", "-c", "import sys; print('ok')"], env_clear=False)
+    result = await run(task, tmp_path / "w", environ={"PATH": str(bindir)})
+    assert result.status == "complete", result.summary()
+    assert result.modules[0].argv[0] == str(bindir / "python3")
+    assert str(bindir / "python3") in Path(result.stdlog).read_text()
