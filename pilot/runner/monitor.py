@@ -115,6 +115,8 @@ class Monitor:
         self._next_gpu = 0.0
         self.cpu_used = 0.0
         """CPU seconds the sampling itself consumed (for the benchmark)."""
+        self.errors = 0
+        self.last_error: str | None = None
 
     def watch(self, root: int, workdir: Path, usage: Usage, limits: LimitSource) -> Watch:
         entry = Watch(root=root, workdir=workdir, usage=usage, limits=limits, members={root})
@@ -135,11 +137,15 @@ class Monitor:
         while self._watches:
             started = time.thread_time()
             now = time.monotonic()
-            self._table.refresh()
-            for entry in list(self._watches):
-                self._sample(entry, now)
-            if self._gpu and now >= self._next_gpu and self._watches:
-                await self._sample_gpus()
+            try:
+                self._table.refresh()
+                for entry in list(self._watches):
+                    self._sample(entry, now)
+                if self._gpu and now >= self._next_gpu and self._watches:
+                    await self._sample_gpus()
+            except Exception as exc:  # one bad tick must not end limit enforcement for all
+                self.errors += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
             self.cpu_used += time.thread_time() - started
             await asyncio.sleep(self.interval)
 
