@@ -55,6 +55,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     JOBS: [
         IndexModel([("dataset_id", A), ("job_index", A)], name="dataset_job_index", unique=True),
         IndexModel([("dataset_id", A), ("status", A)], name="dataset_status"),
+        IndexModel([("dataset_id", A), ("seq", A)], name="dataset_seq"),
         IndexModel([("seq", A)], name="seq"),
     ],
     TASKS: [
