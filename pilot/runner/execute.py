@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import shutil
 import signal
 import time
@@ -31,6 +32,46 @@ TAIL_BYTES = 64 * 1024
 PIPE_DRAIN_GRACE = 5.0
 """Seconds to wait for the pipes to close after the module exits (a leftover
 background process may hold them open; it is then killed)."""
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:  # real-time signals have no name
+        return f"SIG{number}"
+
+
+class _ExactCpu:
+    """Exact CPU time of a module that ran alone in this process.
+
+    Sampling misses what a process used after its last sample (all of it for
+    a module shorter than the interval). The kernel's rusage of reaped
+    children is exact but per process, not per child: it is used only when no
+    other module started or ended meanwhile (always so for ``frazil run``).
+    """
+
+    running = 0
+    epoch = 0
+
+    def __init__(self) -> None:
+        _ExactCpu.running += 1
+        _ExactCpu.epoch += 1
+        self._epoch = _ExactCpu.epoch
+        self._alone = _ExactCpu.running == 1
+        self._start = self._children_cpu()
+
+    @staticmethod
+    def _children_cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    def finish(self) -> float:
+        """CPU seconds of the module (0.0 when it did not run alone)."""
+        alone = self._alone and _ExactCpu.epoch == self._epoch
+        used = self._children_cpu() - self._start
+        _ExactCpu.running -= 1
+        _ExactCpu.epoch += 1
+        return used if alone else 0.0
 
 
 @dataclass
@@ -174,6 +215,7 @@ async def run_module(module: ModulePlan, tray: TrayPlan, ctx: ModuleContext) -> 
         feeder = asyncio.create_task(_feed_stdin(proc, module.stdin))
         waiter = asyncio.create_task(proc.wait())
         stopper = asyncio.create_task(ctx.stop_event.wait()) if ctx.stop_event else None
+        exact_cpu = _ExactCpu()
         try:
             ctx.monitor.sample_now(watch)
             await asyncio.wait([t for t in (waiter, stopper) if t], return_when=asyncio.FIRST_COMPLETED)
@@ -186,13 +228,14 @@ async def run_module(module: ModulePlan, tray: TrayPlan, ctx: ModuleContext) -> 
             _killpg(proc.pid, signal.SIGKILL)
             raise
         finally:
+            exact = exact_cpu.finish()
             if stopper is not None:
                 stopper.cancel()
             ctx.monitor.unwatch(watch)
             await _finish_pumps(pumps, watch.members, proc.pid, ctx, module.name)
             feeder.cancel()
     record.end = time.time()
-    ctx.usage.cpu_seconds += watch.cpu_now
+    ctx.usage.cpu_seconds += max(watch.cpu_now, exact)
     if watch.violation is not None and killed_for is None:
         killed_for, detail = watch.violation, watch.detail
     if killed_for is None and ctx.stop_event is not None and ctx.stop_event.is_set():
@@ -200,7 +243,7 @@ async def run_module(module: ModulePlan, tray: TrayPlan, ctx: ModuleContext) -> 
     rc = proc.returncode if proc.returncode is not None else -signal.SIGKILL
     record.exit_code, record.signal = (rc, None) if rc >= 0 else (None, -rc)
     record.killed_for = killed_for
-    ended = f"exit code {rc}" if rc >= 0 else f"signal {-rc} ({signal.Signals(-rc).name})"
+    ended = f"exit code {rc}" if rc >= 0 else f"signal {-rc} ({signal_name(-rc)})"
     ctx.stdlog.write(f"module {module.name} ended: {ended} after "
                      f"{record.end - record.start:.2f} s"
                      + (f"; killed by the runner: {detail}" if killed_for else ""))

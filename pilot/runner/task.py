@@ -19,7 +19,7 @@ from common.errors import FailureEvidence, classify
 from common.plan.records import DataTransfer, TaskPlan
 from common.resources import Resources
 from common.transfer import RetryPolicy, TransferRecord
-from pilot.runner.execute import ModuleContext, ModuleOutcome, run_module
+from pilot.runner.execute import ModuleContext, ModuleOutcome, run_module, signal_name
 from pilot.runner.monitor import GB, Limits, LimitSource, Monitor, Usage
 from pilot.runner.result import ModuleRecord, TaskResult
 from pilot.runner.staging import StagingFailed, fetch_executables, stage_in, stage_out
@@ -129,11 +129,7 @@ def _module_reason(outcome: ModuleOutcome) -> str:
     if outcome.killed_for:
         return f"module {record.name}: {outcome.detail}"
     if record.signal is not None:
-        try:
-            name = signal.Signals(record.signal).name
-        except ValueError:
-            name = f"signal {record.signal}"
-        return f"module {record.name} killed by {name}"
+        return f"module {record.name} killed by {signal_name(record.signal)}"
     return f"module {record.name} exited with status {record.exit_code}"
 
 
