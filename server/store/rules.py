@@ -16,6 +16,9 @@ from common import states
 from .interface import InvalidArgumentError
 from .records import AttemptResult, FailureClass, NewDataset, RetryPolicy, new_id
 
+MOVEMENTS = frozenset({"input", "output", "both"})
+"""``movement`` values of a per-job file (IceProd's Data dict)."""
+
 INFRA_KINDS = frozenset({"eviction", "pilot-lost", "preemption"})
 """Failure kinds counted against the infrastructure budget even when a caller
 did not set ``failure_class`` to infra."""

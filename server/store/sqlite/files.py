@@ -6,11 +6,11 @@ import sqlite3
 from ..interface import InvalidArgumentError, NotFoundError
 from ..query import ListOptions, Page
 from ..records import DatasetFile, ProvenanceRecord, ScratchFile, TaskStat, new_id, nowstr
+from ..rules import MOVEMENTS
 from .base import SQLiteBase
 from .listing import Where, paginate
 from .rows import FILE_COLS, dumps, to_file, to_scratch, to_task_stat
 
-MOVEMENTS = frozenset({"input", "output", "both"})
 
 
 class FilesMixin(SQLiteBase):
