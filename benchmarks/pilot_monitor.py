@@ -9,7 +9,10 @@
   is about;
 * ``process_cpu_share``: the whole runner process (event loop, pipes, log
   files, monitor) / wall seconds — an upper bound;
-* ``host_processes``: how many processes the /proc scan sees here.
+* ``host_processes``: how many processes the /proc scan sees here;
+* ``runner_noop_task_ms``: the runner's own cost per task (work dir, logs,
+  spawning ``/bin/true``, monitoring, classification), tasks run one after
+  another — the runner's share of the pilot's ≤ 20 ms per-task target.
 
     python -m benchmarks.pilot_monitor [--tasks 16] [--seconds 20] [--interval 1.0]
 
@@ -32,8 +35,9 @@ from pilot.runner import Monitor, run_task
 TARGET = 0.01
 
 
-def _plan(index: int, seconds: float) -> TaskPlan:
-    module = ModulePlan(name="sleep", index=0, path="m", argv=["/bin/sleep", f"{seconds}"])
+def _plan(index: int, seconds: float | None) -> TaskPlan:
+    argv = ["/bin/true"] if seconds is None else ["/bin/sleep", f"{seconds}"]
+    module = ModulePlan(name="sleep", index=0, path="m", argv=argv)
     tray = TrayPlan(name="t", index=0, iteration=0, path="t", modules=[module])
     return TaskPlan(dataset_id="bench", dataset=1, job=index, jobs_submitted=1,
                     task_name="sleep", task_index=0, task_id=f"t{index}", requirements={},
@@ -50,20 +54,34 @@ async def measure(tasks: int, seconds: float, interval: float) -> dict[str, obje
             for i in range(tasks)))
         wall = time.monotonic() - wall_start
         process_cpu = time.process_time() - cpu_start
+        monitor_cpu = monitor.cpu_used
+        noop_ms = await _noop_overhead(Path(base), monitor)
     statuses = sorted({r.status for r in results})
     return {
         "benchmark": "pilot_monitor",
         "tasks": tasks,
         "interval_s": interval,
         "wall_s": round(wall, 2),
-        "monitor_cpu_s": round(monitor.cpu_used, 4),
-        "monitor_cpu_share": round(monitor.cpu_used / wall, 5),
+        "monitor_cpu_s": round(monitor_cpu, 4),
+        "monitor_cpu_share": round(monitor_cpu / wall, 5),
         "process_cpu_share": round(process_cpu / wall, 5),
         "target_share": TARGET,
-        "meets_target": monitor.cpu_used / wall <= TARGET,
+        "meets_target": monitor_cpu / wall <= TARGET,
+        "runner_noop_task_ms": round(noop_ms, 2),
         "host_processes": sum(1 for name in os.listdir("/proc") if name.isdigit()),
         "statuses": statuses,
     }
+
+
+async def _noop_overhead(base: Path, monitor: Monitor, count: int = 200) -> float:
+    """Milliseconds per no-op task run through ``run_task``, one after another."""
+    await run_task(_plan(-1, None), workdir_base=base, monitor=monitor)  # warm up
+    started = time.perf_counter()
+    for index in range(count):
+        result = await run_task(_plan(index, None), workdir_base=base, monitor=monitor)
+        if result.status != "complete":
+            raise RuntimeError(f"no-op task ended {result.status}: {result.reason}")
+    return (time.perf_counter() - started) / count * 1000
 
 
 def main() -> None:
