@@ -87,7 +87,7 @@ class Rule:
     action: str
     description: str = ""
     also: tuple[Condition, ...] = ()
-    example: Mapping[str, Any] | None = None
+    example: Mapping[str, Any] | None = field(default=None, compare=False)
     condition: Condition | None = field(default=None, compare=False, repr=False)
 
 
