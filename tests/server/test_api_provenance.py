@@ -68,10 +68,16 @@ async def test_provenance_of_an_output(server, tmp_path):
     assert err.value.response.status_code == 400
 
     # the command line, given the local path of the file
+    output.parent.mkdir()
+    output.write_bytes(b"events")
     code, out, err_text = await _cli(server, str(output), token=server.token("alice", groups=["users"]))
     assert code == 0, err_text
     assert f"dataset {made.dataset.dataset}" in out and "task t0" in out and "attempt 1" in out
     assert "env.sh python gen.py --seed 0 (exit 0)" in out and "node7" in out
+    assert "(the local file matches)" in out
+    output.write_bytes(b"changed")
+    code, out, _ = await _cli(server, str(output), token=server.token("alice", groups=["users"]))
+    assert code == 0 and "the local file DIFFERS" in out
     code, out, _ = await _cli(server, output.as_uri(), "--json", token=server.token("alice", groups=["users"]))
     assert code == 0 and json.loads(out)["results"][0]["task_id"] == task["task_id"]
 
