@@ -9,13 +9,14 @@ complete has had every required output verified at its destination.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import signal
 import time
 from pathlib import Path
 from typing import Callable, Mapping
 
-from common.errors import FailureEvidence, classify
+from common.errors import Classification, FailureEvidence, classify
 from common.plan.records import DataTransfer, TaskPlan
 from common.resources import Resources
 from common.transfer import RetryPolicy, TransferRecord
@@ -116,7 +117,8 @@ class _Attempt:
 
     def reap_leftovers(self) -> None:
         """Background processes a module left behind end with the task, as under HTCondor."""
-        for pgid in self.pgids:
+        pgids, self.pgids = self.pgids, []
+        for pgid in pgids:
             try:
                 os.killpg(pgid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
@@ -187,11 +189,12 @@ async def run_task(plan: TaskPlan, *, workdir_base: Path, limits: LimitsArg = No
         # Cancelling is not a way to stop a task (set stop_event): leave a trace and obey.
         stdlog.write("runner cancelled; the attempt has no result")
         run.reap_leftovers()
-        stdlog.close()
+        stdlog.close()  # the finally below finds nothing left to reap, so writes nothing
         await streamer.close()
         raise
     except Exception as exc:  # the runner's own trouble (e.g. disk full) is a failure too
-        failure = _Failure(f"runner error: {type(exc).__name__}: {exc}", None)
+        full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        failure = _Failure(f"runner error: {type(exc).__name__}: {exc}", "disk" if full else None)
     finally:
         run.reap_leftovers()
     wall = time.monotonic() - task_start
@@ -220,7 +223,12 @@ def _classify(result: TaskResult, failure: _Failure, workdir: WorkDir, stdlog: S
         reason=failure.reason,
         kind_hint=failure.kind_hint,
     )
-    verdict = classify(evidence)
+    try:
+        verdict = classify(evidence)
+    except Exception as exc:  # e.g. a broken rules file: still report, as a retryable failure
+        stdlog.write(f"classification failed: {type(exc).__name__}: {exc}")
+        verdict = Classification("non-physics", "unknown", None,
+                                 f"{failure.reason} (not classified: {exc})", "retry")
     result.failure_class = verdict.failure_class
     result.status = "reset" if verdict.failure_class == "non-physics" else "failed"
     result.kind, result.rule, result.action = verdict.kind, verdict.rule, verdict.action

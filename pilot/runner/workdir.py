@@ -55,7 +55,7 @@ def create_workdir(base: Path, plan: TaskPlan, attempt: int | None = None) -> Wo
     number is taken, so a rerun never mixes its files with an earlier one. A
     given ``attempt`` (the pilot's, from the server) must not exist yet.
     """
-    base = Path(base)
+    base = Path(base).absolute()  # modules, logs and reports must not depend on the cwd
     base.mkdir(parents=True, exist_ok=True)
     if attempt is not None:
         root = base / dir_name(plan, attempt)

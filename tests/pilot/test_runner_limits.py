@@ -11,6 +11,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import psutil
+
 from common.resources import Resources
 from tests.pilot.runner_plans import PY, one_module, run, script
 
@@ -131,3 +133,35 @@ def test_sigterm_to_the_runner_is_an_eviction(tmp_path: Path) -> None:
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["status"] == "reset" and summary["class"] == "non-physics"
     assert summary["kind"] == "eviction"
+
+
+async def test_cancelling_the_runner_kills_the_module(tmp_path: Path) -> None:
+    prog = script(tmp_path, "stay.py", """
+        import os, time
+        open("pid", "w").write(str(os.getpid()))
+        time.sleep(60)
+    """)
+    runner = asyncio.create_task(run(one_module([PY, prog]), tmp_path / "w"))
+    pid_file = tmp_path / "w" / "20001_7_generate_0" / "pid"
+    for _ in range(500):
+        if pid_file.exists() and pid_file.read_text():
+            break
+        await asyncio.sleep(0.01)
+    runner.cancel()
+    try:
+        await runner
+    except asyncio.CancelledError:
+        pass
+    else:
+        raise AssertionError("a cancelled runner must not return a result")
+    pid = int(pid_file.read_text())
+    for _ in range(200):
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                break
+        except psutil.NoSuchProcess:
+            break
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError("the module outlived its cancelled runner")
+    assert "runner cancelled" in (pid_file.parent / "stdlog").read_text()
