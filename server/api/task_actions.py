@@ -402,7 +402,7 @@ async def processing(request: web.Request) -> web.Response:
         await store.renew_leases(task.pilot_id, [task.task_id], request.app[SETTINGS].lease_seconds)
     elif not await store.set_task_status(task.task_id, "processing", instance_id=instance_id):
         raise _stale(task.task_id)
-    await _roll_up(request.app, task)
+    # no roll-up: queued -> processing cannot change what the job's tasks imply
     return json_reply(task.to_doc())
 
 
