@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from typing import Callable
 
 WAL_LIMIT = 256 * 1024 * 1024
 """Bytes of WAL after which the writer checkpoints inline (bounds disk use)."""
@@ -23,7 +24,7 @@ INTERVAL = 0.2
 
 
 class Checkpointer:
-    def __init__(self, path: str, connect: "type[sqlite3.Connection] | object") -> None:
+    def __init__(self, path: str, connect: Callable[[str], sqlite3.Connection]) -> None:
         self.path = path
         self._connect = connect
         self._dirty = threading.Event()
@@ -36,7 +37,7 @@ class Checkpointer:
         self._dirty.set()
 
     def _loop(self) -> None:
-        conn = self._connect(self.path)  # type: ignore[operator]
+        conn = self._connect(self.path)
         try:
             while not self._stop.is_set():
                 if not self._dirty.wait(timeout=1.0):

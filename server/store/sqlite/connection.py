@@ -89,6 +89,7 @@ class Database:
         self._writer.start()
         self._started.wait()
         if self._start_error is not None:
+            self._checkpointer.stop()
             raise self._start_error
 
     # -------------------------------------------------------------- writes

@@ -20,14 +20,14 @@ from .classes import ClassCache
 from .rows import dumps
 from .transitions import release_dependents
 
-_REPORT_COLS = ("seq, task_id, status, instance_id, attempts, dataset_id, job_id, requirements, "
-                "failures_nonphysics, failures_infra, site")
+_COMPLETE_COLS = "seq, task_id, status, instance_id, attempts, dataset_id, job_id, site"
+_FAILURE_COLS = _COMPLETE_COLS + ", requirements, failures_nonphysics, failures_infra"
 
 
-def _fence(conn: sqlite3.Connection, task_id: str, instance_id: str,
-           kind: str) -> sqlite3.Row | ReportOutcome:
+def _fence(conn: sqlite3.Connection, task_id: str, instance_id: str, kind: str,
+           columns: str = _FAILURE_COLS) -> sqlite3.Row | ReportOutcome:
     """The task row when the report may apply, else the outcome to answer."""
-    row = conn.execute(f"SELECT {_REPORT_COLS} FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+    row = conn.execute(f"SELECT {columns} FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
     if row is None:
         return ReportOutcome(Outcome.NOT_FOUND)
     if row["status"] == "processing" and row["instance_id"] == instance_id and instance_id:
@@ -56,7 +56,7 @@ def _close_attempt(conn: sqlite3.Connection, row: sqlite3.Row, status: str, resu
 
 
 def complete_in(conn: sqlite3.Connection, task_id: str, instance_id: str, result: AttemptResult) -> ReportOutcome:
-    row = _fence(conn, task_id, instance_id, "complete")
+    row = _fence(conn, task_id, instance_id, "complete", _COMPLETE_COLS)
     if isinstance(row, ReportOutcome):
         return row
     now = nowstr()
@@ -129,7 +129,7 @@ class ReportsMixin(SQLiteBase):
         when = self.clock() if now is None else now
 
         def op(conn: sqlite3.Connection) -> list[str]:
-            rows = conn.execute(f"""SELECT {_REPORT_COLS} FROM tasks INDEXED BY ix_tasks_lease
+            rows = conn.execute(f"""SELECT {_FAILURE_COLS} FROM tasks INDEXED BY ix_tasks_lease
                                     WHERE status = 'processing' AND lease_expires < ? LIMIT ?""",
                                 (when, limit)).fetchall()
             lost = AttemptResult(failure_class=FailureClass.INFRA, kind="pilot-lost",
