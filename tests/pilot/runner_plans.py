@@ -1,10 +1,14 @@
 """Hand-built TaskPlans around small real scripts, for the runner tests."""
 from __future__ import annotations
 
+import asyncio
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from common.plan.records import DataTransfer, ModulePlan, TaskPlan, TrayPlan
 from pilot.runner import Monitor, TaskResult, run_task
@@ -45,3 +49,16 @@ async def run(task: TaskPlan, base: Path, **kwargs: Any) -> TaskResult:
     """run_task with a fast monitor, so limits are enforced within ~0.1 s."""
     kwargs.setdefault("monitor", Monitor(interval=0.05))
     return await run_task(task, workdir_base=base, **kwargs)
+
+
+async def gone(pid: int, timeout: float = 5.0) -> bool:
+    """Whether ``pid`` ends (or is only a zombie left to its new parent) within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        await asyncio.sleep(0.01)
+    return False

@@ -11,10 +11,8 @@ import textwrap
 import time
 from pathlib import Path
 
-import psutil
-
 from common.resources import Resources
-from tests.pilot.runner_plans import PY, one_module, run, script
+from tests.pilot.runner_plans import PY, gone, one_module, run, script
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -154,14 +152,5 @@ async def test_cancelling_the_runner_kills_the_module(tmp_path: Path) -> None:
         pass
     else:
         raise AssertionError("a cancelled runner must not return a result")
-    pid = int(pid_file.read_text())
-    for _ in range(200):
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                break
-        except psutil.NoSuchProcess:
-            break
-        await asyncio.sleep(0.01)
-    else:
-        raise AssertionError("the module outlived its cancelled runner")
+    assert await gone(int(pid_file.read_text())), "the module outlived its cancelled runner"
     assert "runner cancelled" in (pid_file.parent / "stdlog").read_text()

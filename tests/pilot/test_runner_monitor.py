@@ -12,7 +12,7 @@ import psutil
 from common.resources import Resources
 from pilot.runner.monitor import Limits, Monitor, Usage, disk_usage, parse_compute_apps
 from pilot.runner.proctable import ProcTable
-from tests.pilot.runner_plans import PY, one_module, run, script
+from tests.pilot.runner_plans import PY, gone, one_module, run, script
 
 
 def test_proctable_finds_grandchildren(tmp_path: Path) -> None:
@@ -76,16 +76,7 @@ async def test_background_leftovers_die_with_the_task(tmp_path: Path) -> None:
     result = await run(one_module(["/bin/sh", "-c", prog]), tmp_path)
     assert result.status == "complete"
     pid = int((Path(result.workdir) / "bg.pid").read_text())
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                break
-        except psutil.NoSuchProcess:
-            break
-        await asyncio.sleep(0.02)
-    else:
-        raise AssertionError(f"background process {pid} survived the task")
+    assert await gone(pid), f"background process {pid} survived the task"
     assert "left running" in Path(result.stdlog).read_text()
 
 
