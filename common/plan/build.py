@@ -55,6 +55,10 @@ class JobContext:
     environment: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_ENVIRONMENT))
     option_overrides: dict[str, Any] = field(default_factory=dict)
     """Options forced by whoever runs the task (e.g. a local ``site_temp``)."""
+    task_files: list[dict[str, Any]] = field(default_factory=list)
+    """Per-job files registered with ``/datasets/{id}/files`` for this task
+    (data entries: remote, local, type, movement, transfer); appended to the
+    task's ``data`` when the task says ``task_files: true``, as IceProd does."""
     src_base: str = ""
     """Where relative ``src`` files come from (IceProd ships them from the submit
     dir; frazil fetches them from here into the work dir). Empty: not fetched."""
@@ -245,7 +249,11 @@ def build_task_plan(config: dict[str, Any], task: str | int, ctx: JobContext, *,
 
     tpath = f"config['tasks'][{task_index}]"
     task_params = planner.scope(task_cfg.get("parameters", {}), steering_params, config_t, f"{tpath}['parameters']")
-    task_data = planner.data(task_cfg.get("data", []), config_t, task_params, f"{tpath}['data']")
+    task_entries = list(task_cfg.get("data", []))
+    if task_cfg.get("task_files"):
+        task_entries += [{k: v for k, v in f.items() if k in {"remote", "local", "type", "movement", "transfer"}}
+                         for f in ctx.task_files]
+    task_data = planner.data(task_entries, config_t, task_params, f"{tpath}['data']")
     requirements = _requirements(planner, task_cfg, config_t, task_params, f"{tpath}['requirements']")
     container = planner.expand(task_cfg.get("container", ""), config_t, task_params, f"{tpath}['container']")
 

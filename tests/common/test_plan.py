@@ -113,3 +113,14 @@ def test_escaped_dollar_stays_literal_in_args(demo):
     plan = build_task_plan(config, "generate", JobContext(dataset=1, job=4, jobs_submitted=5))
     module = plan.trays[0].modules[0]
     assert module.argv[-2:] == ["--label=$(job)", "-n=4"]
+
+
+def test_task_files_are_appended_to_the_task_data(demo):
+    config = copy.deepcopy(demo)
+    config["tasks"][1]["task_files"] = True
+    config["tasks"][1]["token_scopes"] = {"file:///": "storage.read:/data"}
+    files = [{"remote": "file:///data/in_$(job).i3", "movement": "input", "type": "permanent", "transfer": True}]
+    plan = build_task_plan(config, "combine", JobContext(dataset=1, job=6, jobs_submitted=7, task_files=files))
+    assert plan.task_data[-1].url == "file:///data/in_6.i3" and plan.task_data[-1].local == "in_6.i3"
+    module = plan.trays[0].modules[0]
+    assert module.argv[-1] == "in_6.i3", "$(input) lists the registered file too"
