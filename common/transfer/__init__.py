@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from common.transfer.checksum import sha512_file
 from common.transfer.errors import TransferError, TransferNotFound, TransferRecord
+from common.transfer.http import HttpFiles
 from common.transfer.local import LocalFiles
 from common.transfer.registry import (
     DEFAULT_RETRY,
@@ -24,12 +25,7 @@ from common.transfer.registry import (
 
 register_scheme("file", LocalFiles())
 
-try:  # http(s) needs pycurl (a declared dependency); without it only local files work
-    from common.transfer.http import HttpFiles
-except ImportError:  # pragma: no cover - pycurl is installed everywhere we test
-    HttpFiles = None  # type: ignore[assignment,misc]
-else:
-    register_scheme(["http", "https"], HttpFiles())
+register_scheme(["http", "https"], HttpFiles())
 
 __all__ = [
     "DEFAULT_RETRY", "Expected", "HttpFiles", "LocalFiles", "RetryPolicy", "Scheme",

@@ -20,6 +20,8 @@ class TransferError(Exception):
         self.url = url
         self.reason = reason
         self.retryable = retryable
+        self.attempts = 1
+        """How many tries were made before giving up (set by the retry loop)."""
 
 
 class TransferNotFound(TransferError):

@@ -13,7 +13,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 from urllib.parse import urlsplit
 
 from common.transfer.checksum import sha512_file
@@ -112,7 +112,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _with_retries(url: str, policy: RetryPolicy, once) -> int:
+def _with_retries(url: str, policy: RetryPolicy, once: Callable[[], None]) -> int:
     """Run ``once()`` until it succeeds; returns the number of attempts used."""
     delays = policy.delays()
     attempt = 0
@@ -123,12 +123,14 @@ def _with_retries(url: str, policy: RetryPolicy, once) -> int:
             return attempt
         except TransferError as exc:
             if not exc.retryable or attempt > len(delays):
-                exc.attempts = attempt  # type: ignore[attr-defined]
+                exc.attempts = attempt
                 raise
             time.sleep(delays[attempt - 1])
         except OSError as exc:
             if attempt > len(delays):
-                raise TransferError(url, f"{type(exc).__name__}: {exc}") from exc
+                error = TransferError(url, f"{type(exc).__name__}: {exc}")
+                error.attempts = attempt
+                raise error from exc
             time.sleep(delays[attempt - 1])
 
 
@@ -168,7 +170,7 @@ def transfer_in(url: str, dest: str | Path, *, optional: bool = False,
         record.attempts = _with_retries(url, retry or DEFAULT_RETRY, once)
         record.ok = True
     except TransferNotFound as exc:
-        record.attempts = getattr(exc, "attempts", 1)
+        record.attempts = exc.attempts
         if not optional:
             raise
         record.ok, record.skipped, record.error = True, True, exc.reason

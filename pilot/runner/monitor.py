@@ -108,7 +108,7 @@ class Monitor:
 
     def __init__(self, interval: float = 1.0, *, gpu: bool | None = None) -> None:
         self.interval = interval
-        self._watches: set[Watch] = set()  # type: ignore[misc]
+        self._watches: set[Watch] = set()
         self._table = ProcTable()
         self._task: asyncio.Task[None] | None = None
         self._gpu = shutil.which("nvidia-smi") is not None if gpu is None else gpu

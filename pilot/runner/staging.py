@@ -45,7 +45,7 @@ async def _move(entry: DataTransfer, direction: str, workdir: WorkDir, stdlog: S
                                              optional=entry.optional, retry=retry)
     except TransferError as exc:
         record = TransferRecord(url=entry.url, local=str(local), direction=direction,
-                                error=exc.reason, attempts=getattr(exc, "attempts", 1))
+                                error=exc.reason, attempts=exc.attempts)
         stdlog.write(f"{'stage-in' if direction == 'in' else 'stage-out'} FAILED "
                      f"{entry.url} <-> {entry.local}: {exc.reason}")
         raise StagingFailed(record, entry) from None
