@@ -1,4 +1,5 @@
-"""Pilot registration, heartbeat, drain and exit (DESIGN.md §3.2, §3.5).
+"""Pilot registration, heartbeat, drain and exit (DESIGN.md §3.2, §3.5), and
+the per-pilot policies the task routes apply (claim rate, failure budgets).
 
 A heartbeat is also how a pilot learns which of its tasks it still holds: the
 reply lists the task ids whose leases were renewed, so a pilot that was slow
@@ -7,6 +8,8 @@ instead of finishing work nobody will accept.
 """
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from typing import Any
 
 from aiohttp import web
@@ -95,6 +98,35 @@ async def release_pilot_tasks(store: Store, settings: Settings, task_ids: list[s
             await store.rollup_jobs([task.job_id])
             await store.rollup_dataset(task.dataset_id)
     return released
+
+
+class TokenBucket:
+    """Per-pilot claim rate limit: a pilot may burst one second's worth of
+    claims, then ``rate`` per second. The server tells an eager pilot when to
+    come back (429 + Retry-After) instead of pilots sleeping blindly."""
+
+    def __init__(self, rate: float, max_keys: int = 100_000):
+        self.rate = rate
+        self.capacity = max(1.0, rate)
+        self.max_keys = max_keys
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def take(self, key: str, now: float | None = None) -> float:
+        """0 when a claim may go ahead (and is counted), else seconds to wait."""
+        if self.rate <= 0:
+            return 0.0
+        now = time.monotonic() if now is None else now
+        tokens, last = self._buckets.pop(key, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - last) * self.rate)
+        wait = 0.0
+        if tokens >= 1.0:
+            tokens -= 1.0
+        else:
+            wait = (1.0 - tokens) / self.rate
+        self._buckets[key] = (tokens, now)  # most recently used last
+        while len(self._buckets) > self.max_keys:  # forget the pilots idle longest
+            self._buckets.popitem(last=False)
+        return wait
 
 
 @routes.post("/pilots", summary="register a pilot with its slot's total resources", roles=PILOT_ROLES,

@@ -10,6 +10,7 @@ share, and a job that just completed has its scratch files removed.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import time
@@ -22,7 +23,7 @@ from common import errors as failure_rules
 from common.resources import Resources
 from server.api.errors import ApiError, bad_request, not_found
 from server.api.params import json_reply
-from server.api.pilots import OS_SCHEMA, RESOURCE_SCHEMA, TEXT, os_list, retry_policy
+from server.api.pilots import OS_SCHEMA, RESOURCE_SCHEMA, TEXT, TokenBucket, os_list, retry_policy
 from server.api.routing import ApiRoutes
 from server.api.scratch import cleanup_job_scratch
 from server.keys import SERVICES, SETTINGS, STORE
@@ -88,48 +89,21 @@ PROCESSING_SCHEMA: dict[str, Any] = {
 }
 
 
-class TokenBucket:
-    """Per-pilot claim rate limit: a pilot may burst one second's worth of
-    claims, then ``rate`` per second. The server tells an eager pilot when to
-    come back (429 + Retry-After) instead of pilots sleeping blindly."""
-
-    def __init__(self, rate: float, max_keys: int = 100_000):
-        self.rate = rate
-        self.capacity = max(1.0, rate)
-        self.max_keys = max_keys
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-
-    def take(self, key: str, now: float | None = None) -> float:
-        """0 when a claim may go ahead (and is counted), else seconds to wait."""
-        if self.rate <= 0:
-            return 0.0
-        now = time.monotonic() if now is None else now
-        tokens, last = self._buckets.pop(key, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - last) * self.rate)
-        wait = 0.0
-        if tokens >= 1.0:
-            tokens -= 1.0
-        else:
-            wait = (1.0 - tokens) / self.rate
-        self._buckets[key] = (tokens, now)  # most recently used last
-        while len(self._buckets) > self.max_keys:  # forget the pilots idle longest
-            self._buckets.popitem(last=False)
-        return wait
-
-
 class ClaimCache:
-    """Config versions are immutable, so a claim need not re-read and re-parse
-    the config each time; dataset fields a pilot needs (number, jobs_submitted,
-    debug) are cached for a few seconds only, as jobs_submitted may grow."""
+    """Config versions are immutable, so a claim need not re-read, re-parse
+    and re-serialise the config each time (it is kept as JSON text); dataset
+    fields a pilot needs (number, jobs_submitted, debug) are cached for a few
+    seconds only, as jobs_submitted may grow."""
 
     def __init__(self, max_configs: int = 256, dataset_ttl: float = 5.0):
         self.max_configs = max_configs
         self.dataset_ttl = dataset_ttl
-        self._configs: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
+        self._configs: OrderedDict[tuple[str, int], str] = OrderedDict()
         self._latest: dict[str, tuple[float, int | None]] = {}
         self._datasets: dict[str, tuple[float, Dataset | None]] = {}
 
-    async def config(self, store: Store, dataset_id: str, version: int | None) -> tuple[int | None, Any]:
+    async def config_json(self, store: Store, dataset_id: str, version: int | None) -> tuple[int | None, str]:
+        """(version, the config as JSON text; "null" when there is none)."""
         now = time.monotonic()
         if version is None:  # a task without a recorded version runs the newest
             cached = self._latest.get(dataset_id)
@@ -140,13 +114,14 @@ class ClaimCache:
             return version, self._configs[(dataset_id, version)]
         found = await store.get_config(dataset_id, version)
         if found is None:
-            return version, None
+            return version, "null"
         if version is None:
             self._latest[dataset_id] = (now, found.version)
-        self._configs[(dataset_id, found.version)] = found.config
+        text = json.dumps(found.config, separators=(",", ":"), default=str)
+        self._configs[(dataset_id, found.version)] = text
         while len(self._configs) > self.max_configs:
             self._configs.popitem(last=False)
-        return found.version, found.config
+        return found.version, text
 
     async def _dataset(self, store: Store, dataset_id: str) -> Dataset | None:
         now = time.monotonic()
@@ -209,17 +184,19 @@ def scratch_base(settings: Settings, request: web.Request) -> str:
 
 
 async def claim_reply(store: Store, cache: ClaimCache, settings: Settings, claimed: ClaimedTask,
-                      scratch_url: str) -> dict[str, Any]:
+                      scratch_url: str) -> web.Response:
     """The claimed task plus everything a pilot needs to build its TaskPlan
-    (``common.plan.build_task_plan``) without another call."""
+    (``common.plan.build_task_plan``) without another call. The cached
+    config text is spliced in rather than serialised again for every claim."""
     task = claimed.task
-    version, config = await cache.config(store, task.dataset_id, task.config_version)
+    version, config_text = await cache.config_json(store, task.dataset_id, task.config_version)
     doc = task.to_doc()
     doc.update(await cache.dataset(store, task.dataset_id))
     doc.update(instance_id=claimed.instance_id, attempt=claimed.attempt, lease_expires=claimed.lease_expires,
                lease_seconds=settings.lease_seconds, heartbeat_seconds=settings.heartbeat_seconds,
-               config_version=version, config=config, scratch_url=scratch_url)
-    return doc
+               config_version=version, scratch_url=scratch_url)
+    head = json.dumps(doc, separators=(",", ":"), default=str)
+    return web.Response(body=f'{head[:-1]},"config":{config_text}}}'.encode(), content_type="application/json")
 
 
 # ---------------------------------------------------------------- reports
@@ -365,7 +342,7 @@ async def process(request: web.Request) -> web.Response:
     if claimed is None:
         raise ApiError(404, "no queued task fits these resources", headers={"Retry-After": _retry_after(settings)})
     cache: ClaimCache = _service(app, "claim_cache", ClaimCache)
-    return json_reply(await claim_reply(store, cache, settings, claimed, scratch_base(settings, request)))
+    return await claim_reply(store, cache, settings, claimed, scratch_base(settings, request))
 
 
 async def _task_or_404(request: web.Request) -> Task:
