@@ -1,6 +1,7 @@
 """Pilot life cycle over real HTTP: register, heartbeat, claim, report, fencing."""
 from __future__ import annotations
 
+import json
 import math
 import time
 
@@ -10,6 +11,8 @@ import requests
 
 from common.plan import JobContext, build_task_plan
 from server.api.task_actions import UsageMeter
+from server.keys import SERVICES
+from server.store import NewDataset, NewJob, NewTask
 from tests.server.test_api_pilot_support import PILOT_RESOURCES, claim, make_dataset, register
 
 
@@ -271,3 +274,20 @@ async def test_a_lost_pilot_that_comes_back_is_active_again(server):
     with pytest.raises(requests.HTTPError) as err:
         await claim(rc, pilot_id)
     assert err.value.response.status_code == 404 and "exited" in err.value.response.json()["error"]
+
+
+async def test_claim_of_a_task_without_config_says_so(server):
+    dataset = await server.store.create_dataset(NewDataset(description="bare", jobs_submitted=1, tasks_per_job=1,
+                                                           group="users", username="alice"))
+    await server.store.create_jobs(dataset.dataset_id, [NewJob(job_index=0, tasks=[NewTask(name="a", task_index=0)])])
+    await server.store.release_dependencies(dataset_id=dataset.dataset_id)
+    await server.store.queue_tasks(10)
+    rc = server.rest(server.token("pilot-1", role="system"))
+    task = await claim(rc, await register(rc))
+    assert task["config"] is None and task["config_version"] is None and task["dataset"] == dataset.dataset
+    # the newest version is what a task without a recorded version runs
+    version = await server.store.add_config_version(dataset.dataset_id, {"version": 3.2, "tasks": []}, "alice")
+    cache = server.app[SERVICES]["claim_cache"]
+    cache._latest.clear()
+    found_version, text = await cache.config_json(server.store, dataset.dataset_id, None)
+    assert found_version == version and json.loads(text) == {"version": 3.2, "tasks": []}
