@@ -2,11 +2,14 @@
 cycle through the real action worker, and each action's effect."""
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 
 import pytest
 
-from server.store import TaskFilter
+from server.store import TaskFilter, open_store
+from tests.server.conftest import start_server
 from tests.server.user_api_helpers import CONFIG, call, config, create_dataset, run_actions
 
 pytestmark = pytest.mark.asyncio
@@ -189,3 +192,39 @@ async def test_status_action_bad_payloads(server, body, text):
     status, reply, _ = await call(server, "POST", "/actions/job_status", server.token("alice"), body=body)
     assert status == 400 and text in reply["error"], reply
     assert await _queued_total(server, "job_status") == 0
+
+
+async def test_failing_action_ends_in_error_with_its_reason(server):
+    token = server.token("alice")
+    rc = server.rest(token)
+    reply = await rc.request("POST", "/datasets", {"description": "d", "jobs_submitted": 1, "tasks_submitted": 2,
+                                                   "tasks_per_job": 2, "group": "users"})
+    dataset_id = reply["result"]
+    await rc.request("PUT", f"/config/{dataset_id}", CONFIG)  # 3 tasks, but tasks_per_job is 2
+    message_id = (await rc.request("POST", "/actions/materialization", {"dataset_id": dataset_id}))["result"]
+    await run_actions(server)
+    message = await rc.request("GET", f"/actions/materialization/{message_id}")
+    assert message["status"] == "error" and "tasks_per_job=2" in message["error_message"]
+    assert await rc.request("GET", "/actions/materialization") == {"queued": 0, "processing": 0, "error": 1,
+                                                                   "complete": 0}
+
+
+async def test_worker_service_runs_posted_actions(server_settings, tmp_path):
+    settings = dataclasses.replace(server_settings, loops=True)
+    store = await open_store(settings.db)
+    runner, running = await start_server(settings, store, service_modules=("server.scheduling.action_worker",))
+    try:
+        rc = running.rest(running.token("alice"))
+        message_id = (await rc.request("POST", "/actions/submit", submit_body(jobs=2)))["result"]
+        for _ in range(200):
+            message = await rc.request("GET", f"/actions/submit/{message_id}")
+            if message["status"] == "complete":
+                break
+            await asyncio.sleep(0.05)
+        assert message["status"] == "complete"
+        assert (await store.get_dataset(message["payload"]["dataset_id"])).jobs_submitted == 2
+    finally:
+        for client in running.clients:
+            client.close()
+        await runner.cleanup()
+        await store.close()
