@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from server.scheduling.materialize import materialize
 from server.store import TaskFilter, open_store
 from tests.server.conftest import start_server
 from tests.server.user_api_helpers import CONFIG, call, config, create_dataset, run_actions
@@ -228,3 +229,21 @@ async def test_worker_service_runs_posted_actions(server_settings, tmp_path):
             client.close()
         await runner.cleanup()
         await store.close()
+
+
+async def test_edit_config_with_per_job_requirements_lists_them(server):
+    token = server.token("alice")
+    dataset_id = await create_dataset(server, token, jobs=3)
+    edited = config()
+    edited["tasks"][0]["requirements"] = {"memory": "$eval($(job) + 1)"}
+    reply = await server.rest(token).request("POST", "/actions/edit_config",
+                                             {"dataset_id": dataset_id, "config": json.dumps(edited)})
+    await run_actions(server)
+    message = await server.store.get_action(reply["result"])
+    assert message.status == "complete" and message.payload["requirements_per_job"] == ["generate"]
+    page = await server.store.list_tasks(TaskFilter(dataset_id=dataset_id, name=["generate"]))
+    assert {row["requirements"]["memory"] for row in page.rows} == {2.0}  # existing jobs keep theirs
+    await server.store.set_jobs_submitted(dataset_id, 4)
+    await materialize(server.store, server.settings, dataset_id, 1)
+    page = await server.store.list_tasks(TaskFilter(dataset_id=dataset_id, name=["generate"], job_index=3))
+    assert page.rows[0]["requirements"]["memory"] == 4 and page.rows[0]["config_version"] == 2
