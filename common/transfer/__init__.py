@@ -1,7 +1,7 @@
 """File transfer by URL scheme, with verification, retries and atomic placement.
 
 ``transfer_in(url, dest)`` and ``transfer_out(src, url)`` work for plain
-absolute paths, ``file://`` and ``http(s)://``; more schemes plug in through
+absolute paths, ``file://``, ``http(s)://``, ``ftp://`` and ``gsiftp://``; more schemes plug in through
 ``register_scheme``. Every failure is a :class:`TransferError` naming the URL.
 """
 from __future__ import annotations
@@ -27,8 +27,13 @@ register_scheme("file", LocalFiles())
 
 register_scheme(["http", "https"], HttpFiles())
 
+# ftp:// and gsiftp:// need globus-url-copy at transfer time (a clear error otherwise).
+from common.transfer.gridftp import GridFtpFiles  # noqa: E402
+
+register_scheme(["ftp", "gsiftp"], GridFtpFiles())
+
 __all__ = [
-    "DEFAULT_RETRY", "Expected", "HttpFiles", "LocalFiles", "RetryPolicy", "Scheme",
+    "DEFAULT_RETRY", "Expected", "GridFtpFiles", "HttpFiles", "LocalFiles", "RetryPolicy", "Scheme",
     "TransferError", "TransferNotFound", "TransferRecord", "register_scheme",
     "registered_schemes", "scheme_for", "sha512_file", "transfer_in", "transfer_out",
     "unregister_scheme",
