@@ -15,7 +15,7 @@ from common import states
 from server.api.errors import bad_request, not_found
 from server.api.params import json_reply
 from server.api.routing import ApiRoutes
-from server.api.tasks import task_of_dataset
+from server.api.tasks import any_task_exists, task_of_dataset
 from server.api.user_common import check_status_name, guarded_result, id_list, optional_body, status_body
 from server.keys import STORE
 from server.scheduling.rollup import roll_up
@@ -64,7 +64,7 @@ async def _jobs_of(store: Store, dataset_id: str, body: dict[str, Any]) -> list[
             right="write", body=status_body("task"))
 async def put_task_status(request: web.Request) -> web.Response:
     store = request.app[STORE]
-    dataset_id, status = request.match_info["dataset_id"], request["body"]["status"]
+    dataset_id, status = request.match_info["dataset_id"], request[BODY]["status"]
     task = await task_of_dataset(store, dataset_id, request.match_info["task_id"])
     changed = await store.set_task_status(task.task_id, status)
     current = status if changed else (await task_of_dataset(store, dataset_id, task.task_id)).status
@@ -82,8 +82,9 @@ async def bulk_status(request: web.Request) -> web.Response:
     status = check_status_name("task", request.match_info["status"])
     store = request.app[STORE]
     dataset_id = request.match_info["dataset_id"]
-    body = request["body"]
-    if not await store.bulk_task_status(status, dataset_id=dataset_id, task_ids=body["tasks"], force=True):
+    body = request[BODY]
+    changed = await store.bulk_task_status(status, dataset_id=dataset_id, task_ids=body["tasks"], force=True)
+    if not changed and not await any_task_exists(store, body["tasks"], dataset_id):
         raise not_found("Tasks not found")
     await roll_up(store, dataset_id, await _jobs_of(store, dataset_id, body), reopen=status != "complete")
     return json_reply({})
@@ -121,7 +122,7 @@ async def bulk_hard_reset(request: web.Request) -> web.Response:
 
 async def _requirements(request: web.Request, *, replace: bool) -> web.Response:
     name = request.match_info["name"]
-    body = request["body"]
+    body = request[BODY]
     if not body and not replace:
         raise bad_request("body must name at least one requirement (cpu, gpu, memory, disk, time, os, site)")
     changed = await request.app[STORE].update_requirements(request.match_info["dataset_id"], name, body,
@@ -176,7 +177,7 @@ async def list_files(request: web.Request) -> web.Response:
                    "properties": {**FILE_PROPS, "job_index": {"type": "integer", "minimum": 0, "maximum": 2**31},
                                   "task_name": {"type": "string", "minLength": 1, "maxLength": 1000}}})
 async def add_file(request: web.Request) -> web.Response:
-    body = request["body"]
+    body = request[BODY]
     store = request.app[STORE]
     dataset_id = request.match_info["dataset_id"]
     page = await store.list_tasks(TaskFilter(dataset_id=dataset_id, job_index=body["job_index"],
@@ -199,7 +200,7 @@ async def list_task_files(request: web.Request) -> web.Response:
              body={"type": "object", "additionalProperties": False, "required": ["filename", "movement"],
                    "properties": FILE_PROPS})
 async def add_task_file(request: web.Request) -> web.Response:
-    body = request["body"]
+    body = request[BODY]
     store = request.app[STORE]
     dataset_id = request.match_info["dataset_id"]
     task = await task_of_dataset(store, dataset_id, request.match_info["task_id"])

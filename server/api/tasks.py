@@ -65,6 +65,14 @@ async def task_of_dataset(store: Store, dataset_id: str, task_id: str) -> Task:
     return task
 
 
+async def any_task_exists(store: Store, task_ids: list[str], dataset_id: str | None = None) -> bool:
+    """IceProd's "Tasks not found" means none of them exists; tasks already in
+    the target status changed nothing but are not missing."""
+    page = await store.list_tasks(TaskFilter(dataset_id=dataset_id, task_ids=task_ids),
+                                  ListOptions(keys=("task_id",), limit=1))
+    return bool(page.rows)
+
+
 async def task_docs(store: Store, task_ids: list[str]) -> list[dict[str, Any]]:
     if not task_ids:
         return []
@@ -88,7 +96,7 @@ async def list_all_tasks(request: web.Request) -> web.Response:
 @routes.post("/tasks", summary="create a task together with its (new) job", roles=ADMIN, body=CREATE_BODY,
              responses={201: "created", 409: "the job already exists"})
 async def create_task(request: web.Request) -> web.Response:
-    data = request["body"]
+    data = request[BODY]
     store = request.app[STORE]
     # The store creates a job and all its tasks in one atomic step (a job is
     # never seen half-built), so a task can be added only with a new job.
@@ -119,7 +127,7 @@ async def get_task(request: web.Request) -> web.Response:
                                                 "status": {"type": "string", "enum": list(states.TASK_STATUSES)}}})
 async def patch_task(request: web.Request) -> web.Response:
     store = request.app[STORE]
-    task_id, data = request.match_info["task_id"], request["body"]
+    task_id, data = request.match_info["task_id"], request[BODY]
     task = await store.get_task(task_id)
     if task is None:
         raise not_found("Task not found")
@@ -138,7 +146,7 @@ async def patch_task(request: web.Request) -> web.Response:
                                               "instance_id": {"type": "string", "maxLength": 64}}})
 async def put_task_status(request: web.Request) -> web.Response:
     store = request.app[STORE]
-    task_id, data = request.match_info["task_id"], request["body"]
+    task_id, data = request.match_info["task_id"], request[BODY]
     changed = await store.set_task_status(task_id, data["status"], instance_id=data.get("instance_id") or None)
     task = await store.get_task(task_id)
     guarded_result(changed, task.status if task else None, data["status"], "Task")
@@ -153,8 +161,8 @@ async def put_task_status(request: web.Request) -> web.Response:
 async def bulk_status_all(request: web.Request) -> web.Response:
     status = check_status_name("task", request.match_info["status"])
     store = request.app[STORE]
-    ids = request["body"]["tasks"]
-    if not await store.bulk_task_status(status, task_ids=ids, force=True):
+    ids = request[BODY]["tasks"]
+    if not await store.bulk_task_status(status, task_ids=ids, force=True) and not await any_task_exists(store, ids):
         raise not_found("Tasks not found")
     await _roll_up_tasks(store, ids, reopen=status != "complete")
     return json_reply({})
@@ -181,7 +189,7 @@ def _keys(*keys: str) -> ListOptions:
                    "properties": {"task_ids": {**id_list("task"), "maxItems": 100}}})
 async def tasks_waiting(request: web.Request) -> web.Response:
     store = request.app[STORE]
-    page = await store.list_tasks(TaskFilter(task_ids=request["body"]["task_ids"], status=["idle"]), _keys("task_id"))
+    page = await store.list_tasks(TaskFilter(task_ids=request[BODY]["task_ids"], status=["idle"]), _keys("task_id"))
     idle = [row["task_id"] for row in page.rows]
     moved = await store.bulk_task_status("waiting", task_ids=idle) if idle else 0
     return json_reply({"waiting": moved})
@@ -191,7 +199,7 @@ async def _queue(request: web.Request, default_num: int) -> list[dict[str, Any]]
     """Queue waiting tasks by priority (``dataset_deprio`` last). Requirement
     matching is not done here as in IceProd: in frazil it happens when a pilot
     claims, so ``requirements`` is accepted for compatibility only."""
-    body = request["body"]
+    body = request[BODY]
     params = body.get("query_params") or {}
     dataset_id = params.get("dataset_id")
     if dataset_id is not None and not isinstance(dataset_id, str):

@@ -186,3 +186,13 @@ async def test_admin_task_routes(server):
     assert status == 400 and reply["error"].startswith("missing key")
     status, _, _ = await call(server, "GET", "/tasks", server.token("alice"))
     assert status == 403
+
+
+async def test_bulk_status_to_the_same_status_is_not_a_404(server):
+    token, dataset_id, rc = await _setup(server, jobs=1)
+    ids = list(await rc.request("GET", f"/datasets/{dataset_id}/tasks"))
+    for _ in range(2):
+        await rc.request("POST", f"/datasets/{dataset_id}/task_actions/bulk_status/suspended", {"tasks": ids})
+    status, reply, _ = await call(server, "POST", f"/datasets/{dataset_id}/task_actions/bulk_status/suspended", token,
+                                  body={"tasks": ["0" * 32]})
+    assert status == 404 and reply["error"] == "Tasks not found"
