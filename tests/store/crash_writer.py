@@ -16,7 +16,7 @@ import sys
 from common.resources import Resources
 from server.store import AttemptResult, ClaimRequest, NewJob, NewTask, Store, open_store
 
-BATCH = 500
+BATCH = 200
 
 
 def jobs_from(first: int, n: int) -> list[NewJob]:

@@ -14,6 +14,7 @@ import pytest
 
 from server.store import JobFilter, ListOptions, Store, TaskFilter, open_store
 
+from .crash_writer import BATCH
 from .helpers import new_dataset, pilot
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -81,7 +82,7 @@ async def test_kill_during_bulk_create(store_url: str) -> None:
     store = await open_store(store_url)
     try:
         tasks = await _check_invariants(store, ds.dataset_id)
-        assert len(tasks) >= 3 * 500 * 3
+        assert len(tasks) >= 3 * BATCH * 3
         # the store still works: dependencies release and the next batch creates
         assert await store.release_dependencies() > 0
     finally:
@@ -93,7 +94,7 @@ async def test_kill_during_claim_loop(store_url: str) -> None:
     store = await open_store(store_url)
     ds = await new_dataset(store, jobs=300, tasks_per_job=3)
     await store.close()
-    await _run_and_kill(store_url, "claim", ds.dataset_id, lines=400)
+    await _run_and_kill(store_url, "claim", ds.dataset_id, lines=200)
     store = await open_store(store_url)
     try:
         tasks = await _check_invariants(store, ds.dataset_id)
