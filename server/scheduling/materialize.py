@@ -36,6 +36,9 @@ from server.store import Dataset, InvalidArgumentError, NewJob, NewTask, NotFoun
 
 log = logging.getLogger("frazil.materialize")
 
+BUILD_SLICE = 1000
+"""Jobs built between two yields to the event loop (~10 ms of CPU): a 10,000-job
+batch built in one go would stall every request for a quarter second."""
 UNSTARTED = ("waiting", "queued")
 """Statuses counted against ``settings.backlog_limit`` (tasks ready but not running)."""
 
@@ -149,9 +152,12 @@ async def _materialize(store: Store, settings: Settings, dataset_id: str, num: i
     batch = max(1, settings.materialize_batch)
     created = 0
     for start in range(first, first + todo, batch):
-        with _gc_paused():
-            jobs = [_build_job(dataset, resolvers, depends, index, task_status)
-                    for index in range(start, min(first + todo, start + batch))]
+        jobs: list[NewJob] = []
+        for piece in range(start, min(first + todo, start + batch), BUILD_SLICE):
+            with _gc_paused():
+                jobs.extend(_build_job(dataset, resolvers, depends, index, task_status)
+                            for index in range(piece, min(first + todo, start + batch, piece + BUILD_SLICE)))
+            await asyncio.sleep(0)  # let claims and heartbeats through between slices
         created += await store.create_jobs(dataset_id, jobs, stored.version)
     log.info("materialized %d jobs of dataset %s", created, dataset_id)
     return created
