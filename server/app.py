@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import time
 from typing import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
@@ -43,6 +42,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "server.api.task_stats",
     "server.api.scratch",
     "server.api.provenance",
+    "server.web.pages",
 )
 # Background services started with the app: each module exposes
 # ``async def service(app) -> AsyncIterator[None]`` (a cleanup_ctx generator).
@@ -101,13 +101,19 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 @web.middleware
 async def headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    started = time.perf_counter()
-    response = await handler(request)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:  # raised replies (ApiError, 404s) get the same headers
+        _secure(exc)
+        raise
+    return _secure(response)
+
+
+def _secure(response: web.StreamResponse) -> web.StreamResponse:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     if response.content_type == "application/json":
         response.headers.setdefault("Content-Security-Policy", API_CSP)
-    request["frazil.duration"] = time.perf_counter() - started
     return response
 
 

@@ -1,0 +1,110 @@
+"""The admin dashboard (admin role only): pilots, the queue by resource class
+and site, providers, users and groups with editable priorities, error
+classes across datasets, and server health."""
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from typing import Any
+
+from aiohttp import web
+
+from common.version import __version__
+from server.keys import SERVICES, STORE
+from server.store import ListOptions, TaskFilter
+from server.store.records import ACTION_STATUSES
+from server.scheduling.actions import ACTIONS
+from server.web import plots
+from server.web.framework import PageError, PageRoutes, form_data, render
+from server.web.history import history
+
+routes = PageRoutes()
+FAILED_SAMPLE = 200
+
+
+def _priority(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise PageError(400, f"priority must be a number between 0 and 1, got {raw!r}") from None
+    if not math.isfinite(value) or not 0 <= value <= 1:
+        raise PageError(400, f"priority must be between 0 and 1, got {raw!r}")
+    return value
+
+
+def provider_summary(app: web.Application, pilots: list[Any]) -> dict[str, Any]:
+    provider = app[SERVICES].get("provider")
+    name = "none" if provider is None else str(getattr(provider, "name", type(provider).__name__))
+    states: dict[str, Counter[str]] = {}
+    for pilot in pilots:
+        state = pilot.state if pilot.state != "active" else ("running" if pilot.tasks else "idle")
+        states.setdefault(pilot.provider or "(unknown)", Counter())[state] += 1
+    return {"name": name, "by_provider": {k: dict(v) for k, v in sorted(states.items())}}
+
+
+async def error_classes(app: web.Application) -> list[tuple[str, str, str, int]]:
+    """(class, kind, rule, count) over the last attempts of the most recently failed tasks."""
+    store = app[STORE]
+    failed = (await store.list_tasks(TaskFilter(status=["failed"]),
+                                     ListOptions(keys=("dataset_id",), limit=FAILED_SAMPLE,
+                                                 sort=[("status_changed", -1)]))).rows
+    counts: Counter[tuple[str, str, str]] = Counter()
+    for row in failed:
+        attempts = await store.get_attempts(row["task_id"])
+        if attempts:
+            last = attempts[-1]
+            counts[(last.failure_class or "unknown", last.kind, last.rule)] += 1
+    return [(*key, n) for key, n in counts.most_common()]
+
+
+@routes.page("/admin", admin=True)
+async def admin(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    store = app[STORE]
+    keeper = history(app)
+    await keeper.sample(app)
+    pilots = await store.list_pilots()
+    active = [p for p in pilots if p.state == "active"]
+    queue = await store.queued_classes()
+    by_class = Counter[str]()
+    by_site = Counter[str]()
+    for entry in queue:
+        by_class[entry.resource_class] += entry.queued
+        by_site[entry.site or "(any)"] += entry.queued
+    health = {"version": __version__, "store": store.backend, "uptime_s": round(time.time() - keeper.started),
+              "services": sorted(app[SERVICES]), "active pilots": len(active),
+              "tasks": await store.task_counts_by_status(TaskFilter())}
+    actions = {name: await store.action_counts(name) for name in ACTIONS}
+    return render(request, "admin.html", pilots=active, now=time.time(), queue=queue,
+                  provider=provider_summary(app, pilots), users=await store.list_users(),
+                  groups=await store.list_groups(), usage=await store.list_usage(),
+                  errors=await error_classes(app), health=health, actions=actions,
+                  action_statuses=ACTION_STATUSES, message=request.query.get("message", ""),
+                  pilots_plot=plots.line_chart(keeper.series("pilots_by_site"), title="Running pilots by site",
+                                               y_label="pilots"),
+                  queue_plot=plots.line_chart(keeper.series("queued_by_class"),
+                                              title="Queued tasks by resource class", y_label="tasks"),
+                  class_bars=plots.bars(dict(by_class), title="Queued now by resource class"),
+                  site_bars=plots.bars(dict(by_site), title="Queued now by site"))
+
+
+async def _set_priority(request: web.Request, kind: str) -> web.StreamResponse:
+    """Users and groups share the form and the rules (0..1); only the store call differs."""
+    value = _priority((await form_data(request)).get("priority", ""))
+    name = request.match_info["name"]
+    store = request.app[STORE]
+    setter = store.set_user_priority if kind == "user" else store.set_group_priority
+    if not await setter(name, value):
+        raise PageError(404, f"no {kind} {name!r}")
+    raise web.HTTPSeeOther(f"/admin?message=priority+of+{kind}+{name}+set#{kind}s")
+
+
+@routes.page("/admin/users/{name}/priority", method="POST", admin=True)
+async def user_priority(request: web.Request) -> web.StreamResponse:
+    return await _set_priority(request, "user")
+
+
+@routes.page("/admin/groups/{name}/priority", method="POST", admin=True)
+async def group_priority(request: web.Request) -> web.StreamResponse:
+    return await _set_priority(request, "group")

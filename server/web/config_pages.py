@@ -1,0 +1,190 @@
+"""Submit page, config view/edit with version diffs, JSON schemas
+(reference §8 ``/submit``, ``/config?dataset_id=&edit=``, ``/schemas/v3/...``).
+
+Submission and edits are checked with the very functions the REST actions
+use (``common.plan.check_submission`` and the actions' ``prepare``), so the
+website accepts exactly what ``POST /actions/submit`` accepts. Problems are
+shown next to their field path instead of as one error string.
+"""
+from __future__ import annotations
+
+import difflib
+import importlib.resources
+import json
+from typing import Any
+
+from aiohttp import web
+
+from common.plan import check_submission
+from server.keys import STORE
+from server.store import ActionMessage
+from server.web.framework import (
+    PageError, PageRoutes, dataset_for, form_data, queue_action, render, session_of,
+)
+
+routes = PageRoutes()
+SKELETON = {"version": 3.2, "description": "", "tasks": [
+    {"name": "generate", "requirements": {"cpu": 1, "memory": 1.0},
+     "trays": [{"modules": [{"src": "generate.py", "args": "--seed $(job)"}]}]}]}
+SCHEMAS = {"dataset.schema.json": "dataset_v3.2.schema.json", "dataset_v3.1.schema.json": "dataset_v3.1.schema.json",
+           "dataset_v3.2.schema.json": "dataset_v3.2.schema.json"}
+
+
+def _parse_config(text: str, errors: dict[str, str]) -> dict[str, Any] | None:
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as exc:
+        errors["config"] = f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        return None
+    if not isinstance(config, dict):
+        errors["config"] = f"the config must be a JSON object, got {type(config).__name__}"
+        return None
+    config.setdefault("version", 3.2)
+    return config
+
+
+def _problems(config: dict[str, Any], jobs: int, **kwargs: Any) -> list[tuple[str, str]]:
+    return [(p.path, p.message) for p in check_submission(config, jobs, **kwargs)]
+
+
+@routes.page("/submit")
+async def submit_form(request: web.Request) -> web.StreamResponse:
+    session = session_of(request)
+    return render(request, "submit.html", config_text=json.dumps(SKELETON, indent=2), description="", jobs="10",
+                  group=session.groups[0] if session.groups else "users", groups=session.groups, errors={},
+                  problems=[])
+
+
+@routes.page("/submit", method="POST")
+async def submit_post(request: web.Request) -> web.StreamResponse:
+    session = session_of(request)
+    form = await form_data(request)
+    text, description = form.get("config", ""), form.get("description", "")
+    raw_jobs, group = form.get("jobs_submitted", ""), form.get("group", "users")
+    errors: dict[str, str] = {}
+    problems: list[tuple[str, str]] = []
+    jobs = int(raw_jobs) if raw_jobs.strip().isdigit() else 0
+    if jobs < 1:
+        errors["jobs_submitted"] = f"number of jobs must be a whole number >= 1, got {raw_jobs!r}"
+    if not session.is_admin and group not in session.groups:
+        errors["group"] = f"{group!r} is not one of your groups ({', '.join(session.groups) or 'none'})"
+    config = _parse_config(text, errors)
+    if config is not None and jobs >= 1:
+        problems = _problems(config, jobs)
+    if not errors and not problems:
+        try:
+            message = await queue_action(request, "submit", {"config": text, "description": description,
+                                                             "jobs_submitted": jobs, "group": group})
+        except (ValueError, PermissionError) as exc:
+            errors["form"] = str(exc)
+        else:
+            raise web.HTTPSeeOther(f"/submit/status/{message.message_id}")
+    return render(request, "submit.html", status=400, config_text=text, description=description, jobs=raw_jobs,
+                  group=group, groups=session.groups, errors=errors, problems=problems)
+
+
+async def _own_message(request: web.Request, action: str) -> ActionMessage:
+    session = session_of(request)
+    message = await request.app[STORE].get_action(request.match_info["message_id"])
+    if message is None or message.action != action or (
+            not session.is_admin and message.payload.get("username") != session.username):
+        raise PageError(404, "no such request")
+    return message
+
+
+@routes.page("/submit/status/{message_id}")
+async def submit_status(request: web.Request) -> web.StreamResponse:
+    """Follows the submit request; without JavaScript too (meta refresh)."""
+    message = await _own_message(request, "submit")
+    if message.status == "complete" and message.payload.get("dataset_id"):
+        raise web.HTTPSeeOther(f"/dataset/{message.payload['dataset_id']}")
+    return render(request, "action_status.html", message=message, what="Submission")
+
+
+@routes.page("/config/status/{message_id}")
+async def config_status(request: web.Request) -> web.StreamResponse:
+    message = await _own_message(request, "edit_config")
+    if message.status == "complete":
+        raise web.HTTPSeeOther(f"/config?dataset_id={message.payload['dataset_id']}")
+    return render(request, "action_status.html", message=message, what="Config edit")
+
+
+def config_diff(old: dict[str, Any], new: dict[str, Any], old_name: str, new_name: str) -> list[tuple[str, str]]:
+    """A unified diff of the pretty-printed configs, as (kind, line) for colouring."""
+    a = json.dumps(old, indent=2, sort_keys=True).splitlines()
+    b = json.dumps(new, indent=2, sort_keys=True).splitlines()
+    out = []
+    for line in difflib.unified_diff(a, b, old_name, new_name, lineterm="", n=3):
+        kind = "hunk" if line.startswith("@@") else "file" if line[:3] in ("---", "+++") else \
+            "add" if line.startswith("+") else "del" if line.startswith("-") else "same"
+        out.append((kind, line))
+    return out
+
+
+def _version(request: web.Request, name: str) -> int | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise PageError(400, f"{name!r} must be a config version number, got {raw!r}")
+    return int(raw)
+
+
+@routes.page("/config")
+async def config_page(request: web.Request) -> web.StreamResponse:
+    key = request.query.get("dataset_id", "")
+    if not key:
+        raise PageError(400, "missing dataset_id (e.g. /config?dataset_id=1)")
+    edit = request.query.get("edit", "0") not in ("0", "", "false")
+    dataset = await dataset_for(request, key, "write" if edit else "read")
+    store = request.app[STORE]
+    versions = await store.list_config_versions(dataset.dataset_id)
+    by_number = {v.version: v for v in versions}
+    a, b = _version(request, "a"), _version(request, "b")
+    diff = None
+    if a is not None and b is not None:
+        if a not in by_number or b not in by_number:
+            raise PageError(404, f"dataset {dataset.dataset} has no config version {a if a not in by_number else b}")
+        diff = config_diff(by_number[a].config, by_number[b].config, f"version {a}", f"version {b}")
+    wanted = _version(request, "version")
+    current = by_number.get(wanted) if wanted is not None else (versions[-1] if versions else None)
+    if wanted is not None and current is None:
+        raise PageError(404, f"dataset {dataset.dataset} has no config version {wanted}")
+    text = json.dumps(current.config, indent=2) if current else "{}"
+    return render(request, "config.html", dataset=dataset, versions=versions, current=current, text=text,
+                  edit=edit, diff=diff, a=a, b=b, errors={}, problems=[], description=dataset.description,
+                  comment="")
+
+
+@routes.page("/config", method="POST")
+async def config_edit(request: web.Request) -> web.StreamResponse:
+    form = await form_data(request)
+    dataset = await dataset_for(request, form.get("dataset_id", ""), "write")
+    text, description, comment = form.get("config", ""), form.get("description", ""), form.get("comment", "")
+    errors: dict[str, str] = {}
+    problems: list[tuple[str, str]] = []
+    config = _parse_config(text, errors)
+    if config is not None:
+        problems = _problems(config, dataset.jobs_submitted, dataset=dataset.dataset, dataset_id=dataset.dataset_id)
+    if not errors and not problems:
+        try:
+            message = await queue_action(request, "edit_config", {
+                "dataset_id": dataset.dataset_id, "config": text, "description": description,
+                "comment": comment or "edited on the website"})
+        except (ValueError, PermissionError) as exc:
+            errors["form"] = str(exc)
+        else:
+            raise web.HTTPSeeOther(f"/config/status/{message.message_id}")
+    versions = await request.app[STORE].list_config_versions(dataset.dataset_id)
+    return render(request, "config.html", status=400, dataset=dataset, versions=versions,
+                  current=versions[-1] if versions else None, text=text, edit=True, diff=None, a=None, b=None,
+                  errors=errors, problems=problems, description=description, comment=comment)
+
+
+@routes.page("/schemas/v3/{name}", login=False)
+async def schema(request: web.Request) -> web.StreamResponse:
+    name = SCHEMAS.get(request.match_info["name"])
+    if name is None:
+        raise PageError(404, f"no schema {request.match_info['name']!r}; schemas: {', '.join(SCHEMAS)}")
+    text = (importlib.resources.files("common.config") / "schemas" / name).read_text()
+    return web.Response(text=text, content_type="application/json")

@@ -1,0 +1,24 @@
+"""The website's route module (listed in ``server.app.ROUTE_MODULES``).
+
+It gathers the page groups, serves ``static/`` and starts the admin
+history sampler, all through the one ``routes.register(app)`` call that
+``create_app`` makes for every route module.
+"""
+from __future__ import annotations
+
+from aiohttp import web
+
+from server.web import admin_pages, auth_pages, config_pages, dataset_pages, log_pages, plot_pages, task_pages
+from server.web.framework import HERE, PageRoutes
+from server.web.history import install
+
+routes = PageRoutes()
+for module in (auth_pages, dataset_pages, task_pages, log_pages, plot_pages, config_pages, admin_pages):
+    routes.routes.extend(module.routes.routes)
+
+
+def _static(app: web.Application) -> None:
+    app.router.add_static("/static/", HERE / "static", append_version=False)
+
+
+routes.on_register.extend([_static, install])

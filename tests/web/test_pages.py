@@ -1,0 +1,172 @@
+"""Fast tests of the website over real HTTP (no browser): sessions, CSRF,
+authorization, escaping and the forms' server side."""
+from __future__ import annotations
+
+import asyncio
+import json
+from html import unescape
+from urllib.parse import unquote
+
+import aiohttp
+
+from server.store import NewLog
+from server.web.framework import PAGE_CSP
+from tests.web.conftest import CONFIG, WebServer, csrf_of, make_dataset, sign_in
+
+XSS = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
+
+
+async def test_anonymous_visitors_are_sent_to_login(web_server: WebServer) -> None:
+    async with aiohttp.ClientSession() as client:
+        async with client.get(f"{web_server.url}/dataset?status=complete", allow_redirects=False) as reply:
+            assert reply.status == 303
+            assert unquote(reply.headers["Location"]) == "/login?next=/dataset?status=complete"
+        async with client.get(f"{web_server.url}/login") as reply:
+            page = await reply.text()
+            assert 'name="token"' in page
+            assert reply.headers["Content-Security-Policy"] == PAGE_CSP
+
+
+async def test_login_refuses_bad_tokens_and_forged_forms(web_server: WebServer) -> None:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:
+        token = await csrf_of(client, f"{web_server.url}/login")
+        async with client.post(f"{web_server.url}/login", data={"csrf_token": token, "token": "not-a-jwt"}) as reply:
+            assert reply.status == 401
+            assert "this token cannot sign in" in await reply.text()
+        async with client.post(f"{web_server.url}/login", data={"csrf_token": "forged",
+                                                                "token": web_server.token()}) as reply:
+            assert reply.status == 403
+        pilot = web_server.token("pilot", role="system")
+        async with client.post(f"{web_server.url}/login", data={"csrf_token": token, "token": pilot}) as reply:
+            assert reply.status == 401
+
+
+async def test_session_cookie_is_signed_httponly_and_holds_no_token(web_server: WebServer) -> None:
+    client = await sign_in(web_server)
+    async with client:
+        cookie = next(c for c in client.cookie_jar if c.key == "frazil_session")
+        assert cookie["httponly"] and cookie["samesite"] == "Lax"
+        assert "eyJ" not in cookie.value.split(".")[0][:3] or len(cookie.value) < 400
+        async with client.get(f"{web_server.url}/dataset") as reply:
+            page = await reply.text()
+            assert reply.status == 200 and "alice" in page
+            assert web_server.token() not in page
+        tampered = cookie.value[:-2] + ("AA" if not cookie.value.endswith("AA") else "BB")
+        async with aiohttp.ClientSession(cookies={"frazil_session": tampered}) as other:
+            async with other.get(f"{web_server.url}/dataset", allow_redirects=False) as reply:
+                assert reply.status == 303
+
+
+async def test_dataset_list_filters_and_escapes(web_server: WebServer) -> None:
+    await make_dataset(web_server.store, description="first one")
+    second = await make_dataset(web_server.store, description=XSS, username="bob", group="simprod")
+    await web_server.store.set_dataset_status(second.dataset_id, "suspended")
+    client = await sign_in(web_server, groups=("users", "simprod"))
+    async with client:
+        async with client.get(f"{web_server.url}/dataset") as reply:
+            page = await reply.text()
+        assert page.index(f'>{second.dataset}</a>') < page.index('>1</a>')  # newest first
+        assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+        async with client.get(f"{web_server.url}/dataset?status=suspended&user=bob") as reply:
+            page = await reply.text()
+        assert "first one" not in page and "bob (simprod)" in page
+        async with client.get(f"{web_server.url}/dataset?status=truncated") as reply:
+            assert reply.status == 200 and "No dataset matches" in await reply.text()
+        async with client.get(f"{web_server.url}/dataset?status=bogus") as reply:
+            assert reply.status == 400 and "unknown dataset status 'bogus'" in unescape(await reply.text())
+
+
+async def test_dataset_page_counts_and_live_json(web_server: WebServer) -> None:
+    dataset = await make_dataset(web_server.store, jobs=3)
+    client = await sign_in(web_server)
+    async with client:
+        for key in (str(dataset.dataset), dataset.dataset_id):
+            async with client.get(f"{web_server.url}/dataset/{key}") as reply:
+                page = await reply.text()
+                assert reply.status == 200 and "Task status by task name" in page
+        async with client.get(f"{web_server.url}/dataset/{dataset.dataset}/status.json") as reply:
+            data = await reply.json()
+        assert sum(data["tasks"].values()) == 6
+        assert set(data["by_name"]) == {"generate", "filter"}
+        async with client.get(f"{web_server.url}/dataset/999") as reply:
+            assert reply.status == 404
+
+
+async def test_writes_need_csrf_and_write_rights(web_server: WebServer) -> None:
+    mine = await make_dataset(web_server.store)
+    theirs = await make_dataset(web_server.store, username="bob", group="simprod")
+    client = await sign_in(web_server)
+    async with client:
+        url = f"{web_server.url}/dataset/{mine.dataset_id}/priority"
+        async with client.post(url, data={"priority": "0.9"}) as reply:
+            assert reply.status == 403
+        token = await csrf_of(client, f"{web_server.url}/dataset/{mine.dataset_id}")
+        async with client.post(url, data={"priority": "0.9", "csrf_token": token}) as reply:
+            assert reply.status == 200
+        assert (await web_server.store.get_dataset(mine.dataset_id)).priority == 0.9
+        async with client.post(url, data={"priority": "nan", "csrf_token": token}) as reply:
+            assert reply.status == 400
+        async with client.get(f"{web_server.url}/dataset/{theirs.dataset_id}") as reply:
+            page = await reply.text()
+            assert reply.status == 200 and 'action="/dataset/' + theirs.dataset_id + '/action"' not in page
+        for path, data in ((f"/dataset/{theirs.dataset_id}/action", {"action": "suspend"}),
+                           (f"/dataset/{theirs.dataset_id}/priority", {"priority": "1"})):
+            async with client.post(web_server.url + path, data={**data, "csrf_token": token}) as reply:
+                assert reply.status == 403
+        assert (await web_server.store.get_dataset(theirs.dataset_id)).status == "processing"
+        async with client.get(f"{web_server.url}/admin") as reply:
+            assert reply.status == 403
+
+
+async def test_submit_shows_problems_at_their_path_then_runs(web_server: WebServer) -> None:
+    client = await sign_in(web_server)
+    async with client:
+        token = await csrf_of(client, f"{web_server.url}/submit")
+        bad = {**CONFIG, "tasks": [{**CONFIG["tasks"][0], "requirements": {"memory": "lots"}}]}
+        form = {"csrf_token": token, "config": json.dumps(bad), "description": "d", "jobs_submitted": "2",
+                "group": "users"}
+        async with client.post(f"{web_server.url}/submit", data=form) as reply:
+            page = await reply.text()
+        assert reply.status == 400
+        assert "<code class=\"problem-path\">config['tasks'][0]['requirements']['memory']</code>" in unescape(page)
+        async with client.post(f"{web_server.url}/submit", data={**form, "config": "{oops"}) as reply:
+            assert reply.status == 400 and "not valid JSON" in await reply.text()
+        async with client.post(f"{web_server.url}/submit", data={**form, "group": "simprod"}) as reply:
+            assert reply.status == 400 and "is not one of your groups" in await reply.text()
+        async with client.post(f"{web_server.url}/submit", data={**form, "config": json.dumps(CONFIG)},
+                               allow_redirects=False) as reply:
+            assert reply.status == 303
+            status_url = web_server.url + reply.headers["Location"]
+        for _ in range(100):
+            async with client.get(status_url, allow_redirects=False) as reply:
+                if reply.status == 303:
+                    assert reply.headers["Location"].startswith("/dataset/")
+                    break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the submission never completed")
+
+
+async def test_config_diff_and_log_tail(web_server: WebServer) -> None:
+    dataset = await make_dataset(web_server.store)
+    changed = {**CONFIG, "description": XSS}
+    await web_server.store.add_config_version(dataset.dataset_id, changed, "alice", "edited")
+    page_ = await web_server.store.list_tasks(__import__("server.store", fromlist=["TaskFilter"]).TaskFilter(
+        dataset_id=dataset.dataset_id))
+    task_id = page_.rows[0]["task_id"]
+    log_id = await web_server.store.add_log(NewLog(name="stdout", data="line 1\n", dataset_id=dataset.dataset_id,
+                                                   task_id=task_id))
+    client = await sign_in(web_server)
+    async with client:
+        async with client.get(f"{web_server.url}/config?dataset_id={dataset.dataset}&a=1&b=2") as reply:
+            page = await reply.text()
+        assert 'class="diff-add"' in page and "&lt;script&gt;" in page and "<script>alert" not in page
+        await web_server.store.append_log(log_id, XSS)
+        async with client.get(f"{web_server.url}/dataset/{dataset.dataset_id}/log/{log_id}.json?offset=7") as reply:
+            data = await reply.json()
+        assert data["data"] == XSS and data["offset"] == 7 + len(XSS)
+        async with client.get(f"{web_server.url}/dataset/{dataset.dataset_id}/log/{log_id}") as reply:
+            page = await reply.text()
+        assert "&lt;img src=x onerror=alert(2)&gt;" in page and "<img src=x" not in page
+        async with client.get(f"{web_server.url}/dataset/{dataset.dataset_id}/log/{log_id}.json?offset=x") as reply:
+            assert reply.status == 400
