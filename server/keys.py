@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from server.auth import TokenAuthority
+    from server.auth import Identity, TokenAuthority
     from server.settings import Settings
     from server.store import Store
 
@@ -17,5 +17,7 @@ ROUTE_SPECS: web.AppKey[list[Any]] = web.AppKey("route_specs")
 SERVICES: web.AppKey[dict[str, Any]] = web.AppKey("services")
 """Other long-lived objects (scheduler, provider, metrics) by name."""
 
-IDENTITY = "frazil.identity"
-"""Request key of the caller's :class:`server.auth.Identity` (absent = anonymous)."""
+IDENTITY: web.RequestKey["Identity"] = web.RequestKey("identity", object)
+"""The caller's :class:`server.auth.Identity` (absent = anonymous)."""
+BODY: web.RequestKey[Any] = web.RequestKey("body", object)
+"""The JSON body, parsed and checked against the route's schema."""

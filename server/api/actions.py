@@ -14,7 +14,7 @@ from aiohttp import web
 from server.api.errors import bad_request, forbidden, not_found
 from server.api.params import json_body, json_reply
 from server.api.routing import ApiRoutes, caller
-from server.keys import SERVICES, SETTINGS, STORE
+from server.keys import BODY, SERVICES, SETTINGS, STORE
 from server.scheduling.action_worker import WORKER
 from server.scheduling.actions import ACTIONS, ActionContext, ActionForbidden, ActionInputError, Prepared
 from server.store import ActionMessage
@@ -59,7 +59,7 @@ async def action_counts(request: web.Request) -> web.Response:
 @routes.post("/actions/{action}", summary="check and queue an action request: 201 {result: message_id}",
              body={"type": "object"}, responses={201: "queued"})
 async def post_action(request: web.Request) -> web.Response:
-    return await _queue(request, _action(request), request["body"])
+    return await _queue(request, _action(request), request[BODY])
 
 
 @routes.get("/actions/{action}/{message_id}", summary="one request: {id, status, error_message, payload}")

@@ -13,7 +13,7 @@ from common.config import check_config
 from server.api.errors import bad_request, not_found
 from server.api.params import int_param, json_reply
 from server.api.routing import ApiRoutes, QueryParam, caller
-from server.keys import STORE
+from server.keys import BODY, STORE
 
 routes = ApiRoutes("config")
 
@@ -43,7 +43,7 @@ async def get_config(request: web.Request) -> web.Response:
             right="write", body={"type": "object"},
             query=[QueryParam("comment", "why the config changed (kept with the version)")])
 async def put_config(request: web.Request) -> web.Response:
-    config = request["body"]
+    config = request[BODY]
     text = config_problems_text(config)
     if text:
         raise bad_request(text)

@@ -17,7 +17,7 @@ from server.api.params import json_reply
 from server.api.routing import ApiRoutes
 from server.api.tasks import any_task_exists, task_of_dataset
 from server.api.user_common import check_status_name, guarded_result, id_list, optional_body, status_body
-from server.keys import STORE
+from server.keys import BODY, STORE
 from server.scheduling.rollup import roll_up
 from server.store import ListOptions, Store, TaskFilter
 

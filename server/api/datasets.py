@@ -17,7 +17,7 @@ from server.api.user_common import (
     MAX_COUNT, filter_readable, finite, guarded_result, keyed, readable_ids, status_body,
 )
 from server.auth import default_rights
-from server.keys import STORE
+from server.keys import BODY, STORE
 from server.store import DatasetFilter, NewDataset
 
 routes = ApiRoutes("datasets")
@@ -64,7 +64,7 @@ async def list_datasets(request: web.Request) -> web.Response:
              responses={201: "created"})
 async def create_dataset(request: web.Request) -> web.Response:
     identity = caller(request)
-    data = request["body"]
+    data = request[BODY]
     if data["tasks_submitted"] != data["jobs_submitted"] * data["tasks_per_job"]:
         raise bad_request("tasks_submitted must equal jobs_submitted * tasks_per_job "
                           f"({data['jobs_submitted']} * {data['tasks_per_job']}), got {data['tasks_submitted']}")
@@ -100,7 +100,7 @@ async def get_dataset(request: web.Request) -> web.Response:
                   "properties": {"description": {"type": "string", "maxLength": 100_000}}})
 async def put_description(request: web.Request) -> web.Response:
     if not await request.app[STORE].update_dataset(request.match_info["dataset_id"],
-                                                   description=request["body"]["description"]):
+                                                   description=request[BODY]["description"]):
         raise not_found("Dataset not found")
     return json_reply({})
 
@@ -109,7 +109,7 @@ async def put_description(request: web.Request) -> web.Response:
             right="write", body=status_body("dataset"))
 async def put_status(request: web.Request) -> web.Response:
     store = request.app[STORE]
-    dataset_id, status = request.match_info["dataset_id"], request["body"]["status"]
+    dataset_id, status = request.match_info["dataset_id"], request[BODY]["status"]
     changed = await store.set_dataset_status(dataset_id, status)
     current = None if changed else await store.get_dataset(dataset_id)
     guarded_result(changed, current.status if current else None, status, "Dataset")
@@ -120,7 +120,7 @@ async def put_status(request: web.Request) -> web.Response:
             body={"type": "object", "required": ["priority"], "additionalProperties": False,
                   "properties": {"priority": {"type": "number", "minimum": 0}}})
 async def put_priority(request: web.Request) -> web.Response:
-    priority = finite(request["body"]["priority"], "priority")
+    priority = finite(request[BODY]["priority"], "priority")
     if not await request.app[STORE].update_dataset(request.match_info["dataset_id"], priority=priority):
         raise not_found("Dataset not found")
     return json_reply({})
@@ -131,7 +131,7 @@ async def put_priority(request: web.Request) -> web.Response:
             body={"type": "object", "required": ["jobs_submitted"], "additionalProperties": False,
                   "properties": {"jobs_submitted": {"type": "integer", "minimum": 1, "maximum": MAX_COUNT}}})
 async def put_jobs_submitted(request: web.Request) -> web.Response:
-    await request.app[STORE].set_jobs_submitted(request.match_info["dataset_id"], request["body"]["jobs_submitted"])
+    await request.app[STORE].set_jobs_submitted(request.match_info["dataset_id"], request[BODY]["jobs_submitted"])
     return json_reply({})
 
 

@@ -14,7 +14,7 @@ from server.api.user_common import (
     HEX_ID, check_status_name, guarded_result, id_list, keyed, optional_body, status_body,
 )
 from server.api.routing import ApiRoutes, QueryParam
-from server.keys import STORE
+from server.keys import BODY, STORE
 from server.store import Job, JobFilter, NewJob, Store
 
 routes = ApiRoutes("jobs")
@@ -39,7 +39,7 @@ async def job_of_dataset(store: Store, dataset_id: str, job_id: str) -> Job:
 
 @routes.post("/jobs", summary="create an (empty) job", roles=ADMIN, body=CREATE_BODY, responses={201: "created"})
 async def create_job(request: web.Request) -> web.Response:
-    data = request["body"]
+    data = request[BODY]
     job = NewJob(job_index=data["job_index"], tasks=[], status=data.get("status", "processing"))
     if "job_id" in data:
         job.job_id = data["job_id"]
@@ -62,7 +62,7 @@ async def get_job(request: web.Request) -> web.Response:
 async def patch_job(request: web.Request) -> web.Response:
     store = request.app[STORE]
     job_id = request.match_info["job_id"]
-    await store.set_job_status(job_id, request["body"]["status"], force=True)
+    await store.set_job_status(job_id, request[BODY]["status"], force=True)
     job = await store.get_job(job_id)
     if job is None:
         raise not_found("Job not found")
@@ -93,7 +93,7 @@ async def get_dataset_job(request: web.Request) -> web.Response:
             right="write", body=status_body("job"))
 async def put_job_status(request: web.Request) -> web.Response:
     store = request.app[STORE]
-    dataset_id, status = request.match_info["dataset_id"], request["body"]["status"]
+    dataset_id, status = request.match_info["dataset_id"], request[BODY]["status"]
     job = await job_of_dataset(store, dataset_id, request.match_info["job_id"])
     changed = await store.set_job_status(job.job_id, status)
     if not changed:
@@ -111,7 +111,7 @@ async def bulk_status(request: web.Request) -> web.Response:
     status = check_status_name("job", request.match_info["status"])
     store = request.app[STORE]
     dataset_id = request.match_info["dataset_id"]
-    if not await store.bulk_job_status(dataset_id, status, request["body"]["jobs"]):
+    if not await store.bulk_job_status(dataset_id, status, request[BODY]["jobs"]):
         raise not_found("Jobs not found")
     await store.rollup_dataset(dataset_id)
     return json_reply({})

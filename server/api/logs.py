@@ -18,7 +18,7 @@ from aiohttp import web
 from server.api.errors import ApiError, bad_request, not_found
 from server.api.params import bool_param, int_param, json_reply, list_options, page_headers, pipe_list
 from server.api.routing import ApiRoutes, QueryParam, caller
-from server.keys import SERVICES, STORE
+from server.keys import BODY, SERVICES, STORE
 from server.store import Log, LogFilter, NewLog, NotFoundError, Store, Task
 from server.store.query import project
 
@@ -169,7 +169,7 @@ async def list_logs(request: web.Request) -> web.Response:
 @routes.post("/logs", summary="store a log (pilots upload stdout/stderr/stdlog this way)", roles=PILOT_ROLES,
              pilot=True, body=POST_LOG_SCHEMA, responses={201: "created: {\"result\": log_id}"})
 async def post_log(request: web.Request) -> web.Response:
-    log_id = await _create(request.app[STORE], request["body"], None)
+    log_id = await _create(request.app[STORE], request[BODY], None)
     return json_reply({"result": log_id}, status=201)
 
 
@@ -198,7 +198,7 @@ async def delete_log(request: web.Request) -> web.Response:
               responses={409: "stale instance_id", 413: "the log reached its size limit"})
 async def append_log(request: web.Request) -> web.Response:
     store = request.app[STORE]
-    body = request["body"]
+    body = request[BODY]
     log_id = request.match_info["log_id"]
     index = _index(request)
     entry = await index.lookup(store, log_id)
@@ -226,7 +226,7 @@ async def append_log(request: web.Request) -> web.Response:
              responses={201: "created: {\"result\": log_id}", 409: "stale instance_id"})
 async def create_stream(request: web.Request) -> web.Response:
     store = request.app[STORE]
-    body = request["body"]
+    body = request[BODY]
     task = await _task(store, request.match_info["task_id"])
     if task.status != "processing" or task.instance_id != body["instance_id"]:
         raise ApiError(409, f"stale instance_id for task {task.task_id}: this claim no longer holds the task")
@@ -241,7 +241,7 @@ async def create_stream(request: web.Request) -> web.Response:
 @routes.post("/datasets/{dataset_id}/logs", summary="store a log of this dataset", roles=USER_ROLES,
              right="write", body=DATASET_LOG_SCHEMA, responses={201: "created: {\"result\": log_id}"})
 async def post_dataset_log(request: web.Request) -> web.Response:
-    log_id = await _create(request.app[STORE], request["body"], request.match_info["dataset_id"])
+    log_id = await _create(request.app[STORE], request[BODY], request.match_info["dataset_id"])
     return json_reply({"result": log_id}, status=201)
 
 

@@ -95,9 +95,19 @@ async def json_body(request: web.Request, *, required: bool = True) -> Any:
             raise bad_request("request body must be a JSON document")
         return {}
     try:
-        return json.loads(text)
+        document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise bad_request(f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise bad_request("request body is nested too deeply") from None
+    try:
+        # JSON may carry lone surrogates ("\ud800") that no store can keep as UTF-8.
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise bad_request("request body contains text that is not valid Unicode (a lone surrogate escape)") from None
+    except RecursionError:
+        raise bad_request("request body is nested too deeply") from None
+    return document
 
 
 def json_reply(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

@@ -18,7 +18,7 @@ from common.resources import Resources
 from server.api.errors import bad_request, not_found
 from server.api.params import json_reply
 from server.api.routing import ApiRoutes, QueryParam, caller
-from server.keys import SETTINGS, STORE
+from server.keys import BODY, SETTINGS, STORE
 from server.store import AttemptResult, FailureClass, NewPilot, RetryPolicy, Store
 from server.settings import Settings
 
@@ -132,7 +132,7 @@ class TokenBucket:
 @routes.post("/pilots", summary="register a pilot with its slot's total resources", roles=PILOT_ROLES,
              pilot=True, body=REGISTER_SCHEMA, responses={201: "created: {\"result\": pilot_id}"})
 async def register(request: web.Request) -> web.Response:
-    body = request["body"]
+    body = request[BODY]
     try:
         Resources.from_requirements(body["resources"])
     except ValueError as exc:
@@ -153,7 +153,7 @@ async def register(request: web.Request) -> web.Response:
 @routes.patch("/pilots/{pilot_id}", summary="heartbeat: free resources and running tasks; renews their leases",
               roles=PILOT_ROLES, pilot=True, body=HEARTBEAT_SCHEMA)
 async def heartbeat(request: web.Request) -> web.Response:
-    body = request["body"]
+    body = request[BODY]
     pilot_id = request.match_info["pilot_id"]
     store = request.app[STORE]
     settings = request.app[SETTINGS]

@@ -20,7 +20,7 @@ from aiohttp import web
 from server.api.errors import ApiError, bad_request, forbidden
 from server.api.params import json_body
 from server.auth import Identity, allowed
-from server.keys import IDENTITY, STORE
+from server.keys import BODY, IDENTITY, STORE
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 ALL_ROLES = frozenset({"admin", "user", "system"})
@@ -78,7 +78,7 @@ class ApiRoutes:
                     problem = first_problem(validator, document)
                     if problem:
                         raise bad_request(problem)
-                    request["body"] = document
+                    request[BODY] = document
                 return await handler(request)
 
             spec.handler = guarded
@@ -162,13 +162,14 @@ def openapi_document(specs: list[RouteSpec], *, version: str) -> dict[str, Any]:
     """OpenAPI 3.1 from the route declarations."""
     paths: dict[str, dict[str, Any]] = {}
     for spec in specs:
+        path = re.sub(r"{(\w+):[^}]*}", r"{\1}", spec.path)  # aiohttp's {name:regex} -> OpenAPI's {name}
         operation: dict[str, Any] = {
             "summary": spec.summary,
             "tags": [spec.tag],
-            "operationId": f"{spec.method.lower()}_{re.sub(r'[^a-zA-Z0-9]+', '_', spec.path).strip('_')}",
+            "operationId": f"{spec.method.lower()}_{re.sub(r'[^a-zA-Z0-9]+', '_', path).strip('_')}",
             "parameters": [
                 {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-                for name in re.findall(r"{(\w+)}", spec.path)
+                for name in re.findall(r"{(\w+)}", path)
             ] + [
                 {"name": q.name, "in": "query", "required": q.required, "description": q.description, "schema": q.schema}
                 for q in spec.query
@@ -187,7 +188,7 @@ def openapi_document(specs: list[RouteSpec], *, version: str) -> dict[str, Any]:
             operation["x-frazil-dataset-right"] = spec.right
         if spec.body is not None:
             operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": spec.body}}}
-        paths.setdefault(spec.path, {})[spec.method.lower()] = operation
+        paths.setdefault(path, {})[spec.method.lower()] = operation
     return {
         "openapi": "3.1.0",
         "info": {"title": "frazil REST API", "version": version,

@@ -26,7 +26,7 @@ from server.api.params import json_reply
 from server.api.pilots import OS_SCHEMA, RESOURCE_SCHEMA, TEXT, TokenBucket, os_list, retry_policy
 from server.api.routing import ApiRoutes
 from server.api.scratch import cleanup_job_scratch
-from server.keys import SERVICES, SETTINGS, STORE
+from server.keys import BODY, SERVICES, SETTINGS, STORE
 from server.settings import Settings
 from server.store import (
     AttemptResult, ClaimedTask, ClaimRequest, Dataset, FailureClass, JobFilter, ListOptions, Outcome, OutputFile,
@@ -311,7 +311,7 @@ def _retry_after(settings: Any) -> str:
              roles=PILOT_ROLES, pilot=True, body=CLAIM_SCHEMA,
              responses={404: "nothing fits now (see Retry-After)", 429: "claiming too fast (see Retry-After)"})
 async def process(request: web.Request) -> web.Response:
-    body = request["body"]
+    body = request[BODY]
     app = request.app
     settings = app[SETTINGS]
     pilot_id = body["pilot_id"]
@@ -371,7 +371,7 @@ async def processing(request: web.Request) -> web.Response:
     """Claims are already ``processing``; this acknowledges (and renews the
     lease), and still moves a ``queued`` task with this instance_id as IceProd did."""
     task = await _task_or_404(request)
-    instance_id = request["body"]["instance_id"]
+    instance_id = request[BODY]["instance_id"]
     store = request.app[STORE]
     if task.instance_id != instance_id:
         raise _stale(task.task_id)
@@ -423,7 +423,7 @@ async def _apply_report(request: web.Request, apply: Callable[[], Awaitable[Repo
     app = request.app
     store = app[STORE]
     task = await _task_or_404(request)
-    instance_id = request["body"]["instance_id"]
+    instance_id = request[BODY]["instance_id"]
     first = task.status == "processing" and task.instance_id == instance_id
     outcome = await apply()
     _check_outcome(task.task_id, outcome)
@@ -444,7 +444,7 @@ async def _apply_report(request: web.Request, apply: Callable[[], Awaitable[Repo
              roles=PILOT_ROLES, pilot=True, body=REPORT_SCHEMA, responses={409: "stale instance_id"})
 async def complete(request: web.Request) -> web.Response:
     task_id = request.match_info["task_id"]
-    body = request["body"]
+    body = request[BODY]
     result = report_result(body)
     store = request.app[STORE]
     _, outcome = await _apply_report(request, lambda: store.complete(task_id, body["instance_id"], result),
@@ -454,7 +454,7 @@ async def complete(request: web.Request) -> web.Response:
 
 async def _failure(request: web.Request, physics_route: bool) -> web.Response:
     task_id = request.match_info["task_id"]
-    body = request["body"]
+    body = request[BODY]
     app = request.app
     fclass, kind, rule, reason = classify_report(body, physics_route)
     result = report_result(body, failure_class=fclass, kind=kind, rule=rule, reason=reason)

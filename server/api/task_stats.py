@@ -14,7 +14,7 @@ from aiohttp import web
 from server.api.errors import bad_request, not_found
 from server.api.params import bool_param, int_param, json_reply, list_options, page_headers
 from server.api.routing import ApiRoutes, QueryParam
-from server.keys import STORE
+from server.keys import BODY, STORE
 from server.store import ListOptions, Task
 
 routes = ApiRoutes("task_stats")
@@ -38,7 +38,7 @@ async def _task(request: web.Request, dataset_id: str | None = None) -> Task:
 @routes.post("/tasks/{task_id}/task_stats", summary="store the statistics of an attempt", roles=PILOT_ROLES,
              pilot=True, body=STATS_SCHEMA, responses={201: "created: {\"result\": task_stat_id}"})
 async def post_stats(request: web.Request) -> web.Response:
-    body = dict(request["body"])
+    body = dict(request[BODY])
     task = await _task(request)
     dataset_id = body.pop("dataset_id", None) or task.dataset_id
     if dataset_id != task.dataset_id:

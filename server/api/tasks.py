@@ -16,7 +16,7 @@ from server.api.errors import ApiError, bad_request, not_found
 from server.api.params import bool_param, int_param, json_reply, list_options, page_headers, pipe_list
 from server.api.routing import ApiRoutes, QueryParam
 from server.api.user_common import HEX_ID, check_status_name, finite, guarded_result, id_list, keyed
-from server.keys import STORE
+from server.keys import BODY, STORE
 from server.scheduling.rollup import roll_up
 from server.store import ListOptions, NewJob, NewTask, Store, Task, TaskFilter
 from server.store.query import TASK_SORT_FIELDS, project

@@ -7,7 +7,7 @@ from server.api.errors import ApiError, not_found
 from server.api.params import json_reply
 from server.api.routing import ApiRoutes, caller
 from server.auth import ROLES, Identity, allowed
-from server.keys import STORE
+from server.keys import BODY, STORE
 
 routes = ApiRoutes("users")
 ADMIN = {"admin"}
@@ -35,13 +35,13 @@ async def list_groups(request: web.Request) -> web.Response:
                   "additionalProperties": False})
 async def create_group(request: web.Request) -> web.Response:
     group = await request.app[STORE].create_group(request.match_info["group_name"],
-                                                  float(request["body"].get("priority", 0.5)))
+                                                  float(request[BODY].get("priority", 0.5)))
     return json_reply({"name": group.name, "priority": group.priority}, status=201)
 
 
 @routes.put("/groups/{group_name}/priority", summary="set a group's priority (0..1)", roles=ADMIN, body=PRIORITY_BODY)
 async def set_group_priority(request: web.Request) -> web.Response:
-    if not await request.app[STORE].set_group_priority(request.match_info["group_name"], request["body"]["priority"]):
+    if not await request.app[STORE].set_group_priority(request.match_info["group_name"], request[BODY]["priority"]):
         raise not_found("group not found")
     return json_reply({})
 
@@ -82,7 +82,7 @@ async def delete_user(request: web.Request) -> web.Response:
 
 @routes.put("/users/{username}/priority", summary="set a user's priority (0..1)", roles=ADMIN, body=PRIORITY_BODY)
 async def set_user_priority(request: web.Request) -> web.Response:
-    if not await request.app[STORE].set_user_priority(request.match_info["username"], request["body"]["priority"]):
+    if not await request.app[STORE].set_user_priority(request.match_info["username"], request[BODY]["priority"]):
         raise not_found("user not found")
     return json_reply({})
 
@@ -104,7 +104,7 @@ AUTHS_BODY = {
 @routes.post("/auths", summary="would this user/groups have this right on a dataset? 200 {} or 403", roles=ADMIN,
              body=AUTHS_BODY)
 async def check_auth(request: web.Request) -> web.Response:
-    body = request["body"]
+    body = request[BODY]
     caller(request)
     subject = Identity(username=body["username"], role="user", groups=frozenset(body.get("groups", [])))
     rights = (await request.app[STORE].rights_for([body["value"]])).get(body["value"])

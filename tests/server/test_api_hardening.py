@@ -1,0 +1,42 @@
+"""Inputs that used to slip past validation: each gets a 4xx naming the problem, and headers are uniform."""
+from __future__ import annotations
+
+import aiohttp
+
+
+async def test_lone_surrogate_in_a_body_is_a_400(server):
+    token = server.token("pilot-1", role="system", groups=())
+    body = '{"resources": {"cpu": 1, "gpu": 0, "memory": 1, "disk": 1, "time": 1}, "site": "\\ud800", "hostname": "h"}'
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{server.url}/pilots", data=body, headers={
+                "Authorization": f"Bearer {token}", "Content-Type": "application/json"}) as response:
+            assert response.status == 400
+            assert "surrogate" in (await response.json())["error"]
+    assert await server.store.list_pilots() == []
+
+
+async def test_deeply_nested_body_is_a_400(server):
+    token = server.token("admin", role="admin")
+    body = "[" * 100_000 + "]" * 100_000
+    async with aiohttp.ClientSession() as session:
+        async with session.put(f"{server.url}/users/x/priority", data=body,
+                               headers={"Authorization": f"Bearer {token}"}) as response:
+            assert response.status == 400
+
+
+async def test_raised_errors_carry_the_security_headers(server):
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{server.url}/no/such/route") as response:
+            assert response.status == 404
+            assert (await response.json()) == {"code": 404, "error": "invalid api route"}
+            assert response.headers["Cache-Control"].startswith("no-store")
+        async with session.get(f"{server.url}/datasets") as response:
+            assert response.status == 401
+            assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_openapi_paths_have_no_regex(server):
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{server.url}/api/openapi.json") as response:
+            document = await response.json()
+    assert all(":" not in path for path in document["paths"])
