@@ -29,7 +29,7 @@ from aiohttp import web
 
 from server.api.errors import ApiError, bad_request, forbidden, not_found
 from server.api.params import json_reply
-from server.api.routing import ApiRoutes, caller, require_right
+from server.api.routing import ApiRoutes
 from server.keys import SETTINGS, STORE
 from server.settings import Settings
 from server.store import Dataset, ScratchFile
@@ -76,10 +76,9 @@ def job_index_of(parts: list[str]) -> int | None:
     return int(parts[0]) if len(parts) > 1 and parts[0].isdigit() else None
 
 
-async def _dataset(request: web.Request, right: str) -> Dataset:
-    """The dataset named by id or number, after checking the caller may use it
-    (pilots read and write every dataset's scratch files; users need the right)."""
-    identity = caller(request)
+async def _dataset(request: web.Request) -> Dataset:
+    """The dataset named by id or number (the route declaration already checked
+    the caller's right: pilots use every dataset's scratch files, users need the right)."""
     key = request.match_info["dataset_id"]
     store = request.app[STORE]
     if key.isdigit() and len(key) > 18:  # no such number; and it would overflow the database's integers
@@ -87,8 +86,6 @@ async def _dataset(request: web.Request, right: str) -> Dataset:
     dataset = await (store.get_dataset_by_number(int(key)) if key.isdigit() else store.get_dataset(key))
     if dataset is None:
         raise not_found("Dataset not found")
-    if not (identity.is_pilot or identity.is_admin):
-        await require_right(request, identity, dataset.dataset_id, right)
     return dataset
 
 
@@ -150,9 +147,9 @@ def _storage_error(parts: list[str], exc: OSError) -> ApiError:
 
 
 @routes.put(PATH, summary="upload a scratch file (checked against X-Size / X-Sha512 or Digest: sha-512=...)",
-            pilot=True, responses={201: "stored: {size, sha512}", 409: "the path is taken by a folder"})
+            right="write", pilot=True, responses={201: "stored: {size, sha512}", 409: "the path is taken by a folder"})
 async def put_file(request: web.Request) -> web.Response:
-    dataset = await _dataset(request, "write")
+    dataset = await _dataset(request)
     parts = safe_relative(request.match_info["path"])
     record_path, target = _target(request.app[SETTINGS], dataset, parts)
     expected_size, expected_sha = _expected(request)
@@ -200,9 +197,10 @@ async def _record(request: web.Request, dataset: Dataset, record_path: str, part
     raise not_found(f"scratch file {'/'.join(parts)!r} not found")
 
 
-@routes.get(PATH, summary="download a scratch file (X-Sha512 and Digest headers carry its checksum)", pilot=True)
+@routes.get(PATH, summary="download a scratch file (X-Sha512 and Digest headers carry its checksum)", right="read",
+             pilot=True)
 async def get_file(request: web.Request) -> web.StreamResponse:
-    dataset = await _dataset(request, "read")
+    dataset = await _dataset(request)
     parts = safe_relative(request.match_info["path"])
     record_path, target = _target(request.app[SETTINGS], dataset, parts)
     record = await _record(request, dataset, record_path, parts)
@@ -214,9 +212,9 @@ async def get_file(request: web.Request) -> web.StreamResponse:
                                              "Content-Type": "application/octet-stream"})
 
 
-@routes.delete(PATH, summary="delete a scratch file", pilot=True)
+@routes.delete(PATH, summary="delete a scratch file", right="write", pilot=True)
 async def delete_file(request: web.Request) -> web.Response:
-    dataset = await _dataset(request, "write")
+    dataset = await _dataset(request)
     parts = safe_relative(request.match_info["path"])
     record_path, target = _target(request.app[SETTINGS], dataset, parts)
     await _record(request, dataset, record_path, parts)
