@@ -6,12 +6,10 @@ from typing import Any
 from ..interface import InvalidArgumentError, NotFoundError
 from ..query import ListOptions, Page
 from ..records import DatasetFile, ProvenanceRecord, ScratchFile, TaskStat, new_id, nowstr
+from ..rules import MOVEMENTS
 from .base import Doc, MongoBase
 from .docs import file_from, scratch_from, stat_from
 from .listing import page
-
-#: IceProd's Data ``movement`` values.
-MOVEMENTS = frozenset({"input", "output", "both"})
 
 
 class FilesMixin(MongoBase):
