@@ -19,7 +19,7 @@ from server.keys import SERVICES, STORE
 
 log = logging.getLogger("frazil.web")
 SAMPLE_SECONDS = 30.0
-MIN_SPACING = 2.0
+MIN_SPACING = 0.5
 KEEP = int(24 * 3600 / SAMPLE_SECONDS)
 HISTORY = "web_history"
 

@@ -44,7 +44,8 @@ def _frame(title: str, x_label: str, y_label: str) -> list[str]:
             f'transform="rotate(-90 12 {(TOP + HEIGHT - BOTTOM) / 2})">{escape(y_label)}</text>']
 
 
-def _axes(parts: list[str], x0: float, x1: float, y1: float, *, x_time: bool = False) -> tuple:
+def _axes(parts: list[str], x0: float, x1: float, y1: float, *, x_time: bool = False,
+          x_ticks: bool = True) -> tuple:
     """Draw axes and ticks; return the value -> pixel mappings."""
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     x1 = x1 if x1 > x0 else x0 + 1
@@ -61,8 +62,9 @@ def _axes(parts: list[str], x0: float, x1: float, y1: float, *, x_time: bool = F
         parts.append(f'<line x1="{LEFT - 3}" y1="{sy(tick):.1f}" x2="{LEFT + plot_w}" y2="{sy(tick):.1f}" '
                      f'stroke="#e4e4e4"/><text x="{LEFT - 5}" y="{sy(tick) + 4:.1f}" font-size="10" '
                      f'text-anchor="end" fill="#444">{_fmt(tick)}</text>')
-    for tick in _ticks(x0, x1, 5):
-        label = datetime.datetime.fromtimestamp(tick, datetime.timezone.utc).strftime("%H:%M") if x_time \
+    time_format = "%H:%M:%S" if x1 - x0 < 600 else "%H:%M" if x1 - x0 < 2 * 86400 else "%m-%d %H:%M"
+    for tick in _ticks(x0, x1, 5) if x_ticks else ():
+        label = datetime.datetime.fromtimestamp(tick, datetime.timezone.utc).strftime(time_format) if x_time \
             else _fmt(tick)
         parts.append(f'<text x="{sx(tick):.1f}" y="{TOP + plot_h + 14}" font-size="10" text-anchor="middle" '
                      f'fill="#444">{label}</text>')
@@ -86,6 +88,7 @@ def histogram(values: Sequence[float], *, title: str, x_label: str, bins: int = 
     low = min(values + ([marker] if marker is not None else []))
     high = max(values + ([marker] if marker is not None else []))
     low = min(low, 0.0)
+    high = high * 1.1 if high > 0 else 1.0  # room for the marker's label
     width = (high - low) / bins or 1.0
     counts = [0] * bins
     for value in values:
@@ -99,9 +102,10 @@ def histogram(values: Sequence[float], *, title: str, x_label: str, bins: int = 
                          f'height="{sy(0) - sy(count):.1f}" fill="{COLOURS[0]}"><title>{count}</title></rect>')
     if marker is not None:
         x = sx(marker)
+        anchor, dx = ("end", -4) if x > WIDTH / 2 else ("start", 4)
         parts.append(f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{sy(0):.1f}" stroke="{COLOURS[3]}" '
-                     f'stroke-width="2" stroke-dasharray="4 3"/><text x="{x + 4:.1f}" y="{TOP + 10}" '
-                     f'font-size="10" fill="{COLOURS[3]}">{escape(marker_label)}</text>')
+                     f'stroke-width="2" stroke-dasharray="4 3"/><text x="{x + dx:.1f}" y="{TOP + 10}" '
+                     f'font-size="10" text-anchor="{anchor}" fill="{COLOURS[3]}">{escape(marker_label)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -136,13 +140,16 @@ def bars(counts: dict[str, float], *, title: str, y_label: str = "count") -> Mar
         return empty(title)
     parts = _frame(title, "", y_label)
     n = len(counts)
-    sx, sy = _axes(parts, 0, n, max(counts.values()) or 1)
+    top = max(counts.values()) or 1
+    sx, sy = _axes(parts, 0, max(n, 4), top * 1.15, x_ticks=False)
     for i, (label, value) in enumerate(counts.items()):
         x, right = sx(i), sx(i + 1)
-        parts.append(f'<rect x="{x + 3:.1f}" y="{sy(value):.1f}" width="{max(right - x - 6, 1):.1f}" '
+        parts.append(f'<rect x="{x + 4:.1f}" y="{sy(value):.1f}" width="{max(right - x - 8, 1):.1f}" '
                      f'height="{sy(0) - sy(value):.1f}" fill="{COLOURS[i % len(COLOURS)]}">'
                      f'<title>{escape(label)}: {_fmt(value)}</title></rect>'
                      f'<text x="{(x + right) / 2:.1f}" y="{sy(value) - 3:.1f}" font-size="10" text-anchor="middle" '
-                     f'fill="#222">{escape(label[:18])}</text>')
+                     f'fill="#222">{_fmt(value)}</text>'
+                     f'<text x="{(x + right) / 2:.1f}" y="{sy(0) + 14:.1f}" font-size="10" text-anchor="middle" '
+                     f'fill="#444">{escape(label[:22])}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
