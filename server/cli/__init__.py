@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "dataset": ("server.cli.dataset", "suspend, reset, hard-reset or truncate a dataset"),
     "basic-submit": ("server.cli.basic_submit", "run one script over many files: one job per line of a file list"),
     "validate": ("server.cli.validate", "check a dataset config; print every problem with its JSON path"),
+    "pilot": ("pilot.cli", "run a pilot: claim and run tasks in this slot, report them to the server"),
     "run": ("pilot.standalone", "run (or print) one job's tasks locally, without a server"),
     "provenance": ("server.cli.provenance", "which dataset/job/task/attempt/config made this file"),
 }

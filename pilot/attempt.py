@@ -1,0 +1,158 @@
+"""One claimed task: its plan from the claim document, and the reports about it.
+
+The claim reply carries everything needed (config version, dataset number,
+job index, runtime values, the scratch base URL), so a task starts without
+another round trip. The report bodies follow docs/pilot-api.md: the runner's
+classified :class:`TaskResult`, with log *tails* as evidence (the runner's
+result names the log files; the server needs their text).
+"""
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from common.errors import Classification
+from common.plan import JobContext, PlanError, TaskPlan, build_task_plan
+from common.resources import Resources
+from common.version import __version__
+from pilot.runner import TaskResult
+from pilot.runner.stdlog import tail
+
+TAIL_CHARS = 20_000
+"""Evidence sent with a failure: enough for the classifier and a human, small for the database."""
+
+
+@dataclass
+class Claim:
+    """A task this pilot holds, from its claim until its report is spooled."""
+
+    doc: dict[str, Any]
+    requirements: Resources
+    gpus: list[str] = field(default_factory=list)
+    """GPU indexes given to this task (its CUDA_VISIBLE_DEVICES)."""
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    abandoned: bool = False
+    """The server no longer lists this task as ours: its result is not reported."""
+    claimed_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def task_id(self) -> str:
+        return str(self.doc["task_id"])
+
+    @property
+    def instance_id(self) -> str:
+        return str(self.doc["instance_id"])
+
+    @property
+    def dataset_id(self) -> str:
+        return str(self.doc.get("dataset_id", ""))
+
+
+def claim_from(doc: dict[str, Any]) -> Claim:
+    """A Claim from the server's claim reply; bad requirements fall back to defaults."""
+    try:
+        requirements = Resources.from_requirements(doc.get("requirements"))
+    except ValueError:
+        requirements = Resources()
+    return Claim(doc=doc, requirements=requirements)
+
+
+def build_plan(doc: dict[str, Any], scratch_url: str | None = None) -> TaskPlan:
+    """The task's plan; ``site_temp`` is the server's scratch store unless the config sets one.
+
+    Raises PlanError when the config cannot be planned for this job.
+    """
+    config = doc.get("config")
+    if not isinstance(config, dict):
+        raise PlanError([])
+    options = dict(config.get("options") or {})
+    base = scratch_url or doc.get("scratch_url")
+    if base:
+        options.setdefault("site_temp", str(base).rstrip("/"))
+    ctx = JobContext(dataset=int(doc.get("dataset") or 0), job=int(doc.get("job_index") or 0),
+                     jobs_submitted=int(doc.get("jobs_submitted") or 1),
+                     dataset_id=str(doc.get("dataset_id", "")), task_id=str(doc.get("task_id", "")),
+                     debug=bool(doc.get("debug", False)))
+    return build_task_plan({**config, "options": options}, int(doc.get("task_index") or 0), ctx)
+
+
+def plan_failure(claim: Claim, exc: PlanError, started: float) -> TaskResult:
+    """A config that cannot be planned fails like IceProd's task script did: as physics
+    (another try on another node changes nothing)."""
+    verdict = Classification("physics", "config", None, f"cannot plan the task: {exc}", "fail")
+    now = time.time()
+    return TaskResult(status="failed", failure_class=verdict.failure_class, kind=verdict.kind,
+                      rule=verdict.rule, reason=verdict.reason, action=verdict.action, start=started, end=now)
+
+
+def route_for(result: TaskResult) -> str:
+    """complete | reset (non-physics: retry) | failed (physics)."""
+    return result.status if result.status in ("complete", "reset", "failed") else "reset"
+
+
+def _tail(path: str) -> str:
+    if not path:
+        return ""
+    try:
+        return tail(Path(path), TAIL_CHARS)
+    except OSError:
+        return ""
+
+
+def report_body(result: TaskResult, claim: Claim, *, site: str, hostname: str | None = None) -> dict[str, Any]:
+    """The body of complete / reset / failed."""
+    start = result.start or time.time()
+    end = result.end or time.time()
+    body: dict[str, Any] = {
+        "instance_id": claim.instance_id,
+        "time_used": round(max(end - start, 0.0), 3),
+        "resources": dict(result.resources),
+        "site": site,
+        "hostname": hostname or socket.gethostname(),
+        "version": __version__,
+        "start": start,
+        "end": end,
+        "modules": [asdict(m) for m in result.modules],
+        "inputs": [asdict(r) for r in result.inputs],
+        "outputs": [asdict(r) for r in result.outputs if r.ok],
+    }
+    if result.status != "complete":
+        last = result.modules[-1] if result.modules else None
+        body.update({
+            "class": result.failure_class, "kind": result.kind, "rule": result.rule,
+            "reason": result.reason, "action": result.action,
+            "exit_code": last.exit_code if last else None,
+            "signal": last.signal if last and last.signal and 1 <= last.signal <= 128 else None,
+            "stdout": _tail(result.stdout), "stderr": _tail(result.stderr), "stdlog": _tail(result.stdlog),
+        })
+    return body
+
+
+def stats_body(result: TaskResult, claim: Claim, *, site: str, pilot_id: str) -> dict[str, Any]:
+    """IceProd-style task_stats: what the attempt used and moved."""
+    moved = [r for r in result.inputs + result.outputs if r.ok and not r.skipped]
+    return {
+        "dataset_id": claim.dataset_id,
+        "task_name": claim.doc.get("name"),
+        "attempt": claim.doc.get("attempt"),
+        "instance_id": claim.instance_id,
+        "pilot_id": pilot_id,
+        "site": site,
+        "hostname": socket.gethostname(),
+        "status": result.status,
+        "class": result.failure_class,
+        "kind": result.kind,
+        "resources": dict(result.resources),
+        "requirements": claim.requirements.as_dict(),
+        "time_used": round(max((result.end or 0) - (result.start or 0), 0.0), 3),
+        "modules": [{"name": m.name, "exit_code": m.exit_code, "signal": m.signal,
+                     "seconds": round((m.end or 0) - (m.start or 0), 3) if m.start else None}
+                    for m in result.modules],
+        "transfers": {"files": len(moved), "bytes": sum(r.size or 0 for r in moved),
+                      "seconds": round(sum(r.seconds for r in moved), 3)},
+        "frazil_version": __version__,
+    }

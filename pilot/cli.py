@@ -1,0 +1,133 @@
+"""``frazil pilot``: run a pilot in this slot until it is idle, drained, out of
+lifetime or terminated (DESIGN.md §3.1, §3.5).
+
+    frazil pilot --server URL [--token T | --token-file F]
+                 [--cpus N --gpus N --memory GB --disk GB --time HOURS --site NAME]
+
+The server address and token may also come from ``FRAZIL_URL`` and
+``FRAZIL_TOKEN`` / ``FRAZIL_TOKEN_FILE``. The token must be a *system* token
+(``frazil token create --user pilot-1 --role system``).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import pathlib
+import signal
+import sys
+
+from common.cli_errors import CliError
+from common.client import ENV_TOKEN_FILE, ENV_URL, token_from_env, url_from_env
+from common.resources import parse_duration, parse_size
+
+DEFAULT_WORKDIR = pathlib.Path("frazil-pilot")
+
+
+def _size(text: str) -> float:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _hours(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--server", help=f"the frazil server's address (default: ${ENV_URL})")
+    token = parser.add_mutually_exclusive_group()
+    token.add_argument("--token", help="a system token (default: $FRAZIL_TOKEN)")
+    token.add_argument("--token-file", help=f"a file holding the token (default: ${ENV_TOKEN_FILE})")
+    slot = parser.add_argument_group("slot (HTCondor's machine/job ads win over these; the host's "
+                                     "resources are used for what neither gives)")
+    slot.add_argument("--cpus", type=_count, help="cores")
+    slot.add_argument("--gpus", type=_count, help="GPUs")
+    slot.add_argument("--memory", type=_size, help="memory, GB (or '4GB', '512MB')")
+    slot.add_argument("--disk", type=_size, help="disk, GB")
+    slot.add_argument("--time", type=_hours, help="lifetime, hours (or '90m', '2h')")
+    slot.add_argument("--site", help="site name (default: the ad's GLIDEIN_Site)")
+    parser.add_argument("--workdir", default=str(DEFAULT_WORKDIR),
+                        help="task work dirs and the report spool (default: ./frazil-pilot)")
+    parser.add_argument("--idle-timeout", type=_seconds, default=300.0,
+                        help="exit after this many seconds without work (default 300)")
+    parser.add_argument("--max-backoff", type=_seconds, default=60.0,
+                        help="longest wait between claims when the server has nothing (default 60 s)")
+    parser.add_argument("--heartbeat", type=_seconds, default=None,
+                        help="seconds between heartbeats (default: what the server asks for)")
+    parser.add_argument("--lifetime-margin", type=_seconds, default=120.0,
+                        help="stop claiming this many seconds before the slot ends (default 120)")
+    parser.add_argument("--term-grace", type=_seconds, default=10.0,
+                        help="seconds a module gets between SIGTERM and SIGKILL (default 10)")
+    parser.add_argument("--keep-workdirs", action="store_true", help="keep each task's work dir after its report")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+
+def _token(args: argparse.Namespace) -> str:
+    if args.token:
+        return args.token.strip()
+    if args.token_file:
+        return token_from_env({ENV_TOKEN_FILE: args.token_file})
+    return token_from_env()
+
+
+def _url(args: argparse.Namespace) -> str:
+    return url_from_env({ENV_URL: args.server} if args.server else None)
+
+
+def run(args: argparse.Namespace) -> int:
+    # Imported here: `frazil pilot --help` must not need psutil/aiohttp to work.
+    from pilot.detect import Flags, detect_slot
+    from pilot.pilot import Pilot, PilotConfig
+
+    url, token = _url(args), _token(args)
+    workdir = pathlib.Path(args.workdir).resolve()
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliError(f"--workdir {args.workdir}: {exc.strerror or exc}") from None
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    slot = detect_slot(workdir, Flags(cpus=args.cpus, gpus=args.gpus, memory=args.memory, disk=args.disk,
+                                      time=args.time, site=args.site))
+    if slot.cpu < 1 or slot.memory <= 0:
+        raise CliError(f"this slot has no room for any task: {slot.cpu} cores, {slot.memory} GB memory")
+    config = PilotConfig(url=url, token=token, workdir=workdir, slot=slot, idle_timeout=args.idle_timeout,
+                         max_backoff=args.max_backoff, heartbeat=args.heartbeat,
+                         lifetime_margin=args.lifetime_margin, term_grace=args.term_grace,
+                         keep_workdirs=args.keep_workdirs,
+                         provider=os.environ.get("FRAZIL_PROVIDER", ""),
+                         provider_job_id=os.environ.get("FRAZIL_PROVIDER_JOB_ID", ""))
+    return asyncio.run(_main(Pilot(config)))
+
+
+async def _main(pilot) -> int:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, pilot.stop)
+    return await pilot.run()

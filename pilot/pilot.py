@@ -1,0 +1,394 @@
+"""The pilot: register, heartbeat, fill the slot with tasks, report (DESIGN.md §3.5).
+
+One asyncio loop runs everything: the claim loop, one coroutine per running
+task (the runner), the heartbeat and the spool's delivery. Claims ask with
+the slot's *free* resources, so the server hands out only what fits, and the
+pilot claims again at once after each success until the server says nothing
+fits (404) — then it backs off (Retry-After, growing exponentially with
+jitter) until something changes. Every report is written to the spool first
+and delivered in order, so an unreachable server costs nothing but time.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import shutil
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from common.plan import PlanError
+from common.resources import Resources
+from common.version import __version__
+from pilot.api import Reply, ServerApi, Unreachable
+from pilot.attempt import Claim, build_plan, claim_from, plan_failure, report_body, route_for, stats_body
+from pilot.detect import Slot
+from pilot.logstream import TaskLogs
+from pilot.runner import Monitor, TaskResult, run_task
+from pilot.scratch import use_server_credentials
+from pilot.spool import Spool
+
+log = logging.getLogger("frazil.pilot")
+
+
+@dataclass
+class PilotConfig:
+    url: str
+    token: str
+    workdir: Path
+    slot: Slot
+    idle_timeout: float = 300.0
+    """Exit after this many seconds with nothing running and nothing claimed."""
+    max_backoff: float = 60.0
+    heartbeat: float | None = None
+    """Seconds between heartbeats; default: what the server asks for."""
+    log_interval: float = 1.0
+    lifetime_margin: float = 120.0
+    """Stop claiming this many seconds before the slot ends; running tasks are
+    stopped (as evictions) ``term_grace`` seconds before it."""
+    term_grace: float = 10.0
+    delivery_wait: float = 60.0
+    """At exit, how long to keep trying to deliver spooled reports."""
+    keep_workdirs: bool = False
+    provider: str = ""
+    provider_job_id: str = ""
+    monitor_interval: float = 1.0
+
+
+@dataclass
+class Counters:
+    claimed: int = 0
+    complete: int = 0
+    reset: int = 0
+    failed: int = 0
+    abandoned: int = 0
+    evicted: int = 0
+
+
+@dataclass
+class _Wake:
+    """Wakes the claim loop when something that matters changed (a task ended,
+    drain, SIGTERM)."""
+
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def set(self) -> None:
+        self.event.set()
+
+    async def sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self.event.wait(), timeout=max(seconds, 0.0))
+        except asyncio.TimeoutError:
+            pass
+        self.event.clear()
+
+
+class Pilot:
+    def __init__(self, config: PilotConfig) -> None:
+        self.config = config
+        self.slot = config.slot
+        self.api = ServerApi(config.url, config.token)
+        self.spool = Spool(config.workdir / "spool")
+        self.monitor = Monitor(interval=config.monitor_interval)
+        self.pilot_id = ""
+        self.running: dict[str, Claim] = {}
+        self._runs: set[asyncio.Task[None]] = set()
+        self.stopping = asyncio.Event()
+        self.draining = False
+        self.exit_reason = ""
+        self.counters = Counters()
+        self.heartbeat_seconds = config.heartbeat or 60.0
+        self._wake = _Wake()
+        self._deliver_lock = asyncio.Lock()
+        self._last_busy = time.monotonic()
+        self._hostname = socket.gethostname()
+
+    # -- resources -------------------------------------------------------------------------
+
+    def free(self) -> Resources:
+        cpu, gpu, memory, disk = self.slot.cpu, self.slot.gpu, self.slot.memory, self.slot.disk
+        for claim in self.running.values():
+            need = claim.requirements
+            cpu, gpu, memory, disk = cpu - need.cpu, gpu - need.gpu, memory - need.memory, disk - need.disk
+        hours = self.slot.hours_left() - self.config.lifetime_margin / 3600
+        return Resources(cpu=max(cpu, 0), gpu=max(gpu, 0), memory=round(max(memory, 0.0), 6),
+                         disk=round(max(disk, 0.0), 6), time=round(max(hours, -1e5), 6))
+
+    def _limits(self, claim: Claim) -> Callable[[], Resources]:
+        """A task alone in the slot may use the slot's memory and disk; with others
+        running it is held to its request, so no task eats another's share."""
+        need = claim.requirements
+        alone = Resources(cpu=need.cpu, gpu=need.gpu, memory=max(need.memory, self.slot.memory),
+                          disk=max(need.disk, self.slot.disk), time=need.time)
+
+        def current() -> Resources:
+            return alone if len(self.running) <= 1 else need
+
+        return current
+
+    def _assign_gpus(self, count: int) -> list[str]:
+        taken = {g for claim in self.running.values() for g in claim.gpus}
+        free = [g.index for g in self.slot.gpus if g.index not in taken]
+        return free[:count] if len(free) >= count else []
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        use_server_credentials(self.config.url, self.config.token)
+        (self.config.workdir / "tasks").mkdir(parents=True, exist_ok=True)
+        if not await self._register():
+            log.error("could not register with %s; exiting", self.config.url)
+            await self.api.close()
+            return 1
+        heartbeat = asyncio.create_task(self._heartbeat_loop())
+        delivery = asyncio.create_task(self._delivery_loop())
+        try:
+            await self._claim_loop()
+            await self._wait_running()
+        finally:
+            heartbeat.cancel()
+            delivery.cancel()
+            await self._finish()
+        log.info("pilot %s exits (%s): %s", self.pilot_id, self.exit_reason, self.counters)
+        return 0
+
+    def stop(self) -> None:
+        """SIGTERM: claim nothing more; running tasks end now and are reported as evicted."""
+        if self.stopping.is_set():
+            return
+        log.info("stop requested: ending %d running task(s)", len(self.running))
+        self.exit_reason = self.exit_reason or "terminated"
+        self.stopping.set()
+        for claim in self.running.values():
+            claim.stop.set()
+        self._wake.set()
+
+    async def _register(self) -> bool:
+        pilot_id = self.pilot_id or uuid.uuid4().hex
+        slot = self.slot
+        body = {"pilot_id": pilot_id, "resources": {"cpu": slot.cpu, "gpu": slot.gpu, "memory": slot.memory,
+                                                    "disk": slot.disk, "time": round(slot.hours_left(), 6)},
+                "site": slot.site, "hostname": self._hostname, "os": [slot.os], "version": __version__,
+                "provider": self.config.provider, "provider_job_id": self.config.provider_job_id}
+        deadline = time.monotonic() + self.config.idle_timeout
+        attempt = 0
+        while not self.stopping.is_set():
+            try:
+                reply = await self.api.call("POST", "/pilots", body)
+            except Unreachable as exc:
+                if time.monotonic() > deadline:
+                    return False
+                attempt += 1
+                log.warning("cannot register yet: %s", exc)
+                await self._wake.sleep(self._backoff(1.0, attempt))
+                continue
+            if reply.ok:
+                self.pilot_id = str(reply.data["result"])
+                log.info("registered as pilot %s: %s (%s)", self.pilot_id, slot, slot.sources)
+                return True
+            log.error("registration refused: %s", reply.error)
+            return False
+        return False
+
+    def _backoff(self, base: float, attempt: int) -> float:
+        """Exponential from ``base`` with +0–25% jitter, capped by max_backoff (but never
+        below what the server asked for)."""
+        delay = min(base * 2 ** max(attempt - 1, 0), max(self.config.max_backoff, base))
+        return delay * random.uniform(1.0, 1.25)
+
+    async def _claim_loop(self) -> None:
+        empty = 0
+        while True:
+            if self.stopping.is_set():
+                return
+            if self.draining:
+                self.exit_reason = self.exit_reason or "drained"
+                return
+            free = self.free()
+            if free.time <= 0:
+                self.exit_reason = "lifetime"
+                return
+            if not self.running and time.monotonic() - self._last_busy > self.config.idle_timeout:
+                self.exit_reason = "idle"
+                return
+            if free.cpu < 1 or free.memory <= 0:
+                await self._wake.sleep(self.heartbeat_seconds)  # full: wait for a task to end
+                continue
+            try:
+                reply = await self.api.call("POST", "/task_actions/process", {
+                    "pilot_id": self.pilot_id, "resources": free.as_dict(), "os": [self.slot.os],
+                    "site": self.slot.site, "hostname": self._hostname})
+            except Unreachable as exc:
+                empty += 1
+                log.warning("claim: %s", exc)
+                await self._wake.sleep(self._backoff(1.0, empty))
+                continue
+            if reply.status == 200 and isinstance(reply.data, dict):
+                empty = 0
+                self._start(reply.data)
+                continue
+            await self._not_claimed(reply, empty := empty + 1)
+
+    async def _not_claimed(self, reply: Reply, attempt: int) -> None:
+        if reply.status == 429:
+            await self._wake.sleep(reply.retry_after(1.0) * random.uniform(1.0, 1.25))
+        elif reply.status == 404 and "Retry-After" not in reply.headers:
+            log.info("the server gives this pilot no more tasks: %s", reply.error)
+            self.draining = True
+        elif reply.status == 404:
+            await self._wake.sleep(self._backoff(reply.retry_after(4.0), attempt))
+        elif reply.status == 400 and "unknown pilot_id" in reply.error:
+            log.warning("the server forgot this pilot; registering again")
+            self.pilot_id = ""
+            if not await self._register():
+                self.draining = True
+        else:
+            log.error("claim refused: %s", reply.error)
+            await self._wake.sleep(self._backoff(4.0, attempt))
+
+    def _start(self, doc: dict) -> None:
+        claim = claim_from(doc)
+        claim.gpus = self._assign_gpus(claim.requirements.gpu)
+        self.running[claim.task_id] = claim
+        self.counters.claimed += 1
+        self._last_busy = time.monotonic()
+        if doc.get("heartbeat_seconds") and not self.config.heartbeat:
+            lease = float(doc.get("lease_seconds") or 600.0)
+            self.heartbeat_seconds = min(float(doc["heartbeat_seconds"]), lease / 3)
+        run = asyncio.create_task(self._run_claim(claim))
+        self._runs.add(run)
+        run.add_done_callback(self._runs.discard)
+
+    async def _run_claim(self, claim: Claim) -> None:
+        started = time.time()
+        logs = TaskLogs(self.api, claim.task_id, claim.instance_id, interval=self.config.log_interval)
+        result: TaskResult | None = None
+        try:
+            try:
+                plan = build_plan(claim.doc)
+            except (PlanError, ValueError, TypeError) as exc:
+                result = plan_failure(claim, exc if isinstance(exc, PlanError) else PlanError([]), started)
+                result.reason = f"cannot plan the task: {exc}"
+            else:
+                environ = dict(os.environ)
+                if claim.gpus:
+                    environ["CUDA_VISIBLE_DEVICES"] = ",".join(claim.gpus)
+                result = await run_task(plan, workdir_base=self.config.workdir / "tasks",
+                                        limits=self._limits(claim), log_callback=logs.feed,
+                                        stop_event=claim.stop, attempt=claim.doc.get("attempt"),
+                                        monitor=self.monitor, term_grace=self.config.term_grace,
+                                        environ=environ)
+            await self._report(claim, result, logs)
+        except Exception:  # a pilot bug must not take the other tasks down
+            log.exception("task %s: internal error", claim.task_id)
+        finally:
+            self.running.pop(claim.task_id, None)
+            self._last_busy = time.monotonic()
+            self._wake.set()
+        if result is not None and result.workdir and not self.config.keep_workdirs:
+            await asyncio.to_thread(shutil.rmtree, result.workdir, True)
+        await self.deliver()
+
+    async def _report(self, claim: Claim, result: TaskResult, logs: TaskLogs) -> None:
+        if claim.abandoned:
+            self.counters.abandoned += 1
+            log.info("task %s abandoned (the server gave it to someone else): not reported", claim.task_id)
+            await logs.finish(Spool(self.config.workdir / "spool-abandoned"))
+            return
+        route = route_for(result)
+        setattr(self.counters, route, getattr(self.counters, route) + 1)
+        if result.kind == "eviction":
+            self.counters.evicted += 1
+        log.info("task %s (%s): %s %s", claim.task_id, claim.doc.get("name"), result.status,
+                 f"({result.failure_class}, {result.kind}): {result.reason}" if result.status != "complete" else "")
+        await logs.finish(self.spool)
+        self.spool.add("POST", f"/tasks/{claim.task_id}/task_actions/{route}",
+                       report_body(result, claim, site=self.slot.site, hostname=self._hostname),
+                       f"{route} of {claim.task_id}")
+        self.spool.add("POST", f"/tasks/{claim.task_id}/task_stats",
+                       stats_body(result, claim, site=self.slot.site, pilot_id=self.pilot_id),
+                       f"stats of {claim.task_id}")
+
+    async def deliver(self) -> bool:
+        async with self._deliver_lock:
+            return await self.spool.deliver(self.api)
+
+    async def _delivery_loop(self) -> None:
+        while True:
+            await asyncio.sleep(2.0)
+            if len(self.spool):
+                await self.deliver()
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)
+            await self.heartbeat()
+
+    async def heartbeat(self) -> None:
+        sent = list(self.running)
+        try:
+            reply = await self.api.call("PATCH", f"/pilots/{self.pilot_id}",
+                                        {"free": self.free().as_dict(), "tasks": sent})
+        except Unreachable as exc:
+            log.warning("heartbeat: %s", exc)
+            return
+        if reply.status == 404:
+            log.warning("the server forgot this pilot; registering again")
+            self.pilot_id = ""
+            await self._register()
+            return
+        if not reply.ok or not isinstance(reply.data, dict):
+            log.warning("heartbeat refused: %s", reply.error)
+            return
+        held = set(reply.data.get("tasks") or [])
+        for task_id in sent:
+            claim = self.running.get(task_id)
+            if claim is not None and task_id not in held and not claim.abandoned:
+                log.warning("task %s is no longer ours (lease lost): abandoning it", task_id)
+                claim.abandoned = True
+                claim.stop.set()
+        if reply.data.get("drain") and not self.draining:
+            log.info("the server asks this pilot to drain")
+            self.draining = True
+            self._wake.set()
+        if reply.data.get("heartbeat_seconds") and not self.config.heartbeat:
+            lease = float(reply.data.get("lease_seconds") or 600.0)
+            self.heartbeat_seconds = min(float(reply.data["heartbeat_seconds"]), lease / 3)
+
+    async def _wait_running(self) -> None:
+        """Let running tasks finish, but stop them before the slot ends."""
+        while self._runs:
+            if self.slot.end is not None:
+                left = self.slot.end - time.time() - self.config.term_grace - 5
+                if left <= 0:
+                    self.exit_reason = self.exit_reason or "lifetime"
+                    self.stop()
+                    left = self.config.term_grace + 30
+            else:
+                left = None
+            await asyncio.wait(set(self._runs), timeout=left)
+
+    async def _finish(self) -> None:
+        for claim in self.running.values():
+            claim.stop.set()
+        if self._runs:
+            await asyncio.wait(set(self._runs))
+        deadline = time.monotonic() + self.config.delivery_wait
+        while not await self.deliver() and time.monotonic() < deadline:
+            await asyncio.sleep(min(2.0, max(deadline - time.monotonic(), 0)))
+        if len(self.spool):
+            log.warning("%d report(s) left in %s for the next pilot in this work dir",
+                        len(self.spool), self.spool.directory)
+        if self.pilot_id:
+            try:
+                # Nothing held any more: the DELETE must not release tasks already reported.
+                await self.api.call("PATCH", f"/pilots/{self.pilot_id}", {"free": self.free().as_dict(), "tasks": []})
+                await self.api.call("DELETE", f"/pilots/{self.pilot_id}")
+            except Unreachable as exc:
+                log.warning("could not deregister: %s", exc)
+        await self.api.close()

@@ -1,0 +1,119 @@
+"""A real ``frazil server`` process on a real SQLite store, and real ``frazil pilot``
+processes against it, for the end-to-end pilot tests."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from benchmarks.claim import ServerProcess
+from server.auth import default_rights
+from server.store import Attempt, NewDataset, Store, TaskFilter, open_store
+
+REPO = Path(__file__).resolve().parents[2]
+SERVER_ENV = {
+    "FRAZIL_LOOP_INTERVAL_SECONDS": "0.2",
+    "FRAZIL_CLAIM_RATE_PER_PILOT": "10000",
+    "FRAZIL_LOG_LEVEL": "warning",
+    "FRAZIL_HEARTBEAT_SECONDS": "1",
+}
+
+
+@dataclass
+class Deployment:
+    """One server process, its store URL and a system token for pilots."""
+
+    tmp: Path
+    server: ServerProcess
+    db: str
+    token: str = ""
+    pilots: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    async def submit(self, config: dict[str, Any], jobs: int, tasks_per_job: int = 1) -> str:
+        """A dataset made in the store (the submit API is tested elsewhere); the
+        server's loops materialize and queue its jobs."""
+        store = await open_store(self.db)
+        try:
+            ds = await store.create_dataset(NewDataset(description="pilot test", jobs_submitted=jobs,
+                                                       tasks_per_job=tasks_per_job, group="users",
+                                                       username="alice"))
+            await store.set_dataset_rights(ds.dataset_id, default_rights("alice", "users"))
+            await store.add_config_version(ds.dataset_id, config, "alice")
+            return ds.dataset_id
+        finally:
+            await store.close()
+
+    def pilot(self, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """``frazil pilot`` as its own process, logging to ``<tmp>/<name>.log``."""
+        workdir = self.tmp / name
+        workdir.mkdir(exist_ok=True)
+        log = open(self.tmp / f"{name}.log", "ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "pilot", "--server", self.server.url, "--token", self.token,
+             "--workdir", str(workdir), "--max-backoff", "0.5", "--heartbeat", "1", "--term-grace", "2",
+             "--log-level", "info", *args],
+            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})}, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        self.pilots.append(proc)
+        return proc
+
+    def log(self, name: str) -> str:
+        path = self.tmp / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop_all(self) -> None:
+        for proc in self.pilots:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)
+        self.server.stop()
+
+
+def deploy(tmp: Path, **env: str) -> Deployment:
+    db = f"sqlite:///{tmp}/frazil.db"
+    server = ServerProcess(db, tmp / "data", env={**SERVER_ENV, **env})
+    server.start()
+    deployment = Deployment(tmp=tmp, server=server, db=db)
+    deployment.token = server.token("pilot-test", role="system", groups="users")
+    return deployment
+
+
+async def tasks_of(db: str, dataset_id: str) -> list[dict[str, Any]]:
+    store = await open_store(db)
+    try:
+        return sorted((await store.list_tasks(TaskFilter(dataset_id=dataset_id))).rows,
+                      key=lambda row: (row.get("job_index", 0), row.get("task_index", 0)))
+    finally:
+        await store.close()
+
+
+async def attempts_of(db: str, task_id: str) -> list[Attempt]:
+    store = await open_store(db)
+    try:
+        return await store.get_attempts(task_id)
+    finally:
+        await store.close()
+
+
+async def with_store(db: str, use: Callable[[Store], Awaitable[Any]]) -> Any:
+    store = await open_store(db)
+    try:
+        return await use(store)
+    finally:
+        await store.close()
+
+
+async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float, what: str,
+                   on_timeout: Callable[[], str] = lambda: "") -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}\n{on_timeout()}")
+        await asyncio.sleep(0.2)
