@@ -1,0 +1,114 @@
+"""A real ``frazil pilot`` process against a real ``frazil server`` process.
+
+One dataset whose job index picks what its module does: sleep and write a
+file, allocate memory until killed, run past its time, segfault, print a
+CVMFS error, or need more memory than it asked for (then complete once the
+server escalated its request). Each attempt must end with the right status
+and class, and the work must be reported with outputs, logs and stats.
+"""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from tests.pilot.pilot_support import Deployment, attempts_of, deploy, tasks_of, wait_for, with_store
+
+WORK = textwrap.dedent("""
+    import ctypes, os, sys, time
+    job = int(sys.argv[1])
+    if job == 0:          # sleeps, writes its output
+        print("working", flush=True)
+        time.sleep(1)
+        open("out.txt", "w").write("result of job 0\\n")
+    elif job == 1:        # allocates until killed
+        hog = []
+        while True:
+            hog.append(bytearray(20_000_000))
+            time.sleep(0.05)
+    elif job == 2:        # runs past its time
+        time.sleep(120)
+    elif job == 3:        # crashes in "compiled code"
+        ctypes.string_at(0)
+    elif job == 4:        # CVMFS trouble
+        print("cvmfs2: failed to initialize root file catalog", file=sys.stderr, flush=True)
+        sys.exit(1)
+    elif job == 5:        # needs ~150 MB: killed at its 0.08 GB request, then escalated
+        block = bytearray(150_000_000)
+        for i in range(0, len(block), 4096):
+            block[i] = 1
+        time.sleep(2.5)
+    open("out.txt", "a").close()
+""")
+
+
+@pytest.fixture
+def deployment(tmp_path: Path) -> Iterator[Deployment]:
+    # Escalation capped low so the memory hog's retries stay small.
+    d = deploy(tmp_path, FRAZIL_MAX_MEMORY_GB="0.6", FRAZIL_MAX_TIME_HOURS="0.01")
+    yield d
+    d.stop_all()
+
+
+def _config(script: Path) -> dict[str, Any]:
+    return {"version": 3.2, "tasks": [{
+        "name": "work", "requirements": {"memory": 0.08, "time": 0.0008},
+        "data": [{"type": "job_temp", "movement": "output", "local": "out.txt", "transfer": "maybe"}],
+        "trays": [{"modules": [{"src": str(script), "args": "$(job)"}]}]}]}
+
+
+@pytest.mark.slow
+async def test_pilot_runs_a_mixed_dataset_with_the_right_classes(deployment: Deployment, tmp_path: Path) -> None:
+    script = tmp_path / "work.py"
+    script.write_text(WORK)
+    dataset_id = await deployment.submit(_config(script), jobs=6)
+    # 8 cores: every job runs at once, so no task is alone in the slot and each is
+    # held to its own memory request.
+    deployment.pilot("p1", "--cpus", "8", "--memory", "4", "--disk", "10", "--idle-timeout", "60")
+
+    async def first_attempts_done() -> bool:
+        rows = await tasks_of(deployment.db, dataset_id)
+        if len(rows) != 6:
+            return False
+        firsts = [await attempts_of(deployment.db, row["task_id"]) for row in rows]
+        done = all(a and a[0].end for a in firsts)
+        escalated = rows[5]["status"] == "complete"
+        return done and escalated
+
+    await wait_for(first_attempts_done, 90, "every first attempt and the escalated task",
+                   lambda: deployment.log("p1")[-4000:])
+    rows = await tasks_of(deployment.db, dataset_id)
+    attempts = [await attempts_of(deployment.db, row["task_id"]) for row in rows]
+    first = [a[0] for a in attempts]
+
+    # job 0: complete, its output verified and recorded for provenance
+    assert rows[0]["status"] == "complete" and first[0].status == "complete"
+    [output] = first[0].outputs
+    assert output["url"].startswith(deployment.server.url + "/scratch/") and output["url"].endswith("/0/out.txt")
+    assert output["size"] == len("result of job 0\n") and len(output["sha512"]) == 128
+    # (the store spells the class "nonphysics")
+    # job 1: killed for memory -> non-physics, memory, requirement escalated
+    assert (first[1].status, first[1].failure_class, first[1].kind) == ("reset", "nonphysics", "memory")
+    assert first[1].requirement_changes["memory"]["new"] > 0.08
+    # job 2: over time -> non-physics, time
+    assert (first[2].status, first[2].failure_class, first[2].kind) == ("reset", "nonphysics", "time")
+    # job 3: segfault -> physics, the task failed at once
+    assert (first[3].status, first[3].failure_class, first[3].kind) == ("failed", "physics", "segfault")
+    assert rows[3]["status"] == "failed"
+    # job 4: CVMFS -> non-physics, retried
+    assert (first[4].status, first[4].failure_class, first[4].kind) == ("reset", "nonphysics", "cvmfs")
+    # job 5: memory first, then escalated and complete
+    assert (first[5].kind, attempts[5][-1].status) == ("memory", "complete")
+    assert attempts[5][-1].resources["memory"] > 0.08
+
+    # live logs reached the server for the completed attempt, and stats were posted
+    logs = await with_store(deployment.db, lambda s: s.task_logs(rows[0]["task_id"]))
+    assert {entry.name for entry in logs} == {"stdout", "stdlog"}  # nothing was written to stderr
+    assert any("working" in entry.data for entry in logs if entry.name == "stdout")
+    cvmfs_logs = await with_store(deployment.db, lambda s: s.task_logs(rows[4]["task_id"]))
+    assert any("failed to initialize root file catalog" in entry.data for entry in cvmfs_logs
+               if entry.name == "stderr")
+    stats = (await with_store(deployment.db, lambda s: s.list_task_stats(task_id=rows[0]["task_id"]))).rows
+    assert [doc["stats"]["status"] for doc in stats] == ["complete"]
