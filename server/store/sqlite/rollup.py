@@ -18,7 +18,8 @@ def rollup_jobs_in(conn: sqlite3.Connection, job_ids: Sequence[str]) -> dict[str
         if row is None:
             continue
         counts = {r[0]: r[1] for r in conn.execute(
-            "SELECT status, count(*) FROM tasks WHERE dataset_id = ? AND job_index = ? GROUP BY status",
+            """SELECT status, count(*) FROM tasks INDEXED BY ix_tasks_job
+               WHERE dataset_id = ? AND job_index = ? GROUP BY status""",
             (row[1], row[2]))}
         target = states.rollup_target("job", row[0], states.job_status_from_tasks(counts))
         if target is not None:

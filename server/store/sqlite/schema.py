@@ -5,6 +5,11 @@ every migration above its version, each in its own transaction, so a crash
 during an upgrade leaves the file at the last complete version. A file from a
 newer frazil is refused rather than half-understood.
 
+Indexes are chosen so that the listings the API pages through (a dataset's
+tasks or jobs, optionally of one status) walk an index in ``seq`` order (SQLite
+appends the rowid to every index), so a keyset page costs the same at any
+depth; indexes whose key holds no status are never touched by the claim path.
+
 History:
 1. initial schema (first release): every table, the claim served by one
    ``(priority desc)`` index over queued tasks, IceProd-style;
@@ -77,6 +82,7 @@ CREATE TABLE jobs (
     status_changed TEXT NOT NULL,
     UNIQUE (dataset_id, job_index)
 );
+CREATE INDEX ix_jobs_dataset ON jobs(dataset_id);
 CREATE INDEX ix_jobs_dataset_status ON jobs(dataset_id, status);
 
 CREATE TABLE tasks (
@@ -115,7 +121,8 @@ CREATE TABLE tasks (
     req_site TEXT NOT NULL DEFAULT '',
     req_os TEXT NOT NULL DEFAULT '[]'
 );
-CREATE INDEX ix_tasks_dataset_status ON tasks(dataset_id, status, req_gpu);
+CREATE INDEX ix_tasks_dataset ON tasks(dataset_id);
+CREATE INDEX ix_tasks_dataset_status ON tasks(dataset_id, status);
 CREATE INDEX ix_tasks_job ON tasks(dataset_id, job_index);
 CREATE INDEX ix_tasks_queued ON tasks(priority DESC, seq) WHERE status = 'queued';
 CREATE INDEX ix_tasks_waiting ON tasks(priority DESC, seq) WHERE status = 'waiting';
