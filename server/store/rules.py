@@ -160,3 +160,14 @@ def prepare_new_dataset(new: NewDataset) -> tuple[str, int]:
             raise InvalidArgumentError(f"{name} must be a whole number >= 0, got {value!r}")
     tasks_submitted = new.jobs_submitted * new.tasks_per_job if new.tasks_submitted is None else new.tasks_submitted
     return new.dataset_id or new_id(), tasks_submitted
+
+
+def check_file_args(remote: str, movement: str, task_id: str | None, job_index: int | None,
+                    task_name: str | None) -> None:
+    """Validate ``Store.add_file`` arguments (a clear error before any lookup)."""
+    if movement not in MOVEMENTS:
+        raise InvalidArgumentError(f"movement must be one of {sorted(MOVEMENTS)}, got {movement!r}")
+    if not remote:
+        raise InvalidArgumentError("a file needs a filename (remote)")
+    if task_id is None and (job_index is None or task_name is None):
+        raise InvalidArgumentError("add_file needs a task_id, or a job_index and a task_name")

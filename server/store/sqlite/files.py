@@ -6,7 +6,7 @@ import sqlite3
 from ..interface import InvalidArgumentError, NotFoundError
 from ..query import ListOptions, Page
 from ..records import DatasetFile, ProvenanceRecord, ScratchFile, TaskStat, new_id, nowstr
-from ..rules import MOVEMENTS
+from ..rules import check_file_args
 from .base import SQLiteBase
 from .listing import Where, paginate
 from .rows import FILE_COLS, dumps, to_file, to_scratch, to_task_stat
@@ -19,12 +19,7 @@ class FilesMixin(SQLiteBase):
                        job_index: int | None = None, task_name: str | None = None, local: str = "",
                        type: str = "permanent", transfer: str = "true",
                        compression: bool = False) -> DatasetFile:
-        if movement not in MOVEMENTS:
-            raise InvalidArgumentError(f"movement must be one of {sorted(MOVEMENTS)}, got {movement!r}")
-        if not remote:
-            raise InvalidArgumentError("a file needs a filename (remote)")
-        if task_id is None and (job_index is None or task_name is None):
-            raise InvalidArgumentError("add_file needs a task_id, or a job_index and a task_name")
+        check_file_args(remote, movement, task_id, job_index, task_name)
 
         def op(conn: sqlite3.Connection) -> DatasetFile:
             if task_id is not None:
