@@ -43,10 +43,12 @@ ROUTE_MODULES: tuple[str, ...] = (
     "server.api.scratch",
     "server.api.provenance",
     "server.web.pages",
+    "server.provisioning.api",
 )
 # Background services started with the app: each module exposes
 # ``async def service(app) -> AsyncIterator[None]`` (a cleanup_ctx generator).
-SERVICE_MODULES: tuple[str, ...] = ("server.scheduling.service", "server.scheduling.action_worker")
+SERVICE_MODULES: tuple[str, ...] = ("server.scheduling.service", "server.scheduling.action_worker",
+                                    "server.provisioning.service")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SECURITY_HEADERS = {

@@ -71,6 +71,37 @@ class Settings:
     """Jobs re-checked per roll-up cycle by the safety sweep (reports roll up at once)."""
     priority_refresh_seconds: float = 60.0
     """Longest time a dataset's waiting-task priorities go without a recomputation."""
+    provider_interval_seconds: float = 5.0
+    """How often the provisioning loop compares the queue with the pilots (seconds)."""
+    local_site: str = "local"
+    """Site name the local provider's pilots register with."""
+    local_pilot_hours: float = 24.0
+    """Lifetime of a local pilot; it leaves earlier when idle."""
+    site_max_idle: int = 10
+    """Per site: most pilots waiting in the batch queue (pilot_sites may override per site)."""
+    site_max_running: int = 100
+    """Per site: most pilots submitted and not ended."""
+    site_max_per_cycle: int = 20
+    """Per site: most pilots submitted in one provisioning round."""
+    site_ramp_up: int = 2
+    """Per site: pilots a round may submit beyond the number already running (probe a new site first)."""
+    pilot_sites: dict[str, Any] = field(default_factory=dict)
+    """Per-site tables: limits, HTCondor requirements and extra submit lines (docs/operators.md)."""
+    pilot_bootstrap: str = "container"
+    """How an HTCondor pilot finds frazil: container | shared | bundle (docs/operators.md)."""
+    pilot_image: str = "/cvmfs/singularity.opensciencegrid.org/frazil/pilot:latest"
+    """Container image of HTCondor pilots (+SingularityImage) when pilot_bootstrap = container."""
+    pilot_command: str = ""
+    """The frazil program pilots run: a path on a shared file system (CVMFS) for HTCondor
+    (default /usr/local/bin/frazil, the container's), or a command line for local pilots."""
+    pilot_bundle: str = "build/frazil-pilot.pyz"
+    """The `make pilot-bundle` zipapp HTCondor transfers when pilot_bootstrap = bundle."""
+    condor_schedd: str = ""
+    """Schedd name (empty: the local schedd)."""
+    condor_collector: str = ""
+    """Collector that locates condor_schedd (empty: the configured one)."""
+    condor_submit_dir: str = ""
+    """Where pilot submit files, token files and the job event log go (default <data_dir>/condor)."""
     log_level: str = "info"
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -1,0 +1,1 @@
+"""Pilot provisioning: demand from the queue, providers that start pilots (local, HTCondor)."""

@@ -1,0 +1,212 @@
+"""The local provider: ``frazil pilot`` processes on this machine (the default).
+
+Pilots get slices of the configured slots (``local_slots``, e.g.
+``cpus=2,memory=4GB``); the provider never hands out more than that at once.
+Each pilot gets its own system token in a 0600 file (never on its command
+line, where ``ps`` would show it), its own directory and log. A pilot that
+exits is not restarted blindly: the demand loop decides whether a new one is
+needed. On shutdown every pilot gets SIGTERM (it reports its tasks as
+evicted, so they are retried at once) and, after a grace period, SIGKILL.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import psutil
+
+from common.resources import Resources, parse_size
+from server.provisioning.base import DONE, RUNNING, PilotJob, PilotShape, Provider, ProviderCounts
+
+log = logging.getLogger("frazil.server.provisioning")
+
+STOP_GRACE_SECONDS = 10.0
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SLOT_KEYS = {"cpus": "cpu", "cpu": "cpu", "gpus": "gpu", "gpu": "gpu", "memory": "memory", "disk": "disk"}
+
+
+def parse_slots(spec: str, data_dir: Path) -> Resources:
+    """``cpus=2,memory=4GB[,gpus=0][,disk=20GB]`` → the local provider's total.
+
+    Memory and disk default to what the host has (total memory, free disk
+    under the data directory); GPUs default to none, so a GPU task is never
+    sent to a machine that was not declared to have one."""
+    values: dict[str, float | int] = {}
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        key, sep, raw = part.partition("=")
+        key = key.strip().lower()
+        if not sep or key not in SLOT_KEYS:
+            raise ValueError(f"local_slots: cannot read {part!r}; expected e.g. 'cpus=2,memory=4GB,gpus=0,disk=20GB'")
+        name = SLOT_KEYS[key]
+        try:
+            if name in ("cpu", "gpu"):
+                values[name] = int(raw)
+                if values[name] < 0:
+                    raise ValueError(raw)
+            else:
+                values[name] = parse_size(raw.strip())
+        except ValueError:
+            raise ValueError(f"local_slots: {key} must be a {'whole number' if name in ('cpu', 'gpu') else 'size'}, "
+                             f"got {raw!r}") from None
+    if "memory" not in values:
+        values["memory"] = round(psutil.virtual_memory().total / 1e9, 3)
+    if "disk" not in values:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        values["disk"] = round(shutil.disk_usage(data_dir).free / 1e9, 3)
+    return Resources(cpu=int(values.get("cpu", os.cpu_count() or 1)), gpu=int(values.get("gpu", 0)),
+                     memory=float(values["memory"]), disk=float(values["disk"]), time=0.0)
+
+
+def write_secret(path: Path, text: str) -> None:
+    """Create ``path`` readable by this user only, before anything is written to it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        path.unlink()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text + "\n")
+
+
+@dataclass
+class _Local:
+    job: PilotJob
+    process: subprocess.Popen[bytes]
+    directory: Path
+
+
+class LocalProvider(Provider):
+    name = "local"
+
+    def __init__(self, *, server_url: str, slots: Resources, directory: Path, mint_token: Callable[[], str],
+                 site: str = "local", command: list[str] | None = None, stop_grace: float = STOP_GRACE_SECONDS,
+                 keep_logs: int = 50) -> None:
+        self.server_url = server_url
+        self.slots = slots
+        self.directory = directory
+        self.mint_token = mint_token
+        self.site = site
+        self.command = command or [sys.executable, "-m", "server.cli", "pilot"]
+        self.stop_grace = stop_grace
+        self.keep_logs = keep_logs
+        self._live: dict[str, _Local] = {}
+        self._counter = itertools.count(1)
+        self._submitted = 0
+        self._done = 0
+        self._finished: list[str] = []
+
+    # -------------------------------------------------------------- Provider
+
+    async def submit(self, shape: PilotShape, count: int) -> list[str]:
+        started = []
+        for _ in range(count):
+            if not shape.fits_in(self.free()):
+                break  # the slots are full: the demand loop tries again next round
+            started.append(self._start(shape))
+        return started
+
+    async def status(self, job_ids: list[str] | None = None) -> dict[str, str]:
+        states: dict[str, str] = {}
+        for job_id, local in list(self._live.items()):
+            code = local.process.poll()
+            if code is not None:
+                self._finish(job_id, f"exited with code {code}")
+            states[job_id] = local.job.state
+        wanted = set(job_ids) if job_ids is not None else set(states)
+        return {job_id: states.get(job_id, DONE) for job_id in wanted}
+
+    async def cancel(self, job_ids: list[str], reason: str = "") -> list[str]:
+        cancelled = [job_id for job_id in job_ids if job_id in self._live]
+        await self._stop(cancelled, reason or "cancelled")
+        return cancelled
+
+    def jobs(self) -> list[PilotJob]:
+        return [local.job for local in self._live.values()]
+
+    def counts(self) -> ProviderCounts:
+        running = sum(1 for local in self._live.values() if local.job.state == RUNNING)
+        return ProviderCounts(self.name, submitted=self._submitted, running=running, done=self._done)
+
+    async def close(self) -> None:
+        await self._stop(list(self._live), "server shutting down")
+
+    # -------------------------------------------------------------- local pilots
+
+    def free(self) -> Resources:
+        """The slots not handed to a live pilot."""
+        cpu, gpu, memory, disk = self.slots.cpu, self.slots.gpu, self.slots.memory, self.slots.disk
+        for local in self._live.values():
+            shape = local.job.shape
+            cpu, gpu, memory, disk = cpu - shape.cpu, gpu - shape.gpu, memory - shape.memory, disk - shape.disk
+        return Resources(cpu=max(cpu, 0), gpu=max(gpu, 0), memory=max(memory, 0.0), disk=max(disk, 0.0), time=0.0)
+
+    def _start(self, shape: PilotShape) -> str:
+        job_id = f"local-{os.getpid()}-{next(self._counter)}"
+        directory = self.directory / job_id
+        directory.mkdir(parents=True, exist_ok=True)
+        token_file = directory / "pilot.token"
+        write_secret(token_file, self.mint_token())
+        argv = [*self.command, "--server", self.server_url, "--token-file", str(token_file),
+                "--cpus", str(shape.cpu), "--gpus", str(shape.gpu), "--memory", f"{shape.memory:g}",
+                "--disk", f"{shape.disk:g}", "--time", f"{shape.time:g}", "--site", shape.site or self.site]
+        env = dict(os.environ)
+        for name in ("FRAZIL_TOKEN", "FRAZIL_TOKEN_FILE", "FRAZIL_URL"):  # its own token and server, never the operator's
+            env.pop(name, None)
+        env["FRAZIL_PROVIDER"] = self.name
+        env["FRAZIL_PROVIDER_JOB_ID"] = job_id
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+        with open(directory / "pilot.log", "ab") as out:
+            process = subprocess.Popen(argv, cwd=directory, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+        now = time.time()
+        job = PilotJob(job_id=job_id, shape=shape, state=RUNNING, submitted=now, started=now)
+        self._live[job_id] = _Local(job, process, directory)
+        self._submitted += 1
+        log.info("local pilot started", extra={"job_id": job_id, "pid": process.pid, "shape": shape.name})
+        return job_id
+
+    def _finish(self, job_id: str, reason: str) -> None:
+        local = self._live.pop(job_id, None)
+        if local is None:
+            return
+        local.job.state, local.job.reason = DONE, reason
+        self._done += 1
+        (local.directory / "pilot.token").unlink(missing_ok=True)  # the token dies with its pilot
+        log.info("local pilot ended", extra={"job_id": job_id, "reason": reason})
+        self._finished.append(job_id)
+        while len(self._finished) > self.keep_logs:  # keep the newest pilots' logs for debugging
+            shutil.rmtree(self.directory / self._finished.pop(0), ignore_errors=True)
+
+    async def _stop(self, job_ids: list[str], reason: str) -> None:
+        locals_ = [self._live[j] for j in job_ids if j in self._live]
+        for local in locals_:
+            # SIGTERM to the pilot alone: it ends its tasks itself and reports them as evicted
+            if local.process.poll() is None:
+                local.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.stop_grace
+        while time.monotonic() < deadline and any(local.process.poll() is None for local in locals_):
+            await asyncio.sleep(0.1)
+        for local in locals_:
+            if local.process.poll() is None:
+                _signal(local.process, signal.SIGKILL)
+                local.process.wait()
+            self._finish(local.job.job_id, reason)
+
+
+def _signal(process: subprocess.Popen[bytes], signum: int) -> None:
+    """Signal the pilot's whole process group (its task processes too)."""
+    try:
+        os.killpg(process.pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass

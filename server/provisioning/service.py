@@ -1,0 +1,121 @@
+"""The provisioning service of ``frazil server`` (a cleanup_ctx generator).
+
+Builds the configured provider, then every ``provider_interval_seconds``
+runs one demand round under the store lease ``loop.provision`` (the same
+runner as the scheduling loops), so with several server replicas exactly one
+submits pilots. On shutdown the loop stops first, then the provider (the
+local provider stops its pilot processes; HTCondor pilots keep running and
+are found again by their ClassAds on the next start).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import AsyncIterator
+
+from aiohttp import web
+
+from server.keys import SERVICES, SETTINGS, STORE, TOKENS
+from server.provisioning.base import Provider
+from server.provisioning.demand import QueuedClass, RegisteredPilot, SiteConfig, plan
+from server.provisioning.htcondor import CondorOptions, CondorProvider, real_schedd
+from server.provisioning.local import LocalProvider, parse_slots
+from server.provisioning.sites import sites_from_settings
+from server.scheduling.service import LoopRunner, LoopSpec
+from server.settings import Settings
+
+log = logging.getLogger("frazil.server.provisioning")
+
+PROVIDER = "provider"
+"""app[SERVICES] key of the running provider (the admin page and GET /providers read it)."""
+PROVISIONER = "provisioner"
+PILOT_USER = "frazil-pilot"
+CONDOR_TOKEN_DAYS = 7
+"""A glidein may wait in a busy pool for days before it starts."""
+
+
+class Provisioner:
+    """One demand round: refresh the provider's view, plan, act."""
+
+    def __init__(self, app: web.Application, provider: Provider, sites: list[SiteConfig], *,
+                 min_hours: float) -> None:
+        self.app = app
+        self.provider = provider
+        self.sites = sites
+        self.min_hours = min_hours
+        self.last_plan: dict[str, object] = {}
+
+    async def step(self) -> bool:
+        store = self.app[STORE]
+        await self.provider.status()
+        classes = [QueuedClass.of(c) for c in await store.queued_classes()]
+        pilots = [p for p in (RegisteredPilot.of(x) for x in await store.list_pilots(state="active")) if p]
+        capacity = self.provider.slots if isinstance(self.provider, LocalProvider) else None
+        result = plan(classes, self.sites, self.provider.jobs(), pilots, now=time.time(),
+                      min_hours=self.min_hours, capacity=capacity)
+        if result.cancel:
+            await self.provider.cancel(result.cancel, "idle surplus: no queued task needs it")
+        for pilot_id in result.drain:
+            await store.set_pilot_drain(pilot_id, True)
+        for shape, count in result.submit:
+            await self.provider.submit(shape, count)
+        self.last_plan = {"submitted": {s.name: n for s, n in result.submit}, "cancelled": len(result.cancel),
+                          "drained": len(result.drain), "unserved": sum(c.queued for c in result.unserved)}
+        if result.submit or result.cancel or result.drain:
+            log.info("provisioning round", extra=self.last_plan)
+        return False
+
+
+def build_provider(app: web.Application, settings: Settings) -> tuple[Provider, list[SiteConfig], float]:
+    """The provider, its sites and the shortest pilot lifetime it uses (hours)."""
+    tokens = app[TOKENS]
+    data_dir = Path(settings.data_dir)
+    if settings.provider == "local":
+        slots = parse_slots(settings.local_slots, data_dir)
+        lifetime = max(settings.local_pilot_hours, 1.0)
+        provider: Provider = LocalProvider(
+            server_url=settings.resolved_public_url(), slots=slots, directory=data_dir / "pilots",
+            site=settings.local_site,
+            mint_token=lambda: tokens.create(PILOT_USER, role="system", expiration=int((lifetime + 24) * 3600)),
+            command=settings.pilot_command.split() if settings.pilot_command else None)
+        return provider, sites_from_settings(settings, settings.local_site), lifetime
+    if settings.provider == "htcondor":
+        sites = sites_from_settings(settings, "")
+        options = CondorOptions(
+            server_url=settings.resolved_public_url(),
+            submit_dir=Path(settings.condor_submit_dir) if settings.condor_submit_dir else data_dir / "condor",
+            bootstrap=settings.pilot_bootstrap, image=settings.pilot_image,
+            command=settings.pilot_command or "/usr/local/bin/frazil", bundle=settings.pilot_bundle,
+            site_requirements={s.name: s.options.get("requirements", "") for s in sites},
+            site_lines={s.name: list(s.options.get("submit_lines", [])) for s in sites})
+        provider = CondorProvider(
+            options=options, schedd_factory=real_schedd(settings.condor_schedd, settings.condor_collector),
+            mint_token=lambda: tokens.create(PILOT_USER, role="system", expiration=CONDOR_TOKEN_DAYS * 86400))
+        return provider, sites, 0.0
+    raise ValueError(f"provider must be local, htcondor or none, got {settings.provider!r}")
+
+
+async def service(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    if settings.provider == "none":
+        yield
+        return
+    try:
+        provider, sites, min_hours = build_provider(app, settings)
+    except ValueError as exc:
+        raise SystemExit(f"frazil server: {exc}") from None
+    provisioner = Provisioner(app, provider, sites, min_hours=min_hours)
+    runner = LoopRunner(app, [LoopSpec("provision", provisioner.step, settings.provider_interval_seconds)])
+    app[SERVICES][PROVIDER] = provider
+    app[SERVICES][PROVISIONER] = provisioner
+    runner.start()
+    log.info("provisioning started", extra={"provider": provider.name, "sites": [s.name for s in sites]})
+    try:
+        yield
+    finally:
+        await runner.stop()
+        await provider.close()
+        app[SERVICES].pop(PROVIDER, None)
+        app[SERVICES].pop(PROVISIONER, None)
+        log.info("provisioning stopped", extra={"provider": provider.name})

@@ -1,0 +1,50 @@
+"""Site configuration for providers, read from the server settings.
+
+``pilot_sites`` in the settings file is a table per site::
+
+    [pilot_sites.CHTC]
+    max_idle = 20
+    max_running = 500
+    requirements = 'TARGET.GLIDEIN_Site =?= "CHTC"'
+    submit_lines = ['+AccountingGroup = "icecube.prod"']
+
+Missing limits take the ``site_*`` defaults. With no table at all there is
+one site: ``local_site`` for the local provider, "" (anywhere the pool
+sends the pilot) for HTCondor.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from server.provisioning.demand import SiteConfig
+from server.settings import Settings
+
+LIMITS = ("max_idle", "max_running", "max_per_cycle", "ramp_up")
+OPTIONS = ("requirements", "submit_lines")
+SITE_NAME = re.compile(r"^[A-Za-z0-9_.-]{0,64}$")
+
+
+def sites_from_settings(settings: Settings, default_site: str) -> list[SiteConfig]:
+    defaults = {"max_idle": settings.site_max_idle, "max_running": settings.site_max_running,
+                "max_per_cycle": settings.site_max_per_cycle, "ramp_up": settings.site_ramp_up}
+    tables: dict[str, Any] = settings.pilot_sites or {default_site: {}}
+    sites = []
+    for name, table in tables.items():
+        if not SITE_NAME.match(name):
+            raise ValueError(f"pilot_sites: site name {name!r} may hold only letters, digits and _.- (64 at most)")
+        if not isinstance(table, dict):
+            raise ValueError(f"pilot_sites.{name}: expected a table of settings")
+        unknown = sorted(set(table) - set(LIMITS) - set(OPTIONS))
+        if unknown:
+            raise ValueError(f"pilot_sites.{name}: unknown setting(s) {', '.join(unknown)}")
+        limits = {key: table.get(key, defaults[key]) for key in LIMITS}
+        lines = table.get("submit_lines", [])
+        if not isinstance(lines, list) or not all(isinstance(x, str) and "\n" not in x for x in lines):
+            raise ValueError(f"pilot_sites.{name}.submit_lines: expected a list of one-line strings")
+        requirements = table.get("requirements", "")
+        if not isinstance(requirements, str) or "\n" in requirements:
+            raise ValueError(f"pilot_sites.{name}.requirements: expected a one-line ClassAd expression")
+        sites.append(SiteConfig(name=name, **limits,
+                                options={"requirements": requirements, "submit_lines": lines}))
+    return sites

@@ -1,0 +1,224 @@
+"""HTCondor provider against a fake schedd with the bindings' signatures:
+demand → submits of the right number and shape, held → removed and recorded,
+surplus idle → removed, every description accepted by htcondor2.Submit."""
+from __future__ import annotations
+
+import inspect
+import os
+import stat
+import time
+from pathlib import Path
+
+import classad2
+import htcondor2
+import pytest
+
+from server.provisioning.base import DONE, HELD, IDLE, RUNNING, PilotShape
+from server.provisioning.demand import QueuedClass, RegisteredPilot, SiteConfig, plan
+from server.provisioning.htcondor import (
+    CondorOptions, CondorProvider, DescriptionError, DescriptionRenderer, build_submit,
+)
+from tests.provisioning.fake_schedd import FakeSchedd
+
+URL = "https://frazil.example.org:8080"
+
+
+def provider(tmp_path: Path, schedd: FakeSchedd, **options) -> CondorProvider:
+    opts = CondorOptions(server_url=URL, submit_dir=tmp_path / "condor", **options)
+    return CondorProvider(options=opts, schedd_factory=lambda: schedd, mint_token=lambda: "secret-token-xyz")
+
+
+def qc(queued: int, *, cpu=1, gpu=0, memory=2.0, disk=4.0, time=4.0, site="", os=()) -> QueuedClass:
+    return QueuedClass(cpu=cpu, gpu=gpu, memory=memory, disk=disk, time=time, site=site, os=tuple(os), queued=queued)
+
+
+def test_fake_schedd_has_the_bindings_signatures():
+    for name in ("submit", "query", "history", "act"):
+        real = inspect.signature(getattr(htcondor2.Schedd, name))
+        fake = inspect.signature(getattr(FakeSchedd, name))
+        assert list(real.parameters) == list(fake.parameters), name
+        for param in real.parameters.values():
+            if param.default is not inspect.Parameter.empty and name != "submit":
+                assert fake.parameters[param.name].default == param.default or param.name == "opts", (name, param)
+
+
+@pytest.mark.parametrize("bootstrap", ["container", "shared", "bundle"])
+@pytest.mark.parametrize("shape", [
+    PilotShape(cpu=1, memory=2, disk=4, time=5, site=""),
+    PilotShape(cpu=4, gpu=1, memory=12, disk=20, time=30, site="CHTC", os=("RHEL_9_x86_64",)),
+    PilotShape(cpu=2, memory=0.5, disk=1, time=200, site="DESY-HH"),
+])
+def test_every_description_is_accepted_by_htcondor2_submit(tmp_path, bootstrap, shape):
+    options = CondorOptions(server_url=URL, submit_dir=tmp_path, bootstrap=bootstrap,
+                            site_lines={"CHTC": ['+AccountingGroup = "icecube.prod"']})
+    text = DescriptionRenderer(options).render(shape, tmp_path / "x", tmp_path / "x" / "frazil.token")
+    submit = build_submit(text)
+    assert submit["request_cpus"] == str(shape.cpu)
+    assert submit["request_memory"] == str(int(shape.memory * 1000))
+    assert submit["request_disk"] == str(int(shape.disk * 1e6 + 1e6))
+    assert classad2.ExprTree(submit["MY.FrazilPilot"]).eval() is True
+    assert classad2.ExprTree(submit["MY.FrazilSite"]).eval() == shape.site
+    assert classad2.ExprTree(submit["MY.FrazilShape"]).eval() == shape.name
+    assert submit["transfer_input_files"].endswith("frazil.token")
+    assert "token" not in submit["arguments"].replace("--token-file frazil.token", "")
+    assert "secret" not in text
+    requirements = submit["requirements"]
+    if shape.gpu:
+        assert submit["request_gpus"] == str(shape.gpu)
+        assert "GPUs_Capability >= 6.1" in requirements
+        assert classad2.ExprTree(submit["MY.GPUJobLength"]).eval() in ("short", "medium", "long")
+    else:
+        assert "request_gpus" not in submit.keys()
+    if shape.site:
+        assert f'GLIDEIN_Site =?= "{shape.site}"' in requirements
+    if bootstrap == "container":
+        assert classad2.ExprTree(submit["MY.SingularityImage"]).eval().startswith("/cvmfs/")
+    else:
+        assert "MY.SingularityImage" not in submit.keys()
+    if bootstrap == "bundle":
+        assert submit["executable"].endswith(".pyz") and submit["transfer_executable"] == "true"
+    category = classad2.ExprTree(submit["MY.JobDurationCategory"]).eval()
+    assert category == {5: "Medium", 30: "Long", 200: "XLong"}[int(shape.time)]
+    if shape.site == "CHTC":
+        assert classad2.ExprTree(submit["MY.AccountingGroup"]).eval() == "icecube.prod"
+
+
+def test_a_broken_description_is_refused_before_the_schedd():
+    with pytest.raises(DescriptionError, match="ClassAd expression"):
+        build_submit("executable = /bin/true\nrequest_cpus = 1\nrequest_memory = 1\nrequest_disk = 1\n"
+                     "+FrazilPilot = (((\n")
+    with pytest.raises(DescriptionError, match="not a number"):
+        build_submit("executable = /bin/true\nrequest_cpus = lots\nrequest_memory = 1\nrequest_disk = 1\n"
+                     "+FrazilPilot = true\n")
+    with pytest.raises(ValueError, match="pilot_image"):
+        CondorOptions(server_url=URL, submit_dir=Path("/tmp"), image='x" && true')
+
+
+async def test_demand_becomes_bulk_submits_of_the_right_shape(tmp_path):
+    schedd = FakeSchedd()
+    condor = provider(tmp_path, schedd)
+    sites = [SiteConfig("CHTC", max_idle=10, max_per_cycle=20, ramp_up=8)]
+    classes = [qc(5, memory=2, time=4), qc(2, cpu=2, gpu=1, memory=8, time=10)]
+    await condor.status()
+    result = plan(classes, sites, condor.jobs(), [], now=0)
+    for shape, count in result.submit:
+        await condor.submit(shape, count)
+    assert len(schedd.submits) == 2  # one bulk submit per shape
+    by_gpu = {bool(int(call.description["request_gpus"]) if "request_gpus" in call.description.keys() else 0): call
+              for call in schedd.submits}
+    assert len(by_gpu[True].itemdata) == 2 and len(by_gpu[False].itemdata) == 5
+    assert by_gpu[False].description["request_memory"] == "2000"
+    assert by_gpu[True].description["request_cpus"] == "2"
+    assert [item["pilot_index"] for item in by_gpu[False].itemdata] == ["0", "1", "2", "3", "4"]
+    token = Path(by_gpu[False].description["transfer_input_files"])
+    assert token.read_text().strip() == "secret-token-xyz"
+    assert stat.S_IMODE(os.stat(token).st_mode) == 0o600
+    states = await condor.status()
+    assert sorted(states.values()) == [IDLE] * 7
+    # next round: the same demand is covered by the idle pilots -> nothing new
+    again = plan(classes, sites, condor.jobs(), [], now=0)
+    assert again.submit == [] and again.cancel == []
+    # pilots found again from their ClassAds by a fresh provider (server restart / another replica)
+    fresh = provider(tmp_path, schedd)
+    await fresh.status()
+    assert sorted(j.shape.name for j in fresh.jobs()) == sorted(j.shape.name for j in condor.jobs())
+    assert {j.shape.site for j in fresh.jobs()} == {"CHTC"}
+
+
+async def test_site_limits_and_ramp_up(tmp_path):
+    schedd = FakeSchedd()
+    condor = provider(tmp_path, schedd)
+    site = SiteConfig("OSG", max_idle=5, max_running=12, max_per_cycle=4, ramp_up=2)
+    classes = [qc(100)]
+    first = plan(classes, [site], condor.jobs(), [], now=0)
+    assert first.submitted == 2  # an unproven site gets the ramp-up only
+    for shape, n in first.submit:
+        await condor.submit(shape, n)
+    for job_id in list(schedd.queue):
+        schedd.set_status(job_id, 2)
+    await condor.status()
+    pilots = [RegisteredPilot(site="OSG", free=PilotShape().resources.with_time(0), busy=True)] * 2
+    second = plan(classes, [site], condor.jobs(), pilots, now=10**10)
+    assert second.submitted == 2  # as many as already run, within max_per_cycle
+    for shape, n in second.submit:
+        await condor.submit(shape, n)
+    for job_id in list(schedd.queue)[2:]:
+        schedd.set_status(job_id, 2)
+    await condor.status()
+    third = plan(classes, [site], condor.jobs(), [], now=10**10)
+    assert third.submitted == 4  # max_per_cycle
+    for shape, n in third.submit:
+        await condor.submit(shape, n)
+    await condor.status()
+    fourth = plan(classes, [site], condor.jobs(), [], now=10**10)
+    assert fourth.submitted == 1  # max_idle 5 with 4 idle
+    for shape, n in fourth.submit:
+        await condor.submit(shape, n)
+    for job_id in list(schedd.queue):
+        schedd.set_status(job_id, 2)
+    await condor.status()
+    fifth = plan(classes, [site], condor.jobs(), [], now=10**10)
+    assert fifth.submitted == 3  # max_running 12 with 9 running
+
+
+async def test_held_pilots_are_removed_and_recorded(tmp_path):
+    schedd = FakeSchedd()
+    condor = provider(tmp_path, schedd)
+    ids = await condor.submit(PilotShape(memory=2, disk=4, time=5, site="CHTC"), 3)
+    schedd.set_status(ids[0], 5, HoldReason="Error from slot1@node7: memory limit exceeded")
+    schedd.set_status(ids[1], 2)
+    states = await condor.status()
+    assert states == {ids[0]: DONE, ids[1]: RUNNING, ids[2]: IDLE}
+    action, removed, reason = schedd.acts[-1]
+    assert action == htcondor2.JobAction.Remove and removed == [ids[0]] and "held" in reason
+    assert ids[0] not in schedd.queue and ids[0] in schedd.history_ads
+    counts = condor.counts()
+    assert counts.removed_held[0]["reason"] == "Error from slot1@node7: memory limit exceeded"
+    assert counts.removed_held[0]["site"] == "CHTC"
+    assert (counts.submitted, counts.idle, counts.running, counts.done) == (3, 1, 1, 1)
+    # a pilot that ended is looked up in the history
+    schedd.finish(ids[1], exit_code=0)
+    await condor.status()
+    assert condor.counts().running == 0 and [j.job_id for j in condor.jobs()] == [ids[2]]
+
+
+async def test_surplus_idle_pilots_are_removed(tmp_path):
+    schedd = FakeSchedd()
+    condor = provider(tmp_path, schedd)
+    site = SiteConfig("CHTC", max_idle=10, ramp_up=10)
+    result = plan([qc(6)], [site], [], [], now=0)
+    for shape, n in result.submit:
+        await condor.submit(shape, n)
+    schedd.set_status("100.0", 2)
+    await condor.status()
+    # the queue drained to 2 tasks: the pilot that just started covers one, one idle pilot the other
+    shrink = plan([qc(2)], [site], condor.jobs(), [], now=time.time())
+    assert shrink.submit == [] and len(shrink.cancel) == 4
+    assert "100.0" not in shrink.cancel
+    await condor.cancel(shrink.cancel, "idle surplus")
+    action, removed, reason = schedd.acts[-1]
+    assert action == htcondor2.JobAction.Remove and sorted(removed) == sorted(shrink.cancel)
+    assert reason == "frazil: idle surplus"
+    await condor.status()
+    assert sorted(j.state for j in condor.jobs()) == [IDLE, RUNNING]
+    # nothing queued at all: the last idle pilot goes too, the running one stays
+    empty = plan([], [site], condor.jobs(), [], now=10**10)
+    assert len(empty.cancel) == 1 and "100.0" not in empty.cancel
+
+
+async def test_schedd_failures_are_provider_errors(tmp_path):
+    from server.provisioning.base import ProviderError
+
+    class Broken(FakeSchedd):
+        def query(self, constraint='True', projection=[], callback=None, limit=-1,
+                  opts=htcondor2.QueryOpt.Default):
+            raise htcondor2.HTCondorException("Failed to connect to schedd")
+
+    condor = provider(tmp_path, Broken())
+    with pytest.raises(ProviderError, match="HTCondor query failed: Failed to connect"):
+        await condor.status()
+    unreachable = CondorProvider(options=CondorOptions(server_url=URL, submit_dir=tmp_path),
+                                 schedd_factory=lambda: (_ for _ in ()).throw(RuntimeError("no collector")),
+                                 mint_token=lambda: "t")
+    with pytest.raises(ProviderError, match="cannot reach the HTCondor schedd: no collector"):
+        await unreachable.status()
