@@ -15,8 +15,9 @@ Ids are DETERMINISTIC (a 128-bit BLAKE2 hash of dataset_id/job_index[/task_index
   materialized yet: the store counts it as a pending dependency and releases
   the task once that id completes, whichever dataset creates it first.
 
-``task_files`` needs nothing here: a task's per-job files are read from
-``/datasets/{id}/files`` when its plan is built, as IceProd's runner did.
+``task_files`` needs nothing here, as in IceProd: the per-job files registered
+with ``/datasets/{id}/files`` join the task's data when its plan is built
+(``common.plan.JobContext.task_files``), i.e. when the task runs.
 """
 from __future__ import annotations
 
