@@ -377,13 +377,19 @@ def time_submit(server: ServerProcess, jobs: int, timeout: float = 300.0) -> dic
     return {"submit": f"not materialized within {timeout:g} s", "dataset_id": dataset_id}
 
 
-def run_benchmark(tasks: int, seconds: float, open_seconds: float, repeat: int, submit_jobs: int) -> dict[str, Any]:
+def run_benchmark(tasks: int, seconds: float, open_seconds: float, repeat: int, submit_jobs: int,
+                  store_dir: str | None = None) -> dict[str, Any]:
     result: dict[str, Any] = {"benchmark": "claim", "tasks_queued": tasks, "store": "sqlite",
                               "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory(prefix="frazil-claim-") as tmp:
-        db = f"sqlite:///{tmp}/frazil.db"
-        result.update(asyncio.run(fill_store(db, tasks)))
-        server = ServerProcess(db, pathlib.Path(tmp) / "data", env={
+        folder = pathlib.Path(store_dir or tmp)
+        db = f"sqlite:///{folder}/frazil.db"
+        if (folder / "frazil.db").exists():
+            result["reused_store"] = str(folder)  # filled by an earlier run (minus the tasks it completed)
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            result.update(asyncio.run(fill_store(db, tasks)))
+        server = ServerProcess(db, folder / "data", env={
             "FRAZIL_CLAIM_RATE_PER_PILOT": "1000000", "FRAZIL_LOG_LEVEL": "warning"})
         server.start()
         try:
@@ -441,6 +447,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--open-seconds", type=float, default=30.0, help="open-loop duration")
     parser.add_argument("--repeat", type=int, default=3, help="closed-loop runs (the median is reported)")
     parser.add_argument("--submit-jobs", type=int, default=100_000, help="jobs of the submit timing (0 = skip)")
+    parser.add_argument("--store-dir", help="keep the filled store in this folder and reuse it on the next run")
     parser.add_argument("--client", choices=["closed", "open"], help=argparse.SUPPRESS)
     parser.add_argument("--client-args", help=argparse.SUPPRESS)
     parser.add_argument("--trivial-server", type=int, help=argparse.SUPPRESS)
@@ -458,7 +465,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.tasks, args.seconds, args.open_seconds, args.repeat = min(args.tasks, 20_000), 3.0, 5.0, 1
         args.submit_jobs = min(args.submit_jobs, 2_000)
-    print(json.dumps(run_benchmark(args.tasks, args.seconds, args.open_seconds, args.repeat, args.submit_jobs)))
+    print(json.dumps(run_benchmark(args.tasks, args.seconds, args.open_seconds, args.repeat, args.submit_jobs,
+                                    args.store_dir)))
     return 0
 
 

@@ -38,7 +38,21 @@ MAX_DIRTY = 100_000
 PRIORITY_EPSILON = 1e-6
 ROLLUP_CHUNK = 250
 """Jobs per roll-up store call: short writer transactions, so claims interleave."""
-FULL_ROLLUP_SECONDS = 60.0
+FULL_ROLLUP_SECONDS = 600.0
+"""Every processing dataset is rolled up on the first round and then this
+often; in between only datasets whose jobs changed (a full pass counts every
+job of every dataset, in the store's writer)."""
+DATASET_VIEW_SECONDS = 10.0
+
+
+@dataclass
+class _DatasetView:
+    """Processing datasets with their task counts and priorities at ``at``."""
+
+    datasets: list[dict[str, Any]]
+    counts: dict[str, dict[str, int]]
+    priorities: dict[str, float]
+    at: float
 
 
 @dataclass
@@ -75,6 +89,7 @@ class Scheduler:
         self.dirty_jobs: set[str] = set()
         self.dirty_datasets: set[str] = set()
         self._priorities: dict[str, _PriorityState] = {}
+        self._view: _DatasetView | None = None
         self._sweep_datasets: list[str] = []
         self._sweep_cursor: str | None = None
         self._materialize_errors: dict[str, str] = {}
@@ -143,30 +158,50 @@ class Scheduler:
     # ------------------------------------------------------------ queue
 
     async def queue(self) -> bool:
-        """Priorities for waiting tasks, then waiting → queued up to the target."""
-        now = time.time()
-        datasets = await self.processing_datasets()
-        counts = await self._counts(datasets)
-        prios = await self._dataset_priorities(datasets, counts, now)
-        for ds in datasets:
-            await self._refresh_task_priorities(ds, prios[ds["dataset_id"]], counts[ds["dataset_id"]], now)
-        for gone in set(self._priorities) - set(prios):
-            del self._priorities[gone]
+        """Priorities for waiting tasks, then waiting → queued up to the target.
 
-        settings = self.settings
-        queued = sum(c.queued for c in await self.store.queued_classes())
-        waiting = sum(c.get("waiting", 0) for c in counts.values())
+        Only waiting tasks need priorities, so a round without any costs a
+        few index lookups. Per-dataset counts of every active status cost as much as
+        the dataset is large, so the dataset-level view (priorities, queued
+        load) is recomputed when the processing datasets change, else at most
+        every ``DATASET_VIEW_SECONDS``; the
+        cheap per-dataset waiting counts are read every round."""
+        store, settings = self.store, self.settings
+        now = time.time()
+        queued = sum(c.queued for c in await store.queued_classes())
+        metrics = get_metrics(self.app)
+        metrics.queued.set(queued)
+        datasets = await self.processing_datasets()
+        # (dataset, status) is an index prefix: each count is as cheap as the
+        # dataset has waiting tasks, unlike one count over all datasets
+        in_waiting = {ds["dataset_id"]: (await store.task_counts_by_status(
+            TaskFilter(dataset_id=ds["dataset_id"], status=["waiting"]))).get("waiting", 0) for ds in datasets}
+        waiting = sum(in_waiting.values())
+        if not waiting:
+            return False
+        view = self._view
+        if view is None or now - view.at >= DATASET_VIEW_SECONDS or \
+                [d["dataset_id"] for d in datasets] != [d["dataset_id"] for d in view.datasets]:
+            counts = await self._counts(datasets)
+            view = self._view = _DatasetView(datasets, counts, await self._dataset_priorities(datasets, counts, now),
+                                             now)
+            for gone in set(self._priorities) - set(view.priorities):
+                del self._priorities[gone]
+        for ds in datasets:
+            dataset_id = ds["dataset_id"]
+            await self._refresh_task_priorities(ds, view.priorities[dataset_id], in_waiting[dataset_id], now)
+
         want = min(settings.queue_target - queued, settings.queue_batch)
-        taken: list[str] = []
-        if want > 0 and waiting > 0:
-            # IceProd's fairness: datasets that already have many tasks queued,
-            # relative to their priority, go last (most loaded first in the list).
-            loaded = [(c.get("queued", 0) / max(prios.get(d, 0.0), 1e-6), d)
-                      for d, c in counts.items() if c.get("queued", 0) > 0]
-            deprio = [d for _, d in sorted(loaded, reverse=True)]
-            taken = await self.store.queue_tasks(want, dataset_deprio=deprio)
-        get_metrics(self.app).queued.set(queued + len(taken))
-        return bool(taken) and len(taken) >= want and len(taken) < waiting
+        if want <= 0:
+            return False
+        # IceProd's fairness: datasets that already have many tasks queued,
+        # relative to their priority, go last (most loaded first in the list).
+        loaded = [(c.get("queued", 0) / max(view.priorities.get(d, 0.0), 1e-6), d)
+                  for d, c in view.counts.items() if c.get("queued", 0) > 0]
+        deprio = [d for _, d in sorted(loaded, reverse=True)]
+        taken = await store.queue_tasks(want, dataset_deprio=deprio)
+        metrics.queued.set(queued + len(taken))
+        return len(taken) >= want and len(taken) < waiting
 
     async def _dataset_priorities(self, datasets: list[dict[str, Any]], counts: dict[str, dict[str, int]],
                                   now: float) -> dict[str, float]:
@@ -183,13 +218,11 @@ class Scheduler:
         return dataset_priorities(inputs, user_priorities=users, group_priorities=groups,
                                   fair_share=self.fair_share.factors(owners, now))
 
-    async def _refresh_task_priorities(self, ds: dict[str, Any], prio: float, counts: dict[str, int],
-                                       now: float) -> None:
+    async def _refresh_task_priorities(self, ds: dict[str, Any], prio: float, waiting: int, now: float) -> None:
         """Recompute the dataset's waiting tasks when something they depend on
         moved: its priority, newly released tasks, or staleness. Only changed
         values are written, in bulk."""
         dataset_id = ds["dataset_id"]
-        waiting = counts.get("waiting", 0)
         state = self._priorities.get(dataset_id)
         if state is not None and abs(state.priority - prio) <= PRIORITY_EPSILON and waiting <= state.waiting \
                 and now - state.at < self.settings.priority_refresh_seconds:
@@ -254,8 +287,8 @@ class Scheduler:
 
         Counting a dataset's jobs costs as much as the dataset is large and
         happens in the store's writer, so a dataset is rolled up only when
-        one of its jobs changed or was noted, and all of them once a minute
-        (and on the first round after a start)."""
+        one of its jobs changed or was noted, and all of them on the first round
+        after a start and every ``FULL_ROLLUP_SECONDS``."""
         batch = self.settings.rollup_sweep_batch
         jobs = [self.dirty_jobs.pop() for _ in range(min(batch, len(self.dirty_jobs)))]
         datasets = set(self.dirty_datasets)
