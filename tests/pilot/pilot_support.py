@@ -17,6 +17,17 @@ from server.auth import default_rights
 from server.store import Attempt, NewDataset, Store, TaskFilter, open_store
 
 REPO = Path(__file__).resolve().parents[2]
+NVIDIA_SMI = """#!/bin/sh
+# What `nvidia-smi --query-gpu=index,uuid,name,memory.total --format=csv,noheader,nounits` prints.
+case "$*" in
+  *--query-gpu=*)
+    echo "0, GPU-5e1b8c4a-27c1-4f0e-9d0a-0c7e6b1a2f10, NVIDIA A100-SXM4-40GB, 40960"
+    echo "1, GPU-a93d2e77-51f4-4b4e-8a55-3c2b9f0e7d21, NVIDIA A100-SXM4-40GB, 40960"
+    ;;
+  *) exit 9 ;;
+esac
+"""
+
 SERVER_ENV = {
     "FRAZIL_LOOP_INTERVAL_SECONDS": "0.2",
     "FRAZIL_CLAIM_RATE_PER_PILOT": "10000",

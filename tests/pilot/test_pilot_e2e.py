@@ -8,13 +8,15 @@ and class, and the work must be reported with outputs, logs and stats.
 """
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from rest_tools.client import RestClient
 
-from tests.pilot.pilot_support import Deployment, attempts_of, deploy, tasks_of, wait_for, with_store
+from tests.pilot.pilot_support import NVIDIA_SMI, Deployment, attempts_of, deploy, tasks_of, wait_for, with_store
 
 WORK = textwrap.dedent("""
     import ctypes, os, sys, time
@@ -112,3 +114,67 @@ async def test_pilot_runs_a_mixed_dataset_with_the_right_classes(deployment: Dep
                if entry.name == "stderr")
     stats = (await with_store(deployment.db, lambda s: s.list_task_stats(task_id=rows[0]["task_id"]))).rows
     assert [doc["stats"]["status"] for doc in stats] == ["complete"]
+
+
+GPU_PROBE = textwrap.dedent("""
+    import os
+    print("devices=" + os.environ.get("CUDA_VISIBLE_DEVICES", "unset"), flush=True)
+""")
+
+
+async def test_gpu_tasks_get_their_own_device(deployment: Deployment, tmp_path: Path) -> None:
+    """Two GPU tasks on a two-GPU slot (found by a fake nvidia-smi) run side by
+    side, each seeing only the device the pilot gave it."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "nvidia-smi").write_text(NVIDIA_SMI)
+    (bin_dir / "nvidia-smi").chmod(0o755)
+    script = tmp_path / "probe.py"
+    script.write_text(GPU_PROBE)
+    config = {"version": 3.2, "tasks": [{"name": "gpu", "requirements": {"gpu": 1, "memory": 0.05},
+                                         "trays": [{"modules": [{"src": str(script)}]}]}]}
+    dataset_id = await deployment.submit(config, jobs=2)
+    deployment.pilot("gpu", "--cpus", "2", "--memory", "1", "--disk", "5", "--idle-timeout", "3",
+                     env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
+
+    async def done() -> bool:
+        rows = await tasks_of(deployment.db, dataset_id)
+        return len(rows) == 2 and all(row["status"] == "complete" for row in rows)
+
+    await wait_for(done, 40, "both GPU tasks", lambda: deployment.log("gpu")[-3000:])
+    seen = []
+    for row in await tasks_of(deployment.db, dataset_id):
+        logs = await with_store(deployment.db, lambda s: s.task_logs(row["task_id"]))
+        seen += [line for log in logs if log.name == "stdout" for line in log.data.split()]
+    assert sorted(seen) == ["devices=0", "devices=1"]
+    assert "'gpu': 'host'" in deployment.log("gpu")  # counted from nvidia-smi
+
+
+async def test_a_task_taken_away_is_abandoned_not_reported(deployment: Deployment, tmp_path: Path) -> None:
+    """An admin puts the running task back to waiting: the next heartbeat no longer
+    lists it, so the pilot stops it without reporting, and the task then runs again."""
+    script = tmp_path / "slow.py"
+    script.write_text("import time\ntime.sleep(60)\n")
+    config = {"version": 3.2, "tasks": [{"name": "slow", "requirements": {"memory": 0.05},
+                                         "trays": [{"modules": [{"src": str(script)}]}]}]}
+    dataset_id = await deployment.submit(config, jobs=1)
+    deployment.pilot("p1", "--cpus", "1", "--memory", "1", "--disk", "5", "--idle-timeout", "60")
+
+    async def running() -> bool:
+        rows = await tasks_of(deployment.db, dataset_id)
+        return bool(rows) and rows[0]["status"] == "processing"
+
+    await wait_for(running, 30, "the task to start", lambda: deployment.log("p1")[-3000:])
+    [row] = await tasks_of(deployment.db, dataset_id)
+    admin = RestClient(deployment.server.url, deployment.server.token("root", role="admin"), retries=0)
+    await admin.request("PUT", f"/tasks/{row['task_id']}/status", {"status": "suspended"})
+
+    async def abandoned() -> bool:
+        return "abandoned" in deployment.log("p1")
+
+    await wait_for(abandoned, 20, "the pilot to abandon the task", lambda: deployment.log("p1")[-3000:])
+    [row] = await tasks_of(deployment.db, dataset_id)
+    assert row["status"] == "suspended"  # the pilot reported nothing over the admin's decision
+    attempts = await attempts_of(deployment.db, row["task_id"])
+    assert all(a.status != "complete" for a in attempts)
+    assert f"task {row['task_id']} (slow):" not in deployment.log("p1")  # the pilot's line for a report
