@@ -183,6 +183,17 @@ def scratch_base(settings: Settings, request: web.Request) -> str:
     return (settings.public_url or str(request.url.origin())).rstrip("/") + "/scratch"
 
 
+async def _task_files(store: Store, task: Any, config_text: str) -> list[dict[str, Any]]:
+    """Per-job files (``/datasets/{id}/files``) for tasks that use them, as data
+    entries for ``JobContext.task_files``. Only configs that mention
+    ``task_files: true`` (compact JSON text) cost a query on the claim path."""
+    if '"task_files":true' not in config_text:
+        return []
+    files = await store.list_files(task.dataset_id, task.task_id)
+    return [{"remote": f.remote, "local": f.local, "type": f.type, "movement": f.movement, "transfer": f.transfer}
+            for f in files]
+
+
 async def claim_reply(store: Store, cache: ClaimCache, settings: Settings, claimed: ClaimedTask,
                       scratch_url: str) -> web.Response:
     """The claimed task plus everything a pilot needs to build its TaskPlan
@@ -194,7 +205,7 @@ async def claim_reply(store: Store, cache: ClaimCache, settings: Settings, claim
     doc.update(await cache.dataset(store, task.dataset_id))
     doc.update(instance_id=claimed.instance_id, attempt=claimed.attempt, lease_expires=claimed.lease_expires,
                lease_seconds=settings.lease_seconds, heartbeat_seconds=settings.heartbeat_seconds,
-               config_version=version, scratch_url=scratch_url)
+               config_version=version, scratch_url=scratch_url, files=await _task_files(store, task, config_text))
     head = json.dumps(doc, separators=(",", ":"), default=str)
     return web.Response(body=f'{head[:-1]},"config":{config_text}}}'.encode(), content_type="application/json")
 
