@@ -1,7 +1,9 @@
 """Store benchmark (DESIGN.md §5): the claim hot path in-process.
 
-For each queue size (default 1,000,000 then 10,000 queued tasks, in several
-datasets, about 10% needing a GPU, memory/disk/time mixed) it measures:
+For each queue size (default 1,000,000 then 10,000 queued tasks, in four
+datasets of priorities 0.3..0.9, about 10% needing a GPU, memory/disk/time/os
+mixed, task priorities from IceProd's formula — or uniformly random with
+``--random-priorities``, the worst case for page locality) it measures:
 
 * bulk creation rate (tasks/s) while building the queue (jobs of 2 tasks, the
   second depending on the first, created queued in batches of 10,000 tasks,
@@ -67,11 +69,23 @@ def requirements(rng: random.Random) -> dict[str, Any]:
     return req
 
 
-def make_jobs(first: int, n_jobs: int, rng: random.Random) -> list[NewJob]:
+def task_priority(dataset_priority: float, job_index: int, jobs: int, task_index: int) -> float:
+    """IceProd's task priority (reference §6.3) without its first-100-jobs
+    boost: later tasks of a job and earlier jobs of a dataset come first."""
+    p = dataset_priority + (task_index / 2) / 5 - (job_index / max(jobs, 1)) / 5
+    return min(1.0, max(0.0, p))
+
+
+def make_jobs(first: int, n_jobs: int, rng: random.Random, dataset_priority: float | None = None,
+              jobs_total: int = 1) -> list[NewJob]:
+    """Jobs of a queued gen -> sim pair; ``dataset_priority`` None: random priorities
+    (the worst case for locality: every claim lands on a random page)."""
     jobs = []
     for j in range(first, first + n_jobs):
-        a = NewTask("gen", 0, requirements(rng), status="queued", priority=rng.random())
-        b = NewTask("sim", 1, requirements(rng), depends=[a.task_id], status="queued", priority=rng.random())
+        prio = [rng.random(), rng.random()] if dataset_priority is None else [
+            task_priority(dataset_priority, j, jobs_total, i) for i in range(2)]
+        a = NewTask("gen", 0, requirements(rng), status="queued", priority=prio[0])
+        b = NewTask("sim", 1, requirements(rng), depends=[a.task_id], status="queued", priority=prio[1])
         jobs.append(NewJob(j, [a, b]))
     return jobs
 
@@ -79,16 +93,22 @@ def make_jobs(first: int, n_jobs: int, rng: random.Random) -> list[NewJob]:
 class Queue:
     """The datasets of one benchmark run and where their next job goes."""
 
-    def __init__(self, store: Store, rng: random.Random) -> None:
-        self.store, self.rng = store, rng
+    def __init__(self, store: Store, rng: random.Random, random_priorities: bool = False) -> None:
+        self.store, self.rng, self.random_priorities = store, rng, random_priorities
         self.datasets: list[str] = []
+        self.priority: dict[str, float] = {}
+        self.jobs_total = 1
         self.next_index: dict[str, int] = {}
         self.job_ids: list[str] = []
 
     async def setup(self, total_jobs: int) -> None:
-        for _ in range(DATASETS):
-            ds = await self.store.create_dataset(NewDataset("benchmark", total_jobs, 2, "simprod", "bench"))
+        self.jobs_total = max(1, total_jobs // DATASETS)
+        for n in range(DATASETS):
+            priority = 0.3 + 0.2 * n
+            ds = await self.store.create_dataset(NewDataset("benchmark", total_jobs, 2, "simprod", "bench",
+                                                            priority=priority))
             self.datasets.append(ds.dataset_id)
+            self.priority[ds.dataset_id] = priority
             self.next_index[ds.dataset_id] = 0
 
     async def add(self, n_tasks: int) -> float:
@@ -107,7 +127,9 @@ class Queue:
                 ds = self.datasets[turn % len(self.datasets)]
                 turn += 1
                 n = min(left, BATCH_TASKS // 2)
-                chunk.append((ds, make_jobs(self.next_index[ds], n, self.rng)))
+                chunk.append((ds, make_jobs(self.next_index[ds], n, self.rng,
+                                            None if self.random_priorities else self.priority[ds],
+                                            self.jobs_total)))
                 self.next_index[ds] += n
                 left -= n
             for _, jobs in chunk:
@@ -153,10 +175,10 @@ async def claim_level(store: Store, concurrency: int, cycles: int) -> dict[str, 
             "cycles": len(latencies)}
 
 
-async def one_size(url: str, n_tasks: int, cycles: int, seed: int) -> dict[str, Any]:
+async def one_size(url: str, n_tasks: int, cycles: int, seed: int, random_priorities: bool) -> dict[str, Any]:
     store = await open_store(url)
     try:
-        queue = Queue(store, random.Random(seed))
+        queue = Queue(store, random.Random(seed), random_priorities)
         await queue.setup(n_tasks)
         build_s = await queue.add(n_tasks)
         result: dict[str, Any] = {"queued": n_tasks, "bulk_create_tasks_per_s": round(n_tasks / build_s),
@@ -236,7 +258,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 for run in range(args.runs):
                     name = f"bench_{size}_{run}"
                     url = nx.url(name) if nx else f"sqlite:///{folder}/{name}.db"
-                    runs.append(await one_size(url, size, args.cycles, seed=run))
+                    runs.append(await one_size(url, size, args.cycles, run, args.random_priorities))
                     if not nx:
                         for suffix in ("", "-wal", "-shm"):
                             pathlib.Path(f"{folder}/{name}.db{suffix}").unlink(missing_ok=True)
@@ -252,7 +274,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "benchmark": "store",
         "backend": "nx-27017 (MongoDB wire protocol server, not a real MongoDB)" if args.backend == "mongo-wire"
         else "sqlite",
-        "cpus": os.cpu_count(), "runs": args.runs, "statistic": "median",
+        "cpus": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()],
+        "priorities": "random" if args.random_priorities else "iceprod-formula",
+        "runs": args.runs, "statistic": "median",
         "sizes": results, "cost_growth": growth,
         "targets": {"claim_complete_per_s": 5000, "p99_claim_ms": 5, "bulk_create_tasks_per_s": 100_000,
                     "small_vs_big_within": 0.2},
@@ -266,6 +290,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--small", type=int, default=10_000, help="queued tasks of the small run")
     parser.add_argument("--cycles", type=int, default=10_000, help="claim+complete cycles per level")
     parser.add_argument("--runs", type=int, default=1, help="repeat and report medians")
+    parser.add_argument("--random-priorities", action="store_true",
+                        help="uniformly random task priorities instead of IceProd's formula (worst-case locality)")
     args = parser.parse_args(argv)
     if args.tasks < 100 or args.small < 100:
         parser.error("--tasks and --small must be at least 100")
