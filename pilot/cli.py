@@ -89,15 +89,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _token(args: argparse.Namespace) -> str:
-    if args.token:
+    if args.token is not None:
+        if not args.token.strip():
+            raise CliError("--token is empty")
         return args.token.strip()
     if args.token_file:
-        return token_from_env({ENV_TOKEN_FILE: args.token_file})
+        try:
+            token = pathlib.Path(args.token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise CliError(f"--token-file {args.token_file}: cannot read: {exc.strerror or exc}") from None
+        if not token:
+            raise CliError(f"--token-file {args.token_file}: the file is empty")
+        return token
     return token_from_env()
 
 
 def _url(args: argparse.Namespace) -> str:
-    return url_from_env({ENV_URL: args.server} if args.server else None)
+    if args.server is None:
+        return url_from_env()
+    url = args.server.strip()
+    if not url.startswith(("http://", "https://")):
+        raise CliError(f"--server {args.server!r}: expected an http:// or https:// address")
+    return url.rstrip("/")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -59,29 +59,34 @@ class TaskLogs:
                 continue
 
     async def flush(self) -> None:
-        """Send every buffered log now; raises Unreachable (the text stays buffered)."""
+        """Send every buffered log now (one request per log, concurrently); raises
+        Unreachable (unsent text stays buffered)."""
         async with self._lock:
-            for name in list(self._buffers):
-                chunks = self._buffers.get(name)
-                if not chunks:
-                    continue
-                count = len(chunks)  # feed() may append while we wait for the server
-                text = "".join(chunks[:count])
-                log_id = self._log_ids.get(name)
-                if log_id is None:
-                    reply = await self.api.call("POST", f"/tasks/{self.task_id}/logs",
-                                                {"instance_id": self.instance_id, "name": name, "data": text})
-                    if reply.ok and isinstance(reply.data, dict):
-                        self._log_ids[name] = str(reply.data.get("result"))
-                else:
-                    reply = await self.api.call("PATCH", f"/logs/{log_id}",
-                                                {"instance_id": self.instance_id, "append": text})
-                del chunks[:count]
-                self._sizes[name] = sum(len(c) for c in chunks)
-                if not reply.ok:
-                    # 409: the claim is gone; 413: the stored log is full. Either way stop.
-                    log.info("log %s of task %s no longer streamed: %s", name, self.task_id, reply.error)
-                    self._closed.add(name)
+            names = [name for name, chunks in self._buffers.items() if chunks]
+            results = await asyncio.gather(*(self._send(name) for name in names), return_exceptions=True)
+        for outcome in results:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def _send(self, name: str) -> None:
+        chunks = self._buffers[name]
+        count = len(chunks)  # feed() may append while we wait for the server
+        text = "".join(chunks[:count])
+        log_id = self._log_ids.get(name)
+        if log_id is None:
+            reply = await self.api.call("POST", f"/tasks/{self.task_id}/logs",
+                                        {"instance_id": self.instance_id, "name": name, "data": text})
+            if reply.ok and isinstance(reply.data, dict):
+                self._log_ids[name] = str(reply.data.get("result"))
+        else:
+            reply = await self.api.call("PATCH", f"/logs/{log_id}",
+                                        {"instance_id": self.instance_id, "append": text})
+        del chunks[:count]
+        self._sizes[name] = sum(len(c) for c in chunks)
+        if not reply.ok:
+            # 409: the claim is gone; 413: the stored log is full. Either way stop.
+            log.info("log %s of task %s no longer streamed: %s", name, self.task_id, reply.error)
+            self._closed.add(name)
 
     async def finish(self, spool: Spool) -> None:
         """Stop streaming; what could not be sent is spooled (before the result)."""

@@ -290,9 +290,9 @@ class Pilot:
             self.running.pop(claim.task_id, None)
             self._last_busy = time.monotonic()
             self._wake.set()
+        await self.deliver()  # the report first: cleaning up must not delay it
         if result is not None and result.workdir and not self.config.keep_workdirs:
             await asyncio.to_thread(shutil.rmtree, result.workdir, True)
-        await self.deliver()
 
     async def _report(self, claim: Claim, result: TaskResult, logs: TaskLogs) -> None:
         if claim.abandoned:
