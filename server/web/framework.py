@@ -14,7 +14,7 @@ import functools
 import logging
 import pathlib
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 import jinja2
 from aiohttp import web
@@ -26,6 +26,7 @@ from server.scheduling.actions import ACTIONS, ActionContext, ActionForbidden, A
 from server.store import ActionMessage, Dataset, InvalidArgumentError, InvalidQuery, NotFoundError, StoreError
 from server.web import csrf
 from server.web.sessions import COOKIE, Session, SessionCodec, derive_key
+from server.web.snapshots import Snapshots
 
 log = logging.getLogger("frazil.web")
 HERE = pathlib.Path(__file__).parent
@@ -57,7 +58,7 @@ class WebState:
 
     codec: SessionCodec
     csrf_key: bytes
-    extra: dict[str, Any] = field(default_factory=dict)
+    snapshots: Snapshots = field(default_factory=Snapshots)
 
 
 def state(app: web.Application) -> WebState:
@@ -68,6 +69,12 @@ def state(app: web.Application) -> WebState:
         current = app[SERVICES][WEB] = WebState(SessionCodec(derive_key(secret, "session")),
                                                 derive_key(secret, "csrf"))
     return current
+
+
+async def snapshots_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Registered after the store's context, so refreshes stop before the store closes."""
+    yield
+    await state(app).snapshots.close()
 
 
 def current_session(request: web.Request) -> Session | None:

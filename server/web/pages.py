@@ -9,7 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.web import admin_pages, auth_pages, config_pages, dataset_pages, log_pages, plot_pages, task_pages
-from server.web.framework import HERE, PageRoutes
+from server.web.framework import HERE, PageRoutes, snapshots_ctx
 from server.web.history import install
 
 routes = PageRoutes()
@@ -21,4 +21,4 @@ def _static(app: web.Application) -> None:
     app.router.add_static("/static/", HERE / "static", append_version=False)
 
 
-routes.on_register.extend([_static, install])
+routes.on_register.extend([_static, install, lambda app: app.cleanup_ctx.append(snapshots_ctx)])

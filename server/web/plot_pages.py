@@ -15,10 +15,10 @@ from typing import Any
 from aiohttp import web
 
 from server.keys import STORE
-from server.store import Attempt, ListOptions, TaskFilter
+from server.store import Attempt, ListOptions, Store, TaskFilter
 from server.store.records import TIME_FORMAT
 from server.web import plots
-from server.web.framework import PageRoutes, dataset_for, render
+from server.web.framework import PageRoutes, dataset_for, render, state
 
 routes = PageRoutes()
 TASK_SAMPLE = 400
@@ -84,12 +84,9 @@ def per_name_charts(tasks: list[dict[str, Any]], attempts: dict[str, list[Attemp
     return charts
 
 
-@routes.page("/dataset/{key}/plots")
-async def dataset_plots(request: web.Request) -> web.StreamResponse:
-    dataset = await dataset_for(request, request.match_info["key"])
-    store = request.app[STORE]
+async def plot_data(store: Store, dataset_id: str) -> dict[str, Any]:
     recent = (await store.list_tasks(
-        TaskFilter(dataset_id=dataset.dataset_id),
+        TaskFilter(dataset_id=dataset_id),
         ListOptions(keys=("name", "status", "failures", "requirements", "attempts"), limit=TASK_SAMPLE,
                     sort=[("status_changed", -1)]))).rows
     attempts: dict[str, list[Attempt]] = {}
@@ -98,14 +95,24 @@ async def dataset_plots(request: web.Request) -> web.StreamResponse:
     failures = [(when, a.failure_class or "unknown") for found in attempts.values() for a in found
                 if a.status in ("reset", "failed", "lost") and (when := epoch(a.end)) is not None]
     completions = (await store.list_tasks(
-        TaskFilter(dataset_id=dataset.dataset_id, status=["complete"]),
+        TaskFilter(dataset_id=dataset_id, status=["complete"]),
         ListOptions(keys=("status_changed",), limit=COMPLETIONS, sort=[("status_changed", -1)]))).rows
-    total_complete = (await store.task_counts_by_status(TaskFilter(dataset_id=dataset.dataset_id))).get("complete", 0)
+    total_complete = (await store.task_counts_by_status(TaskFilter(dataset_id=dataset_id))).get("complete", 0)
     done = [t for row in completions if (t := epoch(row.get("status_changed"))) is not None]
-    return render(request, "plots.html", dataset=dataset,
-                  progress=plots.line_chart(progress_series(done, total_complete), title="Progress",
-                                            y_label="complete tasks"),
-                  failures=plots.line_chart(bucket_series(failures), title="Failures by class",
-                                            y_label="failed attempts"),
-                  charts=per_name_charts(recent, attempts), sampled=len(recent), with_attempts=len(attempts),
-                  completions=len(done))
+    return {"progress": plots.line_chart(progress_series(done, total_complete), title="Progress",
+                                         y_label="complete tasks"),
+            "failures": plots.line_chart(bucket_series(failures), title="Failures by class",
+                                         y_label="failed attempts"),
+            "charts": per_name_charts(recent, attempts), "sampled": len(recent), "with_attempts": len(attempts),
+            "completions": len(done)}
+
+
+@routes.page("/dataset/{key}/plots")
+async def dataset_plots(request: web.Request) -> web.StreamResponse:
+    """Shared like the dataset page's counts: the bounded reads still sort a
+    huge dataset's tasks, so many viewers share one computation."""
+    dataset = await dataset_for(request, request.match_info["key"])
+    store = request.app[STORE]
+    data, age = await state(request.app).snapshots.get(f"plots:{dataset.dataset_id}",
+                                                       lambda: plot_data(store, dataset.dataset_id))
+    return render(request, "plots.html", dataset=dataset, age=round(age), **data)

@@ -14,9 +14,10 @@ from aiohttp import web
 from common import states
 from server.keys import STORE
 from server.store import Dataset, Job, JobFilter, ListOptions, Task, TaskFilter
-from server.web.dataset_pages import NAME_COLUMNS
+from server.web.dataset_pages import NAME_COLUMNS, counts
 from server.web.framework import (
     PageError, PageRoutes, can_write, dataset_for, form_data, multi, queue_action, render,
+    state,
 )
 
 routes = PageRoutes()
@@ -80,6 +81,7 @@ async def job_action(request: web.Request) -> web.StreamResponse:
     job_id = request.match_info["job_id"]
     await queue_action(request, "job_status", {"dataset_id": dataset.dataset_id, "action": action,
                                                "job_ids": [job_id]})
+    state(request.app).snapshots.mark_stale(dataset.dataset_id)
     raise web.HTTPSeeOther(f"/dataset/{dataset.dataset_id}/job/{job_id}?message={action}+requested")
 
 
@@ -91,8 +93,9 @@ async def task_list(request: web.Request) -> web.StreamResponse:
     statuses = _statuses(request, states.TASK_STATUSES, "task")
     names = multi(request, "name")
     if not statuses and not names:
-        return render(request, "task_counts.html", dataset=dataset,
-                      by_name=await store.task_counts_by_name_status(dataset.dataset_id), columns=NAME_COLUMNS)
+        snapshot, _ = await state(request.app).snapshots.get(dataset.dataset_id,
+                                                             lambda: counts(store, dataset.dataset_id))
+        return render(request, "task_counts.html", dataset=dataset, by_name=snapshot["by_name"], columns=NAME_COLUMNS)
     page = await store.list_tasks(TaskFilter(dataset_id=dataset.dataset_id, status=statuses or None,
                                              name=names or None),
                                   ListOptions(keys=TASK_LIST_KEYS, limit=PAGE_SIZE, after=request.query.get("after")))
@@ -130,4 +133,5 @@ async def task_action(request: web.Request) -> web.StreamResponse:
     in_dataset(await request.app[STORE].get_task(task_id), dataset, "task")
     await queue_action(request, "task_status", {"dataset_id": dataset.dataset_id, "action": action,
                                                 "task_ids": [task_id]})
+    state(request.app).snapshots.mark_stale(dataset.dataset_id)
     raise web.HTTPSeeOther(f"/dataset/{dataset.dataset_id}/task/{task_id}?message={action}+requested")

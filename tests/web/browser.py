@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import AsyncIterator
 
 import pytest
-from playwright.async_api import Browser, Dialog, Page, async_playwright
+from playwright.async_api import Browser, Dialog, Page, async_playwright, expect
 
 from common.resources import Resources
 from server.store import AttemptResult, ClaimedTask, ClaimRequest, FailureClass, NewPilot, Store
@@ -20,6 +20,7 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run", "--disable-quic"]
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
+expect.set_options(timeout=15_000)  # live counts poll every 2 s on a shared, busy test machine
 XSS = '<script>alert("x1")</script>"><img src=x onerror=alert("x2")>'
 
 

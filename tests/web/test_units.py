@@ -1,7 +1,10 @@
 """Unit tests of the website's pure parts: sessions, CSRF, plots, diffs."""
 from __future__ import annotations
 
+import asyncio
 import time
+
+import pytest
 
 from server.auth import Identity, TokenAuthority
 from server.web import csrf, plots
@@ -10,6 +13,7 @@ from server.web.dataset_pages import task_types
 from server.web.framework import safe_next
 from server.web.plot_pages import bucket_series, epoch, progress_series
 from server.web.sessions import SESSION_SECONDS, SessionCodec, derive_key, token_expiry
+from server.web.snapshots import Snapshots
 
 CODEC = SessionCodec(derive_key("x" * 64, "session"))
 ALICE = Identity("alice", "user", frozenset({"users", "simprod"}))
@@ -80,3 +84,39 @@ def test_config_diff_and_task_types() -> None:
     config = {"tasks": [{"name": "gen"}, {"name": "reco", "requirements": {"gpu": 1}},
                         {"requirements": {"gpu": "$(gpus)"}}, {"name": "zero", "requirements": {"gpu": 0}}]}
     assert task_types(config) == {"gen": "CPU", "reco": "GPU", "2": "GPU", "zero": "CPU"}
+
+
+async def test_snapshots_share_one_computation_and_refresh_in_the_background() -> None:
+    calls: list[int] = []
+    gate = asyncio.Event()
+
+    async def compute() -> int:
+        calls.append(1)
+        await gate.wait()
+        return len(calls)
+    shots = Snapshots(min_age=0.05, factor=0)
+    first = [asyncio.ensure_future(shots.get("d", compute)) for _ in range(5)]
+    await asyncio.sleep(0.01)
+    gate.set()
+    assert [(await f)[0] for f in first] == [1] * 5 and len(calls) == 1  # one scan for five viewers
+    value, age = await shots.get("d", compute)
+    assert value == 1 and age < 0.05 and len(calls) == 1
+    await asyncio.sleep(0.06)
+    value, _ = await shots.get("d", compute)  # stale: answered at once, refreshed behind
+    assert value == 1
+    await asyncio.sleep(0.01)
+    assert (await shots.get("d", compute))[0] == 2
+    shots.mark_stale("d")
+    assert (await shots.get("d", compute))[0] == 2
+    await asyncio.sleep(0.01)
+    assert (await shots.get("d", compute))[0] == 3
+    await shots.close()
+
+
+async def test_snapshot_errors_reach_the_first_caller_only() -> None:
+    async def broken() -> int:
+        raise RuntimeError("store down")
+    shots = Snapshots()
+    with pytest.raises(RuntimeError):
+        await shots.get("d", broken)
+    assert shots.pending == {} and shots.entries == {}
