@@ -1,8 +1,9 @@
 """The claim (queued -> processing) and pilot leases.
 
-A claim reads the handful of resource classes that have queued tasks, keeps
-those that can fit the pilot, and probes the ``(class_id, priority desc,
-seq)`` partial index once per class: its cost depends on the number of
+A claim reads the resource classes that have queued tasks and may fit the
+pilot, best ``top`` (priority bound) first, and probes the ``(class_id,
+priority desc, seq)`` partial index of each until no remaining class can
+beat the best task found (usually one or two probes): its cost depends on the
 classes, never on the number of queued tasks. All of it runs in the single
 writer, inside one transaction, so two claimers can never take one task.
 """
