@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 DEBIAN_PACKAGES ?= globus-gridftp-server-progs globus-gass-copy-progs globus-proxy-utils globus-gsi-cert-utils-progs openssl chromium
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test install test-deps debian-deps clean
+.PHONY: run pilot-bundle test install test-deps debian-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,10 +35,14 @@ test-deps: install debian-deps
 test: test-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+# The server (SQLite in ./frazil-data, local pilots) with the example datasets;
+# serves until Ctrl-C. RUN_ARGS: e.g. --port 9000, --cpus 8, --no-serve.
 run: install
-	$(BIN)/frazil validate examples/nugen-tutorial.json --jobs 10
-	$(BIN)/frazil run examples/nugen-tutorial.json --job 0 --dry-run
-	$(BIN)/frazil run examples/local-demo.json --job 0
+	$(BIN)/python examples/run_demo.py $(RUN_ARGS)
+
+# A self-contained pilot for grid workers without frazil installed (docs/operators.md).
+pilot-bundle: install
+	$(BIN)/python -m server.provisioning.bundle --output build/frazil-pilot.pyz
 
 clean:
 	rm -rf $(VENV) frazil-data build *.egg-info

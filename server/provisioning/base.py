@@ -77,10 +77,13 @@ class ProviderCounts:
     done: int = 0
     removed_held: list[dict[str, str]] = field(default_factory=list)
     """The latest held pilots removed, with their hold reasons (newest last)."""
+    last_error: str = ""
+    """Why pilots could not be started lately (empty: no problem)."""
 
     def to_doc(self) -> dict[str, object]:
         return {"name": self.name, "submitted": self.submitted, "idle": self.idle, "running": self.running,
-                "held": self.held, "done": self.done, "removed_held": list(self.removed_held)}
+                "held": self.held, "done": self.done, "removed_held": list(self.removed_held),
+                "last_error": self.last_error}
 
 
 class ProviderError(Exception):

@@ -31,6 +31,9 @@ from server.provisioning.base import DONE, RUNNING, PilotJob, PilotShape, Provid
 log = logging.getLogger("frazil.server.provisioning")
 
 STOP_GRACE_SECONDS = 10.0
+QUICK_EXIT_SECONDS = 30.0
+"""A pilot that fails within this time of its start is broken, not finished."""
+MAX_BACKOFF_SECONDS = 600.0
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SLOT_KEYS = {"cpus": "cpu", "cpu": "cpu", "gpus": "gpu", "gpu": "gpu", "memory": "memory", "disk": "disk"}
 
@@ -94,7 +97,7 @@ class LocalProvider(Provider):
                  keep_logs: int = 50) -> None:
         self.server_url = server_url
         self.slots = slots
-        self.directory = directory
+        self.directory = directory.resolve()  # pilots run in their own directory: paths must be absolute
         self.mint_token = mint_token
         self.site = site
         self.command = command or [sys.executable, "-m", "server.cli", "pilot"]
@@ -105,11 +108,16 @@ class LocalProvider(Provider):
         self._submitted = 0
         self._done = 0
         self._finished: list[str] = []
+        self._quick_failures = 0
+        self._paused_until = 0.0
+        self.last_error = ""
 
     # -------------------------------------------------------------- Provider
 
     async def submit(self, shape: PilotShape, count: int) -> list[str]:
-        started = []
+        started: list[str] = []
+        if time.time() < self._paused_until:
+            return started  # recent pilots died at once: starting more would only repeat that
         for _ in range(count):
             if not shape.fits_in(self.free()):
                 break  # the slots are full: the demand loop tries again next round
@@ -121,6 +129,7 @@ class LocalProvider(Provider):
         for job_id, local in list(self._live.items()):
             code = local.process.poll()
             if code is not None:
+                self._note_exit(local, code)
                 self._finish(job_id, f"exited with code {code}")
             states[job_id] = local.job.state
         wanted = set(job_ids) if job_ids is not None else set(states)
@@ -136,7 +145,9 @@ class LocalProvider(Provider):
 
     def counts(self) -> ProviderCounts:
         running = sum(1 for local in self._live.values() if local.job.state == RUNNING)
-        return ProviderCounts(self.name, submitted=self._submitted, running=running, done=self._done)
+        counts = ProviderCounts(self.name, submitted=self._submitted, running=running, done=self._done)
+        counts.last_error = self.last_error
+        return counts
 
     async def close(self) -> None:
         await self._stop(list(self._live), "server shutting down")
@@ -176,6 +187,22 @@ class LocalProvider(Provider):
         log.info("local pilot started", extra={"job_id": job_id, "pid": process.pid, "shape": shape.name})
         return job_id
 
+    def _note_exit(self, local: _Local, code: int) -> None:
+        """Pilots that fail right after starting (bad token, wrong server URL,
+        missing program) pause new starts, doubling the pause each time, so a
+        broken setup shows one clear error instead of a restart storm."""
+        started = local.job.started or local.job.submitted
+        if code == 0 or time.time() - started > QUICK_EXIT_SECONDS:
+            self._quick_failures = 0
+            return
+        self._quick_failures += 1
+        pause = min(MAX_BACKOFF_SECONDS, 5.0 * 2 ** (self._quick_failures - 1))
+        self._paused_until = time.time() + pause
+        self.last_error = f"pilot {local.job.job_id} exited with code {code} after " \
+                          f"{time.time() - started:.0f} s: {_last_line(local.directory / 'pilot.log')}"
+        log.error("local pilot failed at start; pausing new pilots",
+                  extra={"job_id": local.job.job_id, "code": code, "pause_seconds": pause, "error": self.last_error})
+
     def _finish(self, job_id: str, reason: str) -> None:
         local = self._live.pop(job_id, None)
         if local is None:
@@ -202,6 +229,14 @@ class LocalProvider(Provider):
                 _signal(local.process, signal.SIGKILL)
                 local.process.wait()
             self._finish(local.job.job_id, reason)
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return lines[-1][:500] if lines else "(empty log)"
 
 
 def _signal(process: subprocess.Popen[bytes], signum: int) -> None:

@@ -92,6 +92,9 @@ async def test_an_exited_pilot_is_not_restarted(local, tmp_path, monkeypatch):
         await asyncio.sleep(0.05)
     assert await local.status([job_id]) == {job_id: DONE}
     assert local.jobs() == [] and local.counts().submitted == 1  # nothing new was started
+    # it died at once: new starts pause (no restart storm) and the reason is shown
+    assert await local.submit(PilotShape(site="local"), 1) == []
+    assert "exited with code 3 after" in local.counts().last_error
     await local.close()
 
 

@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""``make run``: a complete frazil installation on this machine, with work to look at.
+
+Starts ``frazil server`` (SQLite store in ./frazil-data, the local pilot
+provider), mints an admin token, submits the example datasets, shows their
+progress until they finish, prints the website address and the token, and
+keeps serving until Ctrl-C.
+
+The examples show, between them:
+  local-demo.json   two tasks per job, a tray iterated twice, job_temp files handed
+                    from the first task to the second, macros of the tutorial's kind
+  nugen-local.json  the tutorial's NuGen steering block ($eval, $sprintf, nested
+                    $steering, per-iteration values) with a local stand-in for nugen.py
+  retry-demo.json   a task that fails once with a CVMFS error (non-physics) and
+                    succeeds on the automatic retry
+
+Module ``src`` paths in the examples are relative to this folder (so that
+``frazil run examples/X.json`` works); pilots run in their own directories,
+so the copies submitted here get absolute paths.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+EXAMPLES = Path(__file__).resolve().parent
+REPO = EXAMPLES.parent
+DATASETS: list[tuple[str, int]] = [("local-demo.json", 4), ("nugen-local.json", 10), ("retry-demo.json", 2)]
+FINAL = {"complete", "errors", "suspended"}
+BAR_WIDTH = 40
+
+
+def free_port(preferred: int) -> int:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+
+
+def prepare(name: str, demo_dir: Path, out_dir: Path) -> Path:
+    """A copy of an example with absolute module paths and ``demo_dir`` set."""
+    config = json.loads((EXAMPLES / name).read_text())
+    params = config.get("steering", {}).get("parameters", {})
+    if "demo_dir" in params:
+        params["demo_dir"] = str(demo_dir)
+    for task in config.get("tasks", []):
+        for tray in task.get("trays", []):
+            for module in tray.get("modules", []):
+                src = module.get("src", "")
+                if src and "://" not in src and not src.startswith("/") and (EXAMPLES / src).is_file():
+                    module["src"] = str(EXAMPLES / src)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / name
+    path.write_text(json.dumps(config, indent=2))
+    return path
+
+
+class Demo:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.data_dir = Path(args.data_dir).resolve()
+        self.port = free_port(args.port)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server: subprocess.Popen[bytes] | None = None
+        env = {k: v for k, v in os.environ.items() if k not in ("FRAZIL_URL", "FRAZIL_TOKEN", "FRAZIL_TOKEN_FILE")}
+        env.update({
+            "FRAZIL_DATA_DIR": str(self.data_dir), "FRAZIL_DB": f"sqlite:///{self.data_dir}/frazil.db",
+            # short intervals: a demo should react at once, not at production pace
+            "FRAZIL_LOOP_INTERVAL_SECONDS": "0.5", "FRAZIL_PROVIDER_INTERVAL_SECONDS": "1",
+            "FRAZIL_PILOT_COMMAND": f"{sys.executable} -m server.cli pilot --max-backoff 2 --idle-timeout 600",
+            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
+        })
+        self.env = env
+        self.token = ""
+
+    def frazil(self, *words: str, token: bool = False) -> subprocess.CompletedProcess[str]:
+        env = dict(self.env)
+        if token:
+            env.update({"FRAZIL_URL": self.url, "FRAZIL_TOKEN": self.token})
+        done = subprocess.run([sys.executable, "-m", "server.cli", *words], cwd=REPO, env=env,
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"make run: frazil {' '.join(words)} failed:\n{done.stderr.strip()}")
+        return done
+
+    def start_server(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.data_dir / "server.log", "ab")
+        if self.port != self.args.port:
+            print(f"port {self.args.port} is taken; using {self.port}")
+        self.server = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "server", "--port", str(self.port),
+             "--local-slots", f"cpus={self.args.cpus}"],
+            cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.server.poll() is not None:
+                raise SystemExit(f"make run: the server exited; see {self.data_dir / 'server.log'}")
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).ok:
+                    print(f"frazil server running at {self.url} (log: {self.data_dir / 'server.log'})")
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise SystemExit("make run: the server did not answer within 30 s")
+
+    def stop_server(self) -> None:
+        if self.server is None or self.server.poll() is not None:
+            return
+        self.server.send_signal(signal.SIGTERM)  # it stops its pilots, then itself
+        try:
+            self.server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.server.kill()
+            self.server.wait()
+
+    def submit_all(self) -> dict[str, str]:
+        configs = self.data_dir / "demo" / "configs"
+        submitted = {}
+        for name, jobs in DATASETS:
+            path = prepare(name, self.data_dir / "demo", configs)
+            out = self.frazil("submit", str(path), "--jobs", str(jobs), token=True).stdout
+            match = re.search(r"dataset (\d+) \(([0-9a-f]+)\)", out)
+            if not match:
+                raise SystemExit(f"make run: unexpected answer from frazil submit: {out!r}")
+            print(f"  {out.strip()}  [{name}]")
+            submitted[match.group(2)] = f"{match.group(1)} {name}"
+        return submitted
+
+    def get(self, path: str) -> Any:
+        reply = requests.get(self.url + path, headers={"Authorization": f"Bearer {self.token}"}, timeout=10)
+        reply.raise_for_status()
+        return reply.json()
+
+    def wait(self, datasets: dict[str, str]) -> dict[str, str]:
+        """One progress bar over every task of the demo datasets."""
+        tty = sys.stdout.isatty()
+        last_print = 0.0
+        deadline = time.monotonic() + self.args.timeout
+        while True:
+            counts: dict[str, int] = {}
+            statuses = {}
+            for dataset_id in datasets:
+                for status, n in self.get(f"/datasets/{dataset_id}/task_counts/status").items():
+                    counts[status] = counts.get(status, 0) + n
+                statuses[dataset_id] = self.get(f"/datasets/{dataset_id}")["status"]
+            total = sum(counts.values()) or 1
+            done = counts.get("complete", 0)
+            filled = BAR_WIDTH * done // total
+            others = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if k != "complete" and v)
+            line = f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{total} tasks complete  {others}"
+            if tty:
+                print("\r" + line.ljust(110), end="", flush=True)
+            elif time.monotonic() - last_print > 5:
+                print(line, flush=True)
+                last_print = time.monotonic()
+            if all(s in FINAL for s in statuses.values()):
+                print("\r" + line.ljust(110) if tty else line)
+                return statuses
+            if time.monotonic() > deadline:
+                print()
+                raise SystemExit(f"make run: datasets not finished after {self.args.timeout:.0f} s: {statuses}")
+            time.sleep(0.5)
+
+    def report(self, datasets: dict[str, str], statuses: dict[str, str]) -> None:
+        for dataset_id, label in datasets.items():
+            print(f"  dataset {label}: {statuses[dataset_id]}")
+        retry_id = next(d for d, label in datasets.items() if label.endswith("retry-demo.json"))
+        tasks = self.get(f"/datasets/{retry_id}/tasks?keys=task_id|job_index|failures|status")
+        for task_id, task in sorted(tasks.items(), key=lambda kv: kv[1].get("job_index", 0)):
+            print(f"  retry demo, job {task.get('job_index')}: {task.get('status')} after "
+                  f"{task.get('failures', 0)} non-physics failure(s)")
+        print()
+        print(f"Website:  {self.url}/   (sign in with the token below)")
+        print(f"Token:    {self.token}")
+        print(f"Try:      export FRAZIL_URL={self.url} FRAZIL_TOKEN=<the token>")
+        print("          .venv/bin/frazil status; .venv/bin/frazil logs 3 flaky; "
+              "curl -H \"Authorization: Bearer $FRAZIL_TOKEN\" $FRAZIL_URL/providers")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("FRAZIL_DEMO_PORT", "8080")))
+    parser.add_argument("--data-dir", default="frazil-data")
+    parser.add_argument("--cpus", type=int, default=max(2, min(4, os.cpu_count() or 2)),
+                        help="cores the local pilots may use")
+    parser.add_argument("--timeout", type=float, default=300.0, help="give up waiting after this many seconds")
+    parser.add_argument("--no-serve", action="store_true", help="stop the server once the datasets finished")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    demo = Demo(args)
+    try:
+        demo.start_server()
+        demo.token = demo.frazil("token", "create", "--user", "demo", "--role", "admin",
+                                 "--groups", "users").stdout.strip()
+        print("submitting the example datasets:")
+        datasets = demo.submit_all()
+        statuses = demo.wait(datasets)
+        demo.report(datasets, statuses)
+        print(f"(datasets finished {time.monotonic() - started:.1f} s after the start)")
+        if args.no_serve:
+            return 0 if all(s == "complete" for s in statuses.values()) else 1
+        print("\nServing until Ctrl-C.")
+        while demo.server is not None and demo.server.poll() is None:
+            time.sleep(1)
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping the server and its pilots...")
+        return 0
+    finally:
+        demo.stop_server()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
