@@ -37,7 +37,6 @@ class Claim:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     abandoned: bool = False
     """The server no longer lists this task as ours: its result is not reported."""
-    claimed_at: float = field(default_factory=time.monotonic)
 
     @property
     def task_id(self) -> str:
@@ -68,7 +67,7 @@ def build_plan(doc: dict[str, Any], scratch_url: str | None = None) -> TaskPlan:
     """
     config = doc.get("config")
     if not isinstance(config, dict):
-        raise PlanError([])
+        raise ValueError("the claim carries no config")
     options = dict(config.get("options") or {})
     base = scratch_url or doc.get("scratch_url")
     if base:
@@ -80,7 +79,7 @@ def build_plan(doc: dict[str, Any], scratch_url: str | None = None) -> TaskPlan:
     return build_task_plan({**config, "options": options}, int(doc.get("task_index") or 0), ctx)
 
 
-def plan_failure(claim: Claim, exc: PlanError, started: float) -> TaskResult:
+def plan_failure(exc: Exception, started: float) -> TaskResult:
     """A config that cannot be planned fails like IceProd's task script did: as physics
     (another try on another node changes nothing)."""
     verdict = Classification("physics", "config", None, f"cannot plan the task: {exc}", "fail")

@@ -88,8 +88,7 @@ class TaskLogs:
             log.info("log %s of task %s no longer streamed: %s", name, self.task_id, reply.error)
             self._closed.add(name)
 
-    async def finish(self, spool: Spool) -> None:
-        """Stop streaming; what could not be sent is spooled (before the result)."""
+    async def _stop_flusher(self) -> None:
         if self._task is not None:
             self._task.cancel()
             try:
@@ -97,6 +96,15 @@ class TaskLogs:
             except asyncio.CancelledError:
                 pass
             self._task = None
+
+    async def discard(self) -> None:
+        """Stop streaming and forget what is unsent (the attempt is no longer ours)."""
+        await self._stop_flusher()
+        self._buffers.clear()
+
+    async def finish(self, spool: Spool) -> None:
+        """Stop streaming; what could not be sent is spooled (before the result)."""
+        await self._stop_flusher()
         try:
             await self.flush()
             return

@@ -272,8 +272,7 @@ class Pilot:
             try:
                 plan = build_plan(claim.doc)
             except (PlanError, ValueError, TypeError) as exc:
-                result = plan_failure(claim, exc if isinstance(exc, PlanError) else PlanError([]), started)
-                result.reason = f"cannot plan the task: {exc}"
+                result = plan_failure(exc, started)
             else:
                 environ = dict(os.environ)
                 if claim.gpus:
@@ -298,7 +297,7 @@ class Pilot:
         if claim.abandoned:
             self.counters.abandoned += 1
             log.info("task %s abandoned (the server gave it to someone else): not reported", claim.task_id)
-            await logs.finish(Spool(self.config.workdir / "spool-abandoned"))
+            await logs.discard()
             return
         route = route_for(result)
         setattr(self.counters, route, getattr(self.counters, route) + 1)

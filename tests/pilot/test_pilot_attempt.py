@@ -1,0 +1,72 @@
+"""Plans from claim replies and the report bodies the pilot sends."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from common.plan import PlanError
+from common.transfer import TransferRecord
+from pilot.attempt import build_plan, claim_from, plan_failure, report_body, route_for, stats_body
+from pilot.runner import ModuleRecord, TaskResult
+
+CONFIG: dict[str, Any] = {"version": 3.2, "tasks": [{
+    "name": "gen", "requirements": {"memory": 2},
+    "data": [{"type": "job_temp", "movement": "output", "local": "out_$(job).txt"}],
+    "trays": [{"modules": [{"src": "/opt/gen.py", "args": "--seed $(job) --of $(jobs_submitted)"}]}]}]}
+
+
+def _doc(config: dict[str, Any] = CONFIG, **extra: Any) -> dict[str, Any]:
+    return {"task_id": "t1", "instance_id": "i1", "dataset_id": "d1", "job_index": 7, "task_index": 0,
+            "name": "gen", "attempt": 2, "dataset": 21, "jobs_submitted": 10, "debug": False,
+            "requirements": {"memory": 3.5, "cpu": 2}, "config": config,
+            "scratch_url": "http://server:8080/scratch", **extra}
+
+
+def test_plan_uses_the_claim_and_the_scratch_store() -> None:
+    plan = build_plan(_doc())
+    [(_, module)] = list(plan.modules())
+    assert module.argv[-4:] == ["--seed", "7", "--of", "10"]
+    [entry] = plan.task_data
+    assert entry.url == "http://server:8080/scratch/21/7/out_7.txt"
+
+
+def test_a_site_temp_in_the_config_wins() -> None:
+    config = json.loads(json.dumps(CONFIG))
+    config["options"] = {"site_temp": "gsiftp://gridftp.example.org/scratch"}
+    [entry] = build_plan(_doc(config)).task_data
+    assert entry.url == "gsiftp://gridftp.example.org/scratch/21/7/out_7.txt"
+
+
+def test_unplannable_configs_fail_as_physics() -> None:
+    config = json.loads(json.dumps(CONFIG))
+    config["tasks"][0]["trays"][0]["modules"][0]["args"] = "$(no_such_option)"
+    with pytest.raises(PlanError) as caught:
+        build_plan(_doc(config))
+    result = plan_failure(caught.value, 0.0)
+    assert (route_for(result), result.failure_class, result.kind) == ("failed", "physics", "config")
+    assert "no_such_option" in result.reason
+    with pytest.raises(ValueError, match="no config"):
+        build_plan(_doc(None))  # type: ignore[arg-type]
+
+
+def test_claim_requirements_and_report_bodies(tmp_path: Path) -> None:
+    claim = claim_from(_doc())
+    assert (claim.requirements.cpu, claim.requirements.memory) == (2, 3.5)
+    (tmp_path / "stderr").write_text("x" * 50_000 + "cvmfs2: failed to initialize root file catalog\n")
+    module = ModuleRecord(name="gen", argv=["python3", "/opt/gen.py"], exit_code=1, start=10.0, end=20.0)
+    out = TransferRecord(url="http://s/o", local="o", direction="out", size=3, sha512="a" * 128, ok=True)
+    result = TaskResult(status="reset", failure_class="non-physics", kind="cvmfs", rule="cvmfs-client",
+                        reason="CVMFS client error", modules=[module], outputs=[out], start=5.0, end=25.0,
+                        stderr=str(tmp_path / "stderr"), resources={"memory": 0.1})
+    body = report_body(result, claim, site="WIPAC", hostname="node1")
+    assert (body["instance_id"], body["time_used"], body["class"], body["kind"], body["exit_code"]) == \
+        ("i1", 20.0, "non-physics", "cvmfs", 1)
+    assert body["stderr"].endswith("root file catalog\n") and len(body["stderr"]) <= 20_000
+    assert body["outputs"][0]["sha512"] == "a" * 128 and body["modules"][0]["argv"][1] == "/opt/gen.py"
+    stats = stats_body(result, claim, site="WIPAC", pilot_id="p1")
+    assert (stats["dataset_id"], stats["attempt"], stats["transfers"]["bytes"]) == ("d1", 2, 3)
+    complete = report_body(TaskResult(status="complete", start=1.0, end=2.0), claim, site="")
+    assert "class" not in complete and route_for(TaskResult(status="complete")) == "complete"
