@@ -4,17 +4,17 @@ tasks while a page is open."""
 from __future__ import annotations
 
 import pathlib
-import shutil
 from dataclasses import dataclass, field
-from typing import AsyncIterator
+from typing import TYPE_CHECKING
 
-import pytest
-from playwright.async_api import Browser, Dialog, Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
 from common.resources import Resources
 from server.store import AttemptResult, ClaimedTask, ClaimRequest, FailureClass, NewPilot, Store
 from tests.conftest import REPO
-from tests.web.conftest import WebServer
+
+if TYPE_CHECKING:
+    from tests.web.conftest import WebServer
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -29,7 +29,7 @@ class Tab:
     """A browser page plus everything that must NOT happen on it."""
 
     page: Page
-    server: WebServer
+    server: "WebServer"
     dialogs: list[str] = field(default_factory=list)
     csp_violations: list[str] = field(default_factory=list)
 
@@ -50,43 +50,6 @@ class Tab:
         path = SCREENSHOTS / f"{name}.png"
         await self.page.screenshot(path=str(path), full_page=True)
         return path
-
-
-def chromium_missing() -> bool:
-    return shutil.which(CHROMIUM) is None
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if chromium_missing():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (make test-deps does)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-@pytest.fixture
-async def tab(browser: Browser, web_server: WebServer) -> AsyncIterator[Tab]:
-    context = await browser.new_context(viewport={"width": 1280, "height": 900})
-    page = await context.new_page()
-    page.set_default_timeout(15_000)
-    found = Tab(page, web_server)
-
-    async def on_dialog(dialog: Dialog) -> None:
-        found.dialogs.append(dialog.message)
-        await dialog.dismiss()
-    page.on("dialog", on_dialog)
-    page.on("console", lambda msg: found.csp_violations.append(msg.text)
-            if "Content Security Policy" in msg.text else None)
-    try:
-        yield found
-        assert found.dialogs == [], f"a script ran: {found.dialogs}"
-        assert found.csp_violations == [], f"the page broke its own CSP: {found.csp_violations}"
-    finally:
-        await context.close()
 
 
 class StorePilot:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import html
 import re
+import shutil
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Iterable
 
 import aiohttp
 import pytest
 from aiohttp import web
+from playwright.async_api import Browser, Dialog, async_playwright
 
 from server.app import create_app
 from server.auth import default_rights
@@ -18,6 +20,7 @@ from server.keys import TOKENS
 from server.settings import Settings
 from server.store import Dataset, NewDataset, NewJob, NewTask, Store, open_store
 from tests.server.conftest import free_port
+from tests.web.browser import ARGS, CHROMIUM, Tab
 
 
 @dataclass
@@ -99,3 +102,36 @@ async def make_dataset(store: Store, *, description: str = "a dataset", username
         new_jobs.append(NewJob(job_index=index, tasks=tasks))
     await store.create_jobs(dataset.dataset_id, new_jobs, config_version=1)
     return await store.set_jobs_submitted(dataset.dataset_id, jobs)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if shutil.which(CHROMIUM) is None:
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (make test-deps does)")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@pytest.fixture
+async def tab(browser: Browser, web_server: WebServer) -> AsyncIterator[Tab]:
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    page.set_default_timeout(15_000)
+    found = Tab(page, web_server)
+
+    async def on_dialog(dialog: Dialog) -> None:
+        found.dialogs.append(dialog.message)
+        await dialog.dismiss()
+    page.on("dialog", on_dialog)
+    page.on("console", lambda msg: found.csp_violations.append(msg.text)
+            if "Content Security Policy" in msg.text else None)
+    try:
+        yield found
+        assert found.dialogs == [], f"a script ran: {found.dialogs}"
+        assert found.csp_violations == [], f"the page broke its own CSP: {found.csp_violations}"
+    finally:
+        await context.close()

@@ -9,7 +9,7 @@ import pytest
 from playwright.async_api import expect
 
 from server.store import NewLog, TaskFilter
-from tests.web.browser import XSS, StorePilot, Tab, browser, tab  # noqa: F401  (fixtures)
+from tests.web.browser import XSS, StorePilot, Tab
 from tests.web.conftest import CONFIG, make_dataset
 
 pytestmark = pytest.mark.slow
