@@ -17,10 +17,14 @@ import os
 import pathlib
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from common.cli_errors import CliError
 from common.client import ENV_TOKEN_FILE, ENV_URL, token_from_env, url_from_env
 from common.resources import parse_duration, parse_size
+
+if TYPE_CHECKING:
+    from pilot.pilot import Pilot
 
 DEFAULT_WORKDIR = pathlib.Path("frazil-pilot")
 
@@ -139,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(_main(Pilot(config)))
 
 
-async def _main(pilot) -> int:
+async def _main(pilot: "Pilot") -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, pilot.stop)

@@ -48,6 +48,14 @@ class Slot:
     sources: dict[str, str] = field(default_factory=dict)
     """Where each value came from (ad | flag | host), for the pilot's log."""
 
+    def describe(self) -> str:
+        """One line for the pilot's log, with where each value came from."""
+        lifetime = "no end" if self.end is None else f"{self.hours_left():.2f} h left"
+        src = self.sources
+        return (f"{self.cpu} cores ({src.get('cpu')}), {self.gpu} GPUs ({src.get('gpu')}), "
+                f"{self.memory:g} GB memory ({src.get('memory')}), {self.disk:g} GB disk ({src.get('disk')}), "
+                f"lifetime {lifetime} ({src.get('time')}), OS {self.os}, site {self.site or '-'}")
+
     def hours_left(self, now: float | None = None) -> float:
         if self.end is None:
             return UNLIMITED_HOURS

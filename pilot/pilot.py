@@ -20,7 +20,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from common.plan import PlanError
 from common.resources import Resources
@@ -105,6 +105,7 @@ class Pilot:
         self.heartbeat_seconds = config.heartbeat or 60.0
         self._wake = _Wake()
         self._deliver_lock = asyncio.Lock()
+        self._register_lock = asyncio.Lock()
         self._last_busy = time.monotonic()
         self._hostname = socket.gethostname()
 
@@ -189,11 +190,21 @@ class Pilot:
                 continue
             if reply.ok:
                 self.pilot_id = str(reply.data["result"])
-                log.info("registered as pilot %s: %s (%s)", self.pilot_id, slot, slot.sources)
+                log.info("registered as pilot %s: %s", self.pilot_id, slot.describe())
                 return True
             log.error("registration refused: %s", reply.error)
             return False
         return False
+
+    async def _reregister(self, stale_id: str) -> bool:
+        """The server forgot this pilot (deleted): register again, once, even when the
+        heartbeat and the claim loop both notice."""
+        async with self._register_lock:
+            if self.pilot_id and self.pilot_id != stale_id:
+                return True
+            log.warning("the server forgot pilot %s; registering again", stale_id)
+            self.pilot_id = ""
+            return await self._register()
 
     def _backoff(self, base: float, attempt: int) -> float:
         """Exponential from ``base`` with +0–25% jitter, capped by max_backoff (but never
@@ -243,16 +254,16 @@ class Pilot:
         elif reply.status == 404:
             await self._wake.sleep(self._backoff(reply.retry_after(4.0), attempt))
         elif reply.status == 400 and "unknown pilot_id" in reply.error:
-            log.warning("the server forgot this pilot; registering again")
-            self.pilot_id = ""
-            if not await self._register():
+            if not await self._reregister(self.pilot_id):
                 self.draining = True
         else:
             log.error("claim refused: %s", reply.error)
             await self._wake.sleep(self._backoff(4.0, attempt))
 
-    def _start(self, doc: dict) -> None:
+    def _start(self, doc: dict[str, Any]) -> None:
         claim = claim_from(doc)
+        if self.stopping.is_set():  # SIGTERM arrived while the claim was in flight
+            claim.stop.set()
         claim.gpus = self._assign_gpus(claim.requirements.gpu)
         self.running[claim.task_id] = claim
         self.counters.claimed += 1
@@ -337,9 +348,7 @@ class Pilot:
             log.warning("heartbeat: %s", exc)
             return
         if reply.status == 404:
-            log.warning("the server forgot this pilot; registering again")
-            self.pilot_id = ""
-            await self._register()
+            await self._reregister(self.pilot_id)
             return
         if not reply.ok or not isinstance(reply.data, dict):
             log.warning("heartbeat refused: %s", reply.error)

@@ -10,6 +10,8 @@ import pytest
 from common.plan import PlanError
 from common.transfer import TransferRecord
 from pilot.attempt import build_plan, claim_from, plan_failure, report_body, route_for, stats_body
+from pilot.detect import UNLIMITED_HOURS, Slot
+from pilot.pilot import Pilot, PilotConfig
 from pilot.runner import ModuleRecord, TaskResult
 
 CONFIG: dict[str, Any] = {"version": 3.2, "tasks": [{
@@ -70,3 +72,14 @@ def test_claim_requirements_and_report_bodies(tmp_path: Path) -> None:
     assert (stats["dataset_id"], stats["attempt"], stats["transfers"]["bytes"]) == ("d1", 2, 3)
     complete = report_body(TaskResult(status="complete", start=1.0, end=2.0), claim, site="")
     assert "class" not in complete and route_for(TaskResult(status="complete")) == "complete"
+
+
+def test_backoff_grows_with_jitter_and_honours_retry_after(tmp_path: Path) -> None:
+    slot = Slot(cpu=2, gpu=0, memory=4.0, disk=10.0, end=None, os="DEBIAN_12_x86_64")
+    pilot = Pilot(PilotConfig(url="http://127.0.0.1:1", token="t", workdir=tmp_path, slot=slot, max_backoff=10))
+    for attempt, base in ((1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (9, 10.0)):
+        delays = [pilot._backoff(1.0, attempt) for _ in range(50)]
+        assert all(base <= d <= base * 1.25 for d in delays) and len(set(delays)) > 1
+    assert 30.0 <= pilot._backoff(30.0, 5) <= 37.5  # never below what the server asked for
+    free = pilot.free()
+    assert (free.cpu, free.memory, free.time) == (2, 4.0, pytest.approx(UNLIMITED_HOURS - 120 / 3600))

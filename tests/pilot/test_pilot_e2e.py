@@ -147,7 +147,7 @@ async def test_gpu_tasks_get_their_own_device(deployment: Deployment, tmp_path: 
         logs = await with_store(deployment.db, lambda s: s.task_logs(row["task_id"]))
         seen += [line for log in logs if log.name == "stdout" for line in log.data.split()]
     assert sorted(seen) == ["devices=0", "devices=1"]
-    assert "'gpu': 'host'" in deployment.log("gpu")  # counted from nvidia-smi
+    assert "2 GPUs (host)" in deployment.log("gpu")  # counted by nvidia-smi
 
 
 async def test_a_task_taken_away_is_abandoned_not_reported(deployment: Deployment, tmp_path: Path) -> None:
