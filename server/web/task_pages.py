@@ -71,7 +71,8 @@ async def job_page(request: web.Request) -> web.StreamResponse:
     job = in_dataset(await store.get_job(request.match_info["job_id"]), dataset, "job")
     tasks = (await store.list_tasks(TaskFilter(job_id=job.job_id), ListOptions(keys=TASK_LIST_KEYS))).rows
     return render(request, "job.html", dataset=dataset, job=job, tasks=tasks,
-                  writable=await can_write(request, dataset), actions=ITEM_ACTIONS)
+                  writable=await can_write(request, dataset), actions=ITEM_ACTIONS,
+                  message=request.query.get("message", ""))
 
 
 @routes.page("/dataset/{key}/job/{job_id}/action", method="POST")

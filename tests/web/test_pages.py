@@ -9,7 +9,7 @@ from urllib.parse import unquote
 
 import aiohttp
 
-from server.store import NewLog
+from server.store import JobFilter, NewLog, TaskFilter
 from server.web.framework import PAGE_CSP
 from tests.web.conftest import CONFIG, WebServer, csrf_of, make_dataset, sign_in
 
@@ -151,8 +151,7 @@ async def test_config_diff_and_log_tail(web_server: WebServer) -> None:
     dataset = await make_dataset(web_server.store)
     changed = {**CONFIG, "description": XSS}
     await web_server.store.add_config_version(dataset.dataset_id, changed, "alice", "edited")
-    page_ = await web_server.store.list_tasks(__import__("server.store", fromlist=["TaskFilter"]).TaskFilter(
-        dataset_id=dataset.dataset_id))
+    page_ = await web_server.store.list_tasks(TaskFilter(dataset_id=dataset.dataset_id))
     task_id = page_.rows[0]["task_id"]
     log_id = await web_server.store.add_log(NewLog(name="stdout", data="line 1\n", dataset_id=dataset.dataset_id,
                                                    task_id=task_id))
@@ -170,3 +169,73 @@ async def test_config_diff_and_log_tail(web_server: WebServer) -> None:
         assert "&lt;img src=x onerror=alert(2)&gt;" in page and "<img src=x" not in page
         async with client.get(f"{web_server.url}/dataset/{dataset.dataset_id}/log/{log_id}.json?offset=x") as reply:
             assert reply.status == 400
+
+
+async def test_config_edit_makes_a_new_version(web_server: WebServer) -> None:
+    dataset = await make_dataset(web_server.store)
+    client = await sign_in(web_server)
+    async with client:
+        token = await csrf_of(client, f"{web_server.url}/config?dataset_id={dataset.dataset_id}&edit=1")
+        edited = json.loads(json.dumps(CONFIG))
+        edited["tasks"][0]["requirements"]["memory"] = 2.5
+        form = {"csrf_token": token, "dataset_id": dataset.dataset_id, "config": json.dumps(edited),
+                "description": "more memory", "comment": "gen needs 2.5 GB"}
+        renamed = json.loads(json.dumps(edited))
+        renamed["tasks"][0]["name"] = "other"
+        async with client.post(f"{web_server.url}/config", data={**form, "config": json.dumps(renamed)}) as reply:
+            assert reply.status == 400 and "must keep its name" in unescape(await reply.text())
+        async with client.post(f"{web_server.url}/config", data=form, allow_redirects=False) as reply:
+            assert reply.status == 303 and reply.headers["Location"].startswith("/config/status/")
+            status_url = web_server.url + reply.headers["Location"]
+        for _ in range(100):
+            async with client.get(status_url, allow_redirects=False) as reply:
+                if reply.status == 303:
+                    break
+            await asyncio.sleep(0.1)
+        versions = await web_server.store.list_config_versions(dataset.dataset_id)
+        assert [v.version for v in versions] == [1, 2] and versions[1].comment == "gen needs 2.5 GB"
+        assert versions[0].config["tasks"][0]["requirements"]["memory"] == 1.0  # the old one is kept
+        assert (await web_server.store.get_dataset(dataset.dataset_id)).description == "more memory"
+        other = await sign_in(web_server, "mallory", groups=("users",))
+        async with other:
+            async with other.get(f"{web_server.url}/config?dataset_id={dataset.dataset_id}&edit=1") as reply:
+                assert reply.status == 403
+            async with other.get(status_url) as reply:
+                assert reply.status == 404  # someone else's request is not shown
+
+
+async def test_admin_pages_job_page_schemas_and_oidc_off(web_server: WebServer) -> None:
+    dataset = await make_dataset(web_server.store)
+    await web_server.store.create_group("simprod", 0.5)
+    admin = await sign_in(web_server, "root", role="admin", groups=("admin",))
+    async with admin:
+        token = await csrf_of(admin, f"{web_server.url}/admin")
+        async with admin.post(f"{web_server.url}/admin/groups/simprod/priority",
+                              data={"csrf_token": token, "priority": "0.75"}) as reply:
+            assert reply.status == 200 and "priority of group simprod set" in await reply.text()
+        assert {g.name: g.priority for g in await web_server.store.list_groups()}["simprod"] == 0.75
+        for bad in ("1.5", "x", "-1"):
+            async with admin.post(f"{web_server.url}/admin/users/alice/priority",
+                                  data={"csrf_token": token, "priority": bad}) as reply:
+                assert reply.status == 400
+        async with admin.post(f"{web_server.url}/admin/users/nobody/priority",
+                              data={"csrf_token": token, "priority": "0.1"}) as reply:
+            assert reply.status == 404
+        jobs = (await web_server.store.list_jobs(JobFilter(dataset_id=dataset.dataset_id))).rows
+        async with admin.get(f"{web_server.url}/dataset/{dataset.dataset_id}/job") as reply:
+            assert reply.status == 200 and jobs[0]["job_id"] in await reply.text()
+        async with admin.get(f"{web_server.url}/dataset/{dataset.dataset_id}/job/{jobs[0]['job_id']}") as reply:
+            page = await reply.text()
+            assert reply.status == 200 and "generate" in page and "filter" in page
+        async with admin.post(f"{web_server.url}/dataset/{dataset.dataset_id}/job/{jobs[0]['job_id']}/action",
+                              data={"csrf_token": token, "action": "suspend"}) as reply:
+            assert reply.status == 200 and "suspend requested" in await reply.text()
+        async with admin.get(f"{web_server.url}/dataset/{dataset.dataset_id}/job/not-a-job") as reply:
+            assert reply.status == 404
+    async with aiohttp.ClientSession() as anonymous:
+        async with anonymous.get(f"{web_server.url}/schemas/v3/dataset.schema.json") as reply:
+            assert reply.status == 200 and "properties" in await reply.json()
+        async with anonymous.get(f"{web_server.url}/schemas/v3/nope.json") as reply:
+            assert reply.status == 404
+        async with anonymous.get(f"{web_server.url}/login/oidc") as reply:
+            assert reply.status == 404 and "not configured" in await reply.text()
