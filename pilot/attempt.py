@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import Classification
-from common.plan import JobContext, PlanError, TaskPlan, build_task_plan
+from common.plan import JobContext, TaskPlan, build_task_plan
 from common.resources import Resources
 from common.version import __version__
 from pilot.runner import TaskResult

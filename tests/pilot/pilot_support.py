@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+import psutil
+
 from benchmarks.claim import ServerProcess
 from server.auth import default_rights
 from server.store import Attempt, NewDataset, Store, TaskFilter, open_store
@@ -79,11 +81,27 @@ class Deployment:
         path = self.tmp / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
+    def kill_pilot(self, proc: subprocess.Popen[bytes]) -> None:
+        """SIGKILL a pilot and every process it started, as HTCondor does when it
+        removes a job (modules run in sessions of their own, so killing the
+        pilot's group alone would leave them running)."""
+        if proc.poll() is not None:
+            return
+        try:
+            tree = psutil.Process(proc.pid).children(recursive=True)
+        except psutil.Error:
+            tree = []
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        for child in tree:
+            try:
+                child.kill()
+            except psutil.Error:
+                pass
+
     def stop_all(self) -> None:
         for proc in self.pilots:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=30)
+            self.kill_pilot(proc)
         self.server.stop()
 
 

@@ -67,8 +67,8 @@ async def test_pilot_runs_a_mixed_dataset_with_the_right_classes(deployment: Dep
     script.write_text(WORK)
     dataset_id = await deployment.submit(_config(script), jobs=6)
     # 8 cores: every job runs at once, so no task is alone in the slot and each is
-    # held to its own memory request.
-    deployment.pilot("p1", "--cpus", "8", "--memory", "4", "--disk", "10", "--idle-timeout", "60")
+    # held to its own memory request (alone, a task may use the slot's 1 GB).
+    deployment.pilot("p1", "--cpus", "8", "--memory", "1", "--disk", "10", "--idle-timeout", "60")
 
     async def first_attempts_done() -> bool:
         rows = await tasks_of(deployment.db, dataset_id)

@@ -2,7 +2,6 @@
 goes away mid-run, SIGTERM (eviction), drain, and a slot's lifetime."""
 from __future__ import annotations
 
-import os
 import signal
 import textwrap
 import time
@@ -65,8 +64,7 @@ async def test_kill_9_pilot_tasks_return_after_the_lease_and_finish_on_another(t
         first = d.pilot("p1", "--cpus", "2", "--memory", "1", "--disk", "5", "--idle-timeout", "30")
         await wait_for(lambda: _processing(d, dataset_id, 2), 30, "both tasks claimed by p1",
                        lambda: d.log("p1")[-3000:])
-        os.killpg(first.pid, signal.SIGKILL)
-        first.wait(timeout=10)
+        d.kill_pilot(first)
         d.pilot("p2", "--cpus", "2", "--memory", "1", "--disk", "5", "--idle-timeout", "30")
         await wait_for(lambda: _all_complete(d, dataset_id, 2), 60, "the tasks to finish on p2",
                        lambda: d.log("p2")[-3000:])
