@@ -89,13 +89,17 @@ class TaskLogs:
             self._closed.add(name)
 
     async def _stop_flusher(self) -> None:
-        if self._task is not None:
+        if self._task is None:
+            return
+        # Under the lock no request is in flight: cancelling then cannot lose the
+        # answer to a chunk the server already stored (which would be sent twice).
+        async with self._lock:
             self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+        self._task = None
 
     async def discard(self) -> None:
         """Stop streaming and forget what is unsent (the attempt is no longer ours)."""

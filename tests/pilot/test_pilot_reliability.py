@@ -120,7 +120,13 @@ async def test_sigterm_ends_tasks_as_eviction_and_deregisters(tmp_path: Path) ->
         pilot = d.pilot("p1", "--cpus", "1", "--memory", "1", "--disk", "5", "--idle-timeout", "60")
         await wait_for(lambda: _processing(d, dataset_id, 1), 30, "the task to start",
                        lambda: d.log("p1")[-3000:])
-        time.sleep(1.0)  # the module is running
+        [row] = await tasks_of(d.db, dataset_id)
+
+        async def streamed() -> bool:  # live: the module is still sleeping
+            logs = await with_store(d.db, lambda s: s.task_logs(row["task_id"]))
+            return any("start 0" in entry.data for entry in logs if entry.name == "stdout")
+
+        await wait_for(streamed, 10, "the module's first line on the server", lambda: d.log("p1")[-3000:])
         pilot.send_signal(signal.SIGTERM)
         assert pilot.wait(timeout=30) == 0, d.log("p1")[-3000:]
         [row] = await tasks_of(d.db, dataset_id)
