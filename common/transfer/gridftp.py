@@ -55,8 +55,12 @@ class GridFtpFiles:
     extra_args: list[str] = field(default_factory=list)
     """More globus-url-copy options (e.g. ``-p 4`` for parallel streams)."""
 
-    def _command(self, url: str, source: str, dest: str) -> list[str]:
-        return [self._binary(url), "-binary", "-stall-timeout", str(self.stall_timeout), *self.extra_args, source, dest]
+    def _command(self, url: str, source: str, dest: str, verb: str) -> list[str]:
+        # Uploads create missing directories (-create-dest): output paths like
+        # .../0000000-0000999/out.i3 name directories nobody made beforehand.
+        create = ["-create-dest"] if verb == "upload" else []
+        return [self._binary(url), "-binary", "-stall-timeout", str(self.stall_timeout), *create,
+                *self.extra_args, source, dest]
 
     def _binary(self, url: str) -> str:
         found = shutil.which(self.program)
@@ -66,7 +70,7 @@ class GridFtpFiles:
         return found
 
     def _run(self, url: str, source: str, dest: str, verb: str) -> None:
-        command = self._command(url, source, dest)
+        command = self._command(url, source, dest, verb)
         try:
             done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True,
                                   timeout=self.timeout, env=os.environ.copy())

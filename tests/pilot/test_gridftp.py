@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -65,9 +64,7 @@ def _payload(path: Path, size: int = 300_000) -> str:
 def test_upload_then_download_is_byte_exact_and_verified(kind: str, request, tmp_path: Path) -> None:
     server: GridFtpServer = request.getfixturevalue(kind)
     digest = _payload(tmp_path / "out.bin")
-    url = f"{server.url}/sub/out.bin"
-    (server.root / "sub").mkdir()
-    os.chmod(server.root / "sub", 0o777)
+    url = f"{server.url}/sub/out.bin"  # sub/ does not exist yet: the upload makes it
     up = transfer_out(tmp_path / "out.bin", url, retry=FAST)
     assert (up.ok, up.sha512, up.size) == (True, digest, (tmp_path / "out.bin").stat().st_size)
     assert hashlib.sha512((server.root / "sub" / "out.bin").read_bytes()).hexdigest() == digest
