@@ -16,6 +16,7 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
+from server.api.pilots import release_pilot_tasks
 from server.keys import SERVICES, SETTINGS, STORE, TOKENS
 from server.provisioning.base import Provider
 from server.provisioning.demand import QueuedClass, RegisteredPilot, SiteConfig, plan
@@ -96,6 +97,28 @@ def build_provider(app: web.Application, settings: Settings) -> tuple[Provider, 
     raise ValueError(f"provider must be local, htcondor or none, got {settings.provider!r}")
 
 
+async def release_stopped_pilots(app: web.Application, provider_name: str, job_ids: list[str]) -> None:
+    """Give back the tasks of local pilots stopped with the server.
+
+    By the time cleanup runs, aiohttp has closed the listening socket, so the
+    pilots' own eviction reports cannot arrive; without this their tasks
+    would sit in processing until their leases ran out after a restart."""
+    if not job_ids:
+        return
+    store, settings = app[STORE], app[SETTINGS]
+    wanted = set(job_ids)
+    for pilot in await store.list_pilots(state="active"):
+        if pilot.provider != provider_name or pilot.provider_job_id not in wanted:
+            continue
+        try:
+            await release_pilot_tasks(store, settings, list(pilot.tasks), pilot.pilot_id,
+                                      "pilot stopped with the server")
+            await store.set_pilot_state(pilot.pilot_id, "exited")
+        except Exception:  # shutdown goes on; the reaper catches what is left after the next start
+            log.warning("could not release a stopped pilot's tasks", extra={"pilot_id": pilot.pilot_id},
+                        exc_info=True)
+
+
 async def service(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     if settings.provider == "none":
@@ -115,7 +138,9 @@ async def service(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await runner.stop()
+        stopped = [job.job_id for job in provider.jobs()] if isinstance(provider, LocalProvider) else []
         await provider.close()
+        await release_stopped_pilots(app, provider.name, stopped)
         app[SERVICES].pop(PROVIDER, None)
         app[SERVICES].pop(PROVISIONER, None)
         log.info("provisioning stopped", extra={"provider": provider.name})
