@@ -73,8 +73,10 @@ async def submit_post(request: web.Request) -> web.StreamResponse:
         problems = _problems(config, jobs)
     if not errors and not problems:
         try:
-            message = await queue_action(request, "submit", {"config": text, "description": description,
-                                                             "jobs_submitted": jobs, "group": group})
+            payload: dict[str, Any] = {"config": text, "jobs_submitted": jobs, "group": group}
+            if description.strip():  # else the config's own description, as the submit action does
+                payload["description"] = description
+            message = await queue_action(request, "submit", payload)
         except (ValueError, PermissionError) as exc:
             errors["form"] = str(exc)
         else:

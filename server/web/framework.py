@@ -165,6 +165,9 @@ class PageRoutes:
                 except (ActionForbidden, ActionInputError, InvalidQuery) as exc:
                     status = next(code for kind, code in ERRORS if isinstance(exc, kind))
                     return _error(request, status, str(exc), as_json)
+                except Exception:  # a bug: logged with its traceback, shown without one
+                    log.exception("unhandled error on page %s %s", request.method, request.path)
+                    return _error(request, 500, "internal server error", as_json)
             self.routes.append(PageRoute(method, path, guarded))
             return guarded
         return decorate

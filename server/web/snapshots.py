@@ -32,6 +32,8 @@ class Entry:
     computed_at: float
     """time.monotonic() when the computation finished."""
     duration: float
+    stale: bool = False
+    """Marked after an action: refresh on the next view, whatever its age."""
 
 
 class Snapshots:
@@ -52,7 +54,7 @@ class Snapshots:
             return await asyncio.shield(self._start(key, compute)), 0.0
         self.entries.move_to_end(key)
         age = time.monotonic() - entry.computed_at
-        if age > self.max_age(entry):
+        if entry.stale or age > self.max_age(entry):
             self._start(key, compute)
         return entry.value, age
 
@@ -60,7 +62,7 @@ class Snapshots:
         """After an action on the dataset: the next view starts a refresh."""
         entry = self.entries.get(key)
         if entry is not None:
-            entry.computed_at = float("-inf")
+            entry.stale = True
 
     def _start(self, key: str, compute: Compute) -> asyncio.Task[Any]:
         task = self.pending.get(key)

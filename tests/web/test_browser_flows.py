@@ -179,3 +179,26 @@ async def test_admin_edits_a_user_priority(tab: Tab) -> None:
     await tab.shot("admin")
     queued = await store.task_counts_by_status(TaskFilter())
     assert queued
+
+
+async def test_reading_works_with_javascript_off(browser, web_server) -> None:
+    dataset = await make_dataset(web_server.store, jobs=2)
+    context = await browser.new_context(java_script_enabled=False)
+    try:
+        page = await context.new_page()
+        noscript = Tab(page, web_server)
+        await noscript.sign_in()
+        await noscript.open("/dataset")
+        await page.click(f"#dataset-table a[href='/dataset/{dataset.dataset_id}']")
+        await page.wait_for_selector("#by-name")
+        counts = await page.locator("#task-counts td").all_inner_texts()
+        assert sum(int(c) for c in counts) == 4
+        await page.click("text=Tasks")
+        assert await page.locator("#task-count-table tbody tr").count() == 2
+        await noscript.open("/submit")
+        await page.fill("#config", json.dumps(CONFIG))
+        await page.click("#submit-button")  # the status page refreshes itself (meta refresh) to the dataset
+        await page.wait_for_url("**/dataset/*", timeout=20_000)
+        assert await page.text_content("#dataset-description") == "web test"
+    finally:
+        await context.close()
