@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from server.store import ConflictError, InvalidArgumentError, NewPilot, Store, Usage, User
+from server.store import ConflictError, DatasetRights, InvalidArgumentError, NewPilot, Store, Usage, User
 
 
 async def test_pilots(store: Store) -> None:
@@ -35,6 +35,17 @@ async def test_pilots(store: Store) -> None:
         await store.set_pilot_state(p2, "sleeping")
     assert await store.delete_pilot(p1) and not await store.delete_pilot(p1)
     assert await store.get_pilot(p1) is None
+
+
+async def test_a_failing_call_among_concurrent_ones_fails_alone(store: Store) -> None:
+    results = await asyncio.gather(*(store.create_user(name) for name in ["a", "b", "a", "c", "b", "d"]),
+                                   return_exceptions=True)
+    assert [type(r).__name__ for r in results].count("ConflictError") == 2
+    assert sorted(u.username for u in await store.list_users()) == ["a", "b", "c", "d"]
+    ds_results = await asyncio.gather(store.set_dataset_rights("x", DatasetRights()),
+                                      store.create_group("g"), store.create_group("g"), return_exceptions=True)
+    assert [type(r).__name__ for r in ds_results].count("ConflictError") == 1
+    assert [g.name for g in await store.list_groups()] == ["g"]
 
 
 async def test_users_and_groups(store: Store) -> None:
