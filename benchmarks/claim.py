@@ -395,10 +395,15 @@ def run_benchmark(tasks: int, seconds: float, open_seconds: float, repeat: int, 
         try:
             token = server.token("bench-pilot", role="system")
             with RssSampler(server.pid) as rss:
+                cpu_before = sum(rss.process.cpu_times()[:2])
                 runs = [client_process("closed", url=server.url, token=token, pilots=64, seconds=seconds)
                         for _ in range(repeat)]
+                cpu = sum(rss.process.cpu_times()[:2]) - cpu_before
                 result["closed_loop_runs"] = [r["cycles_per_s"] for r in runs]
                 result["a_cycles_per_s"] = statistics.median(result["closed_loop_runs"])
+                # server CPU per cycle (warm-up cycles included, so slightly high): where the time goes
+                cycles = sum(r["cycles"] for r in runs)
+                result["a_server_cpu_ms_per_cycle"] = round(1000 * cpu / max(cycles, 1), 3)
                 opened = client_process("open", url=server.url, token=token, pilots=1000, rate=300.0,
                                         seconds=open_seconds)
                 result.update({"b_" + k: v for k, v in opened.items()})

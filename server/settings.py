@@ -69,7 +69,7 @@ class Settings:
     """Most tasks queued (or re-prioritised) per store call."""
     rollup_sweep_batch: int = 1_000
     """Jobs re-checked per roll-up cycle by the safety sweep (reports roll up at once)."""
-    priority_refresh_seconds: float = 60.0
+    priority_refresh_seconds: float = 600.0
     """Longest time a dataset's waiting-task priorities go without a recomputation."""
     provider_interval_seconds: float = 5.0
     """How often the provisioning loop compares the queue with the pilots (seconds)."""

@@ -204,3 +204,30 @@ def test_loop_specs_in_pipeline_order(sched: Scheduler) -> None:
     assert names == ["materialize", "release", "queue", "reap", "rollup", "actions_cleanup"]
     assert loop_specs(sched, 2.0)[-1].interval == 3600.0
 
+
+
+async def test_new_waiting_tasks_get_priorities_without_rereading_the_others(sched: Scheduler, monkeypatch) -> None:
+    monkeypatch.setattr("server.scheduling.loops.PRIORITY_MIN_INTERVAL", 0.0)
+    monkeypatch.setattr("server.scheduling.loops.PRIORITY_PAGE", 2)
+    sched.settings.materialize_batch = 5
+    dataset_id = await make_dataset(sched.store, jobs=10)
+    await sched.materialize()  # jobs 0-4
+    await sched.release()
+    sched.settings.queue_target = 0
+    await sched.queue()
+    first = (await sched.store.list_tasks(TaskFilter(dataset_id=dataset_id, status=["waiting"]))).rows
+    assert len(first) == 5 and all(row["priority"] > 0 for row in first)
+    await sched.materialize()  # jobs 5-9: new waiting tasks with priority 0
+    await sched.release()
+    read: list[int] = []
+    list_tasks = sched.store.list_tasks
+
+    async def counting(*args, **kwargs):
+        page = await list_tasks(*args, **kwargs)
+        read.append(len(page.rows))
+        return page
+    monkeypatch.setattr(sched.store, "list_tasks", counting)
+    await sched.queue()
+    rows = (await list_tasks(TaskFilter(dataset_id=dataset_id, status=["waiting"]))).rows
+    assert len(rows) == 10 and all(row["priority"] > 0 for row in rows)
+    assert sum(read) < 10  # lowest first: stopped after the new ones and one page needing nothing

@@ -15,7 +15,7 @@ from aiohttp import web
 from server.app import create_app
 from server.keys import SERVICES, STORE
 from server.metrics import get_metrics
-from server.scheduling.service import RUNNER, LoopRunner, LoopSpec, wake
+from server.scheduling.service import RUNNER, SCHEDULER, LoopRunner, LoopSpec, note_task_change, wake
 from server.settings import Settings
 from server.store import NewDataset, Store, TaskFilter, open_store
 from tests.server.conftest import free_port, start_server
@@ -176,6 +176,30 @@ async def test_service_queues_a_new_dataset_on_its_own(tmp_path) -> None:
         assert counts == {"queued": 20, "idle": 20}
         assert isinstance(running.app[SERVICES][RUNNER], LoopRunner)
         assert get_metrics(running.app).queued._value.get() == 20
+    finally:
+        await runner.cleanup()
+        await store.close()
+
+
+async def test_wake_and_note_are_harmless_without_loops(store: Store, tmp_path) -> None:
+    app = make_app(store, tmp_path)
+    wake(app, "queue")
+    note_task_change(app, "some-dataset", "some-job")  # loops off: nothing to do, no error
+
+
+async def test_note_task_change_rolls_the_job_up_early(tmp_path) -> None:
+    settings = Settings(db=f"sqlite:///{tmp_path}/frazil.db", data_dir=str(tmp_path / "data"), port=free_port(),
+                        provider="none", loop_interval_seconds=3600)
+    store = await open_store(settings.db)
+    runner, running = await start_server(settings, store, route_modules=(),
+                                         service_modules=("server.scheduling.service",))
+    try:
+        scheduler = running.app[SERVICES][SCHEDULER]
+        await asyncio.sleep(0.2)  # the first rounds ran; the next are an hour away
+        note_task_change(running.app, "ds-1", "job-1")
+        assert "ds-1" in scheduler.dirty_datasets or count(running.app, "rollup", "ok") >= 2
+        await wait_for(lambda: count(running.app, "rollup", "ok") >= 2)
+        assert not scheduler.dirty_jobs and not scheduler.dirty_datasets
     finally:
         await runner.cleanup()
         await store.close()
