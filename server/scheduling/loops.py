@@ -137,6 +137,9 @@ class Scheduler:
             dataset_id = ds["dataset_id"]
             if ds.get("truncated") or await self.store.max_job_index(dataset_id) + 1 >= ds["jobs_submitted"]:
                 continue
+            requested = await self.store.latest_action("materialization", dataset_id)
+            if requested is not None and requested.status in ("queued", "processing"):
+                continue  # an /actions/materialization request is on it: building the same jobs twice wastes CPU
             try:
                 created = await materialize(self.store, settings, dataset_id, num=settings.materialize_batch)
             except MaterializeError as exc:

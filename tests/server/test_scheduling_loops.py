@@ -231,3 +231,14 @@ async def test_new_waiting_tasks_get_priorities_without_rereading_the_others(sch
     rows = (await list_tasks(TaskFilter(dataset_id=dataset_id, status=["waiting"]))).rows
     assert len(rows) == 10 and all(row["priority"] > 0 for row in rows)
     assert sum(read) < 10  # lowest first: stopped after the new ones and one page needing nothing
+
+
+async def test_materialize_leaves_datasets_with_a_pending_request_to_the_action(sched: Scheduler) -> None:
+    dataset_id = await make_dataset(sched.store, jobs=5)
+    await sched.store.add_action("materialization", {"dataset_id": dataset_id, "num": 5}, dataset_id=dataset_id)
+    assert await sched.materialize() is False
+    assert await sched.store.max_job_index(dataset_id) == -1
+    taken = await sched.store.pop_action("worker")
+    await sched.store.finish_action(taken.message_id, "worker", "error", error_message="worker gave up")
+    await sched.materialize()  # the request is over: the loop takes the dataset again
+    assert await sched.store.max_job_index(dataset_id) == 2
