@@ -88,6 +88,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop claiming this many seconds before the slot ends (default 120)")
     parser.add_argument("--term-grace", type=_seconds, default=10.0,
                         help="seconds a module gets between SIGTERM and SIGKILL (default 10)")
+    parser.add_argument("--monitor-interval", type=_seconds, default=1.0,
+                        help="seconds between resource samples of running modules (default 1)")
     parser.add_argument("--keep-workdirs", action="store_true", help="keep each task's work dir after its report")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
@@ -137,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     config = PilotConfig(url=url, token=token, workdir=workdir, slot=slot, idle_timeout=args.idle_timeout,
                          max_backoff=args.max_backoff, heartbeat=args.heartbeat,
                          lifetime_margin=args.lifetime_margin, term_grace=args.term_grace,
-                         keep_workdirs=args.keep_workdirs,
+                         keep_workdirs=args.keep_workdirs, monitor_interval=args.monitor_interval or 1.0,
                          provider=os.environ.get("FRAZIL_PROVIDER", ""),
                          provider_job_id=os.environ.get("FRAZIL_PROVIDER_JOB_ID", ""))
     return asyncio.run(_main(Pilot(config)))
