@@ -5,14 +5,16 @@ The pasted token is validated exactly as the API validates bearer tokens
 into the signed session cookie.
 
 OpenID Connect (``settings.openid_url``): ``/login/oidc`` sends the browser
-to the issuer's authorization endpoint (authorization-code flow with a state
-value kept in a short cookie); ``/login/oidc/callback`` exchanges the code at
+to the issuer's authorization endpoint (authorization-code flow with PKCE; the
+state and the code verifier are kept in a 10-minute cookie); ``/login/oidc/callback`` exchanges the code at
 the token endpoint and validates the returned access token with the same
 authority. The issuer must list ``<public_url>/login/oidc/callback`` as a
 redirect URI for ``settings.extra["openid_client_id"]`` (default ``frazil``).
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import secrets
 from urllib.parse import urlencode
 
@@ -111,24 +113,26 @@ async def oidc_start(request: web.Request) -> web.StreamResponse:
         config = await _discovery(issuer)
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         return render(request, "error.html", status=502, code=502, message=f"the issuer did not answer: {exc}")
-    value = secrets.token_urlsafe(24)
+    value, verifier = secrets.token_urlsafe(24), secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
     query = urlencode({"response_type": "code", "client_id": _client_id(request), "scope": "openid profile",
-                       "redirect_uri": _redirect_uri(request), "state": value})
+                       "redirect_uri": _redirect_uri(request), "state": value,
+                       "code_challenge": challenge, "code_challenge_method": "S256"})
     response = web.HTTPSeeOther(f"{config['authorization_endpoint']}?{query}")
-    response.set_cookie(OIDC_STATE_COOKIE, value, max_age=600, **COOKIE_OPTIONS)
+    response.set_cookie(OIDC_STATE_COOKIE, f"{value}.{verifier}", max_age=600, **COOKIE_OPTIONS)
     raise response
 
 
 @routes.page("/login/oidc/callback", login=False)
 async def oidc_callback(request: web.Request) -> web.StreamResponse:
     issuer = request.app[SETTINGS].openid_url
-    expected = request.cookies.get(OIDC_STATE_COOKIE)
+    expected, _, verifier = request.cookies.get(OIDC_STATE_COOKIE, "").partition(".")
     if not issuer or not expected or not secrets.compare_digest(expected, request.query.get("state", "")):
         return _login_form(request, error="the sign-in did not come from this site; try again", status=403)
     try:
         config = await _discovery(issuer)
         form = {"grant_type": "authorization_code", "code": request.query.get("code", ""),
-                "redirect_uri": _redirect_uri(request), "client_id": _client_id(request)}
+                "redirect_uri": _redirect_uri(request), "client_id": _client_id(request), "code_verifier": verifier}
         secret = request.app[SETTINGS].extra.get("openid_client_secret")
         if secret:
             form["client_secret"] = str(secret)
@@ -139,6 +143,8 @@ async def oidc_callback(request: web.Request) -> web.StreamResponse:
     except (aiohttp.ClientError, TimeoutError, ValueError, KeyError) as exc:
         return _login_form(request, error=f"the issuer refused the sign-in: {exc}", status=502)
     try:
-        raise start_session(request, token, "/dataset")
+        response = start_session(request, token, "/dataset")
     except TokenError as exc:
         return _login_form(request, error=f"this account cannot sign in: {exc}", status=401)
+    response.del_cookie(OIDC_STATE_COOKIE, path="/")
+    raise response

@@ -56,7 +56,8 @@ function tailLog(pre) {
         }
         offset = data.offset;
         if (size) size.textContent = String(data.size);
-        if (data.running) setTimeout(tick, 1000);
+        // The server re-reads the whole log for each poll, so big logs are polled less often.
+        if (data.running) setTimeout(tick, Math.min(10000, 1000 + data.size / 1000));
         else if (state) state.textContent = "finished";
       })
       .catch(function () { setTimeout(tick, 3000); });
