@@ -37,10 +37,8 @@ class Issuer:
 
     def app(self) -> web.Application:
         app = web.Application()
-        app.router.add_get("/.well-known/openid-configuration", self.discovery)
-        app.router.add_get("/certs", self.certs)
-        app.router.add_get("/auth", self.authorize)
-        app.router.add_post("/token", self.token)
+        app.add_routes([web.get("/.well-known/openid-configuration", self.discovery), web.get("/certs", self.certs),
+                        web.get("/auth", self.authorize), web.post("/token", self.token)])
         return app
 
     async def discovery(self, request: web.Request) -> web.Response:
