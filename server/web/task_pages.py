@@ -80,6 +80,7 @@ async def job_action(request: web.Request) -> web.StreamResponse:
     dataset = await dataset_for(request, request.match_info["key"], "write")
     action = (await form_data(request)).get("action", "")
     job_id = request.match_info["job_id"]
+    in_dataset(await request.app[STORE].get_job(job_id), dataset, "job")
     await queue_action(request, "job_status", {"dataset_id": dataset.dataset_id, "action": action,
                                                "job_ids": [job_id]})
     state(request.app).snapshots.mark_stale(dataset.dataset_id)

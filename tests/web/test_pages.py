@@ -239,3 +239,31 @@ async def test_admin_pages_job_page_schemas_and_oidc_off(web_server: WebServer) 
             assert reply.status == 404
         async with anonymous.get(f"{web_server.url}/login/oidc") as reply:
             assert reply.status == 404 and "not configured" in await reply.text()
+
+
+async def test_bad_input_is_a_4xx_page_never_a_500(web_server: WebServer) -> None:
+    dataset = await make_dataset(web_server.store)
+    did = dataset.dataset_id
+    client = await sign_in(web_server)
+    cases = {
+        "/dataset?before=abc": 400, "/dataset?status=bogus|complete": 400, "/dataset/abc": 404,
+        f"/dataset/{did}/task?status=nope": 400, f"/dataset/{did}/task?status=idle&after=garbage": 400,
+        f"/dataset/{did}/job?status=idle": 400, f"/dataset/{did}/job?after=%ff%00": 400,
+        f"/dataset/{did}/task/{'0' * 32}": 404, f"/dataset/{did}/log/{'0' * 32}": 404,
+        f"/dataset/{did}/log/{'0' * 32}.json?offset=-1": 400, "/config": 400,
+        f"/config?dataset_id={did}&version=abc": 400, f"/config?dataset_id={did}&version=9": 404,
+        f"/config?dataset_id={did}&a=1&b=7": 404, "/submit/status/nothing": 404, "/config/status/nothing": 404,
+    }
+    async with client:
+        for path, status in cases.items():
+            async with client.get(web_server.url + path) as reply:
+                assert reply.status == status, (path, reply.status, await reply.text())
+        token = await csrf_of(client, f"{web_server.url}/dataset/{did}")
+        posts = {f"/dataset/{did}/action": {"action": "explode"}, f"/dataset/{did}/priority": {"priority": "inf"},
+                 f"/dataset/{did}/task/{'0' * 32}/action": {"action": "reset"},
+                 f"/dataset/{did}/job/{'0' * 32}/action": {"action": "nope"},
+                 "/submit": {"jobs_submitted": "-3", "config": "[]"},
+                 "/config": {"dataset_id": did, "config": "{}"}}
+        for path, form in posts.items():
+            async with client.post(web_server.url + path, data={**form, "csrf_token": token}) as reply:
+                assert 400 <= reply.status < 500, (path, reply.status, await reply.text())
