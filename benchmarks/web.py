@@ -13,7 +13,7 @@ competes), signs in through ``/login`` like a browser and times:
   the first view of a dataset since the server started waits for, and what
   each background refresh of the shared snapshot costs;
 * ``dataset_list_ms``, ``task_list_ms`` (first page of a filtered list),
-  ``plots_ms`` (bounded samples).
+  ``plots_ms`` (bounded samples), ``admin_ms`` (the dashboard).
 
 Each page gives ``cold`` (the first request: it computes the shared counts
 snapshot, see ``server/web/snapshots.py``) and the median and max of
@@ -130,6 +130,9 @@ async def main(tasks: int, requests: int) -> dict[str, Any]:
                     "task_list_ms": await timed(client, f"{base}/dataset/{dataset_id}/task?status=failed", requests),
                     "plots_ms": await timed(client, f"{base}/dataset/{dataset_id}/plots", max(3, requests // 3)),
                 }
+            async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as admin:
+                await sign_in(admin, base, app[TOKENS].create("root", role="admin", groups=["admin"]))
+                results["admin_ms"] = await timed(admin, f"{base}/admin", max(3, requests // 3))
         finally:
             await runner.cleanup()
             await store.close()

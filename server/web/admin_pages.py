@@ -16,7 +16,7 @@ from server.store import ListOptions, TaskFilter
 from server.store.records import ACTION_STATUSES
 from server.scheduling.actions import ACTIONS
 from server.web import plots
-from server.web.framework import PageError, PageRoutes, form_data, render
+from server.web.framework import PageError, PageRoutes, form_data, render, state
 from server.web.history import history
 
 routes = PageRoutes()
@@ -72,14 +72,17 @@ async def admin(request: web.Request) -> web.StreamResponse:
     for entry in queue:
         by_class[entry.resource_class] += entry.queued
         by_site[entry.site or "(any)"] += entry.queued
+    # Both scan every task of the install: shared snapshots, like a dataset's counts.
+    shared = state(app).snapshots
+    task_counts, _ = await shared.get("admin:tasks", lambda: store.task_counts_by_status(TaskFilter()))
+    errors, _ = await shared.get("admin:errors", lambda: error_classes(app))
     health = {"version": __version__, "store": store.backend, "uptime_s": round(time.time() - keeper.started),
-              "services": sorted(app[SERVICES]), "active pilots": len(active),
-              "tasks": await store.task_counts_by_status(TaskFilter())}
+              "services": sorted(app[SERVICES]), "active pilots": len(active), "tasks": task_counts}
     actions = {name: await store.action_counts(name) for name in ACTIONS}
     return render(request, "admin.html", pilots=active, now=time.time(), queue=queue,
                   provider=provider_summary(app, pilots), users=await store.list_users(),
                   groups=await store.list_groups(), usage=await store.list_usage(),
-                  errors=await error_classes(app), health=health, actions=actions,
+                  errors=errors, health=health, actions=actions,
                   action_statuses=ACTION_STATUSES, message=request.query.get("message", ""),
                   pilots_plot=plots.line_chart(keeper.series("pilots_by_site"), title="Running pilots by site",
                                                y_label="pilots"),
