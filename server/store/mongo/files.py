@@ -6,7 +6,7 @@ from typing import Any
 from ..interface import InvalidArgumentError, NotFoundError
 from ..query import ListOptions, Page
 from ..records import DatasetFile, ProvenanceRecord, ScratchFile, TaskStat, new_id, nowstr
-from ..rules import MOVEMENTS
+from ..rules import check_file_args
 from .base import Doc, MongoBase
 from .docs import file_from, scratch_from, stat_from
 from .listing import page
@@ -19,22 +19,17 @@ class FilesMixin(MongoBase):
                        job_index: int | None = None, task_name: str | None = None, local: str = "",
                        type: str = "permanent", transfer: str = "true",
                        compression: bool = False) -> DatasetFile:
-        if movement not in MOVEMENTS:
-            raise InvalidArgumentError(f"movement must be one of {sorted(MOVEMENTS)}, got {movement!r}")
-        if not remote:
-            raise InvalidArgumentError("a file needs a filename (remote)")
+        check_file_args(remote, movement, task_id, job_index, task_name)
         if task_id is not None:
             task = await self._tasks.find_one({"_id": task_id, "dataset_id": dataset_id}, {"_id": 1})
             if task is None:
                 raise NotFoundError(f"task {task_id} not found in dataset {dataset_id}")
-        elif job_index is not None and task_name is not None:
+        else:  # check_file_args made sure both are given
             task = await self._tasks.find_one({"dataset_id": dataset_id, "job_index": job_index,
                                                "name": task_name}, {"_id": 1})
             if task is None:
                 raise NotFoundError(f"no task {task_name!r} in job {job_index} of dataset {dataset_id}")
             task_id = task["_id"]
-        else:
-            raise InvalidArgumentError("a file needs a task_id, or a job_index and a task_name")
         record = DatasetFile(file_id=new_id(), dataset_id=dataset_id, task_id=task_id, remote=remote,
                              movement=movement, local=local, type=type, transfer=transfer,
                              compression=compression)
