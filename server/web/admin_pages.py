@@ -12,6 +12,8 @@ from aiohttp import web
 
 from common.version import __version__
 from server.keys import SERVICES, STORE
+from server.provisioning.base import Provider
+from server.provisioning.service import PROVIDER
 from server.store import ListOptions, TaskFilter
 from server.store.records import ACTION_STATUSES
 from server.scheduling.actions import ACTIONS
@@ -34,13 +36,17 @@ def _priority(raw: str) -> float:
 
 
 def provider_summary(app: web.Application, pilots: list[Any]) -> dict[str, Any]:
-    provider = app[SERVICES].get("provider")
-    name = "none" if provider is None else str(getattr(provider, "name", type(provider).__name__))
+    """The provider's own counts (submitted / idle / running / held / done, as the
+    batch system sees them) and the registered pilots by provider and state
+    (as the server sees them)."""
+    provider: Provider | None = app[SERVICES].get(PROVIDER)
+    counts = provider.counts().to_doc() if provider is not None else None
     states: dict[str, Counter[str]] = {}
     for pilot in pilots:
-        state = pilot.state if pilot.state != "active" else ("running" if pilot.tasks else "idle")
+        state = pilot.state if pilot.state != "active" else ("busy" if pilot.tasks else "registered")
         states.setdefault(pilot.provider or "(unknown)", Counter())[state] += 1
-    return {"name": name, "by_provider": {k: dict(v) for k, v in sorted(states.items())}}
+    return {"name": provider.name if provider is not None else "none", "counts": counts,
+            "by_provider": {k: dict(v) for k, v in sorted(states.items())}}
 
 
 async def error_classes(app: web.Application) -> list[tuple[str, str, str, int]]:

@@ -9,6 +9,10 @@ from urllib.parse import unquote
 
 import aiohttp
 
+from common.resources import Resources
+from server.keys import SERVICES
+from server.provisioning.local import LocalProvider
+from server.provisioning.service import PROVIDER
 from server.store import JobFilter, NewLog, TaskFilter
 from server.web.framework import PAGE_CSP
 from tests.web.conftest import CONFIG, WebServer, csrf_of, make_dataset, sign_in
@@ -204,11 +208,16 @@ async def test_config_edit_makes_a_new_version(web_server: WebServer) -> None:
                 assert reply.status == 404  # someone else's request is not shown
 
 
-async def test_admin_pages_job_page_schemas_and_oidc_off(web_server: WebServer) -> None:
+async def test_admin_pages_job_page_schemas_and_oidc_off(web_server: WebServer, tmp_path) -> None:
     dataset = await make_dataset(web_server.store)
     await web_server.store.create_group("simprod", 0.5)
+    web_server.app[SERVICES][PROVIDER] = LocalProvider(
+        server_url=web_server.url, slots=Resources(cpu=2), directory=tmp_path / "pilots", mint_token=lambda: "")
     admin = await sign_in(web_server, "root", role="admin", groups=("admin",))
     async with admin:
+        async with admin.get(f"{web_server.url}/admin") as reply:
+            page = await reply.text()
+        assert '<strong id="provider-name">local</strong>' in page and 'id="provider-counts"' in page
         token = await csrf_of(admin, f"{web_server.url}/admin")
         async with admin.post(f"{web_server.url}/admin/groups/simprod/priority",
                               data={"csrf_token": token, "priority": "0.75"}) as reply:
