@@ -32,5 +32,6 @@ async def providers(request: web.Request) -> web.Response:
         "configured": app[SETTINGS].provider,
         "providers": {provider.name: provider.counts().to_doc()} if provider is not None else {},
         "last_round": getattr(provisioner, "last_plan", {}),
+        "last_error": getattr(provisioner, "last_error", ""),
         "registered": {name: dict(counts) for name, counts in sorted(registered.items())},
     })

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from server.api.pilots import release_pilot_tasks
 from server.keys import SERVICES, SETTINGS, STORE, TOKENS
-from server.provisioning.base import Provider
+from server.provisioning.base import Provider, ProviderError
 from server.provisioning.demand import QueuedClass, RegisteredPilot, SiteConfig, plan
 from server.provisioning.htcondor import CondorOptions, CondorProvider, real_schedd
 from server.provisioning.local import LocalProvider, parse_slots
@@ -46,8 +46,19 @@ class Provisioner:
         self.sites = sites
         self.min_hours = min_hours
         self.last_plan: dict[str, object] = {}
+        self.last_error = ""
 
     async def step(self) -> bool:
+        try:
+            await self._round()
+        except ProviderError as exc:
+            # shown by GET /providers; re-raised so the loop backs off instead of hammering the schedd
+            self.last_error = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}: {exc}"
+            raise
+        self.last_error = ""
+        return False
+
+    async def _round(self) -> None:
         store = self.app[STORE]
         await self.provider.status()
         classes = [QueuedClass.of(c) for c in await store.queued_classes()]
@@ -65,7 +76,6 @@ class Provisioner:
                           "drained": len(result.drain), "unserved": sum(c.queued for c in result.unserved)}
         if result.submit or result.cancel or result.drain:
             log.info("provisioning round", extra=self.last_plan)
-        return False
 
 
 def build_provider(app: web.Application, settings: Settings) -> tuple[Provider, list[SiteConfig], float]:
