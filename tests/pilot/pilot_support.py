@@ -21,15 +21,19 @@ from server.store import Attempt, NewDataset, Store, TaskFilter, open_store
 REPO = Path(__file__).resolve().parents[2]
 NVIDIA_SMI = """#!/bin/sh
 # What a real nvidia-smi prints for the two queries frazil makes. Compute apps:
-# one line per pid listed in $FAKE_NVIDIA_SMI_APPS, using 1024 MiB on GPU 0.
+# every process whose command line matches $FAKE_NVIDIA_SMI_MATCH uses 1024 MiB
+# on GPU 0; each reported pid is noted in $FAKE_NVIDIA_SMI_SEEN/<pid>.
 case "$*" in
   *--query-gpu=*)
     echo "0, GPU-5e1b8c4a-27c1-4f0e-9d0a-0c7e6b1a2f10, NVIDIA A100-SXM4-40GB, 40960"
     echo "1, GPU-a93d2e77-51f4-4b4e-8a55-3c2b9f0e7d21, NVIDIA A100-SXM4-40GB, 40960"
     ;;
   *--query-compute-apps=*)
-    if [ -n "$FAKE_NVIDIA_SMI_APPS" ] && [ -f "$FAKE_NVIDIA_SMI_APPS" ]; then
-      while read -r pid; do echo "$pid, GPU-5e1b8c4a-27c1-4f0e-9d0a-0c7e6b1a2f10, 1024"; done < "$FAKE_NVIDIA_SMI_APPS"
+    if [ -n "$FAKE_NVIDIA_SMI_MATCH" ]; then
+      for pid in $(pgrep -f "$FAKE_NVIDIA_SMI_MATCH"); do
+        echo "$pid, GPU-5e1b8c4a-27c1-4f0e-9d0a-0c7e6b1a2f10, 1024"
+        [ -n "$FAKE_NVIDIA_SMI_SEEN" ] && : > "$FAKE_NVIDIA_SMI_SEEN/$pid"
+      done
     fi
     ;;
   *) exit 9 ;;
