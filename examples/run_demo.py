@@ -189,7 +189,7 @@ class Demo:
         print(f"Website:  {self.url}/   (sign in with the token below)")
         print(f"Token:    {self.token}")
         print(f"Try:      export FRAZIL_URL={self.url} FRAZIL_TOKEN=<the token>")
-        print("          .venv/bin/frazil status; .venv/bin/frazil logs 3 flaky; "
+        print("          .venv/bin/frazil status; .venv/bin/frazil logs 3 0/flaky; "
               "curl -H \"Authorization: Bearer $FRAZIL_TOKEN\" $FRAZIL_URL/providers")
 
 
@@ -202,6 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=300.0, help="give up waiting after this many seconds")
     parser.add_argument("--no-serve", action="store_true", help="stop the server once the datasets finished")
     args = parser.parse_args(argv)
+    # Ctrl-C and SIGTERM both stop the server and its pilots (a shell that
+    # starts us in the background would otherwise leave SIGINT ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     started = time.monotonic()
     demo = Demo(args)
     try:

@@ -1,0 +1,31 @@
+"""`make run`'s script: server, local pilots and the example datasets, to the end."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_end_to_end import REPO
+from tests.pilot.gridftp_support import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_demo_datasets_all_complete(tmp_path: Path) -> None:
+    data = tmp_path / "frazil-data"
+    done = subprocess.run([sys.executable, str(REPO / "examples" / "run_demo.py"), "--no-serve",
+                           "--data-dir", str(data), "--port", str(free_port()), "--timeout", "240"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    for name in ("local-demo.json: complete", "nugen-local.json: complete", "retry-demo.json: complete"):
+        assert name in out
+    assert out.count("complete after 1 non-physics failure(s)") == 2
+    assert "20/20 tasks complete" in out and "Token:    ey" in out and "Website:  http://127.0.0.1:" in out
+    # the tutorial-style outputs, with the per-iteration interaction from the steering block
+    first = json.loads((data / "demo" / "output" / "2" / "0000000-0000999" / "NuGen_3_1.json").read_text())
+    assert first["interaction"] == "GlashowResonance" and first["events"] == 600
+    assert not list((data / "pilots").glob("*/pilot.token"))  # tokens die with their pilots
