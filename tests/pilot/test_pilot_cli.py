@@ -49,3 +49,12 @@ async def test_token_from_the_environment_and_idle_exit(server: RunningServer, t
                                  env={"FRAZIL_URL": server.url, "FRAZIL_TOKEN_FILE": str(tmp_path / "token")})
     assert code == 0 and "registered as pilot" in err and "exits (idle)" in err, err
     assert await server.store.list_pilots() == []  # deregistered
+
+
+async def test_the_htcondor_ads_define_the_slot(server: RunningServer, tmp_path: Path) -> None:
+    (tmp_path / "machine.ad").write_text('Cpus = 3\nMemory = 2500\nDisk = 7000000\nGLIDEIN_Site = "WIPAC"\n')
+    code, _, err = await _frazil("--server", server.url, "--token", server.token("pilot-2", role="system"),
+                                 "--cpus", "64", "--idle-timeout", "0.3", "--workdir", str(tmp_path / "w"),
+                                 env={"_CONDOR_MACHINE_AD": str(tmp_path / "machine.ad")})
+    assert code == 0, err
+    assert "3 cores (ad), 0 GPUs" in err and "2.5 GB memory (ad), 7 GB disk (ad)" in err and "site WIPAC" in err
