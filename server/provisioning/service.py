@@ -78,6 +78,14 @@ class Provisioner:
             log.info("provisioning round", extra=self.last_plan)
 
 
+def _bundle(settings: Settings) -> str:
+    """The pilot bundle as an absolute path (HTCondor resolves relative ones against the submit's iwd)."""
+    path = Path(settings.pilot_bundle).resolve()
+    if settings.pilot_bootstrap == "bundle" and not path.is_file():
+        raise ValueError(f"pilot_bundle {path} does not exist: build it with `make pilot-bundle`")
+    return str(path)
+
+
 def build_provider(app: web.Application, settings: Settings) -> tuple[Provider, list[SiteConfig], float]:
     """The provider, its sites and the shortest pilot lifetime it uses (hours)."""
     tokens = app[TOKENS]
@@ -97,7 +105,7 @@ def build_provider(app: web.Application, settings: Settings) -> tuple[Provider, 
             server_url=settings.resolved_public_url(),
             submit_dir=Path(settings.condor_submit_dir) if settings.condor_submit_dir else data_dir / "condor",
             bootstrap=settings.pilot_bootstrap, image=settings.pilot_image,
-            command=settings.pilot_command or "/usr/local/bin/frazil", bundle=settings.pilot_bundle,
+            command=settings.pilot_command or "/usr/local/bin/frazil", bundle=_bundle(settings),
             site_requirements={s.name: s.options.get("requirements", "") for s in sites},
             site_lines={s.name: list(s.options.get("submit_lines", [])) for s in sites})
         provider = CondorProvider(

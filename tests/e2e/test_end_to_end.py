@@ -49,8 +49,9 @@ def gridftp() -> Iterator[GridFtpServer]:
 class Frazil:
     """A `frazil server` subprocess and the CLI/REST calls made against it."""
 
-    def __init__(self, data_dir: Path, **settings: str) -> None:
+    def __init__(self, data_dir: Path, provider: str = "local", **settings: str) -> None:
         self.data_dir = data_dir
+        self.provider = provider
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("FRAZIL_")}
@@ -75,7 +76,7 @@ class Frazil:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.data_dir / "server.log", "wb")
         self.proc = subprocess.Popen([sys.executable, "-m", "server.cli", "server", "--port", str(self.port),
-                                      "--provider", "local", "--local-slots", "cpus=4,memory=4GB"],
+                                      "--provider", self.provider, "--local-slots", "cpus=4,memory=4GB"],
                                      cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         for _ in range(300):
             try:

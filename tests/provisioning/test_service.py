@@ -68,6 +68,14 @@ def test_providers_built_from_settings(tmp_path):
     assert app[TOKENS].identify(token).role == "system"
     with pytest.raises(ValueError, match="pilot_bootstrap must be one of"):
         build_provider(app, dataclasses.replace(settings, pilot_bootstrap="magic"))
+    with pytest.raises(ValueError, match="does not exist: build it with `make pilot-bundle`"):
+        build_provider(app, dataclasses.replace(settings, pilot_bootstrap="bundle",
+                                                pilot_bundle=str(tmp_path / "nope.pyz")))
+    bundle = tmp_path / "frazil-pilot.pyz"
+    bundle.write_bytes(b"#!/usr/bin/env python3\n")
+    condor, _, _ = build_provider(app, dataclasses.replace(settings, pilot_bootstrap="bundle",
+                                                           pilot_bundle=str(bundle)))
+    assert condor.options.bundle == str(bundle)
     with pytest.raises(ValueError, match="local_slots: cannot read"):
         build_provider(app, Settings(data_dir=str(tmp_path), local_slots="cores=2"))
 
