@@ -288,6 +288,9 @@ class Pilot:
                 environ = dict(os.environ)
                 if claim.gpus:
                     environ["CUDA_VISIBLE_DEVICES"] = ",".join(claim.gpus)
+                elif self.slot.gpu and not claim.requirements.gpu:
+                    # A CPU task must not grab the devices GPU tasks beside it were given.
+                    environ["CUDA_VISIBLE_DEVICES"] = ""
                 result = await run_task(plan, workdir_base=self.config.workdir / "tasks",
                                         limits=self._limits(claim), log_callback=logs.feed,
                                         stop_event=claim.stop, attempt=claim.doc.get("attempt"),

@@ -124,7 +124,7 @@ GPU_PROBE = textwrap.dedent("""
 
 async def test_gpu_tasks_get_their_own_device(deployment: Deployment, tmp_path: Path) -> None:
     """Two GPU tasks on a two-GPU slot (found by a fake nvidia-smi) run side by
-    side, each seeing only the device the pilot gave it; the monitor measures
+    side, each seeing only the device the pilot gave it (a CPU task sees none); the monitor measures
     GPU use through the same fake (the monitor's first nvidia-smi call comes with
     the first module, later ones as its CPU budget allows)."""
     bin_dir = tmp_path / "bin"
@@ -137,6 +137,10 @@ async def test_gpu_tasks_get_their_own_device(deployment: Deployment, tmp_path: 
     config = {"version": 3.2, "tasks": [{"name": "gpu", "requirements": {"gpu": 1, "memory": 0.05},
                                          "trays": [{"modules": [{"src": str(script)}]}]}]}
     dataset_id = await deployment.submit(config, jobs=2)
+    cpu_script = tmp_path / "cpu_probe.py"
+    cpu_script.write_text(GPU_PROBE)
+    cpu_dataset = await deployment.submit({"version": 3.2, "tasks": [{
+        "name": "cpu", "requirements": {"memory": 0.05}, "trays": [{"modules": [{"src": str(cpu_script)}]}]}]}, jobs=1)
     deployment.pilot("gpu", "--cpus", "2", "--memory", "1", "--disk", "5", "--idle-timeout", "3",
                      env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_NVIDIA_SMI_MATCH": str(script),
                           "FAKE_NVIDIA_SMI_SEEN": str(tmp_path / "seen")})
@@ -159,6 +163,15 @@ async def test_gpu_tasks_get_their_own_device(deployment: Deployment, tmp_path: 
         else:
             assert attempt.resources_used["gpu"] == 0
     assert sorted(devices) == ["0", "1"] and measured >= 1
+
+    async def cpu_done() -> bool:
+        rows = await tasks_of(deployment.db, cpu_dataset)
+        return bool(rows) and rows[0]["status"] == "complete"
+
+    await wait_for(cpu_done, 30, "the CPU task", lambda: deployment.log("gpu")[-3000:])
+    [row] = await tasks_of(deployment.db, cpu_dataset)
+    logs = await with_store(deployment.db, lambda s: s.task_logs(row["task_id"]))
+    assert "devices= " in "".join(log.data for log in logs if log.name == "stdout")  # no GPU for a CPU task
     assert "2 GPUs (host)" in deployment.log("gpu")  # counted by nvidia-smi
 
 
