@@ -31,6 +31,9 @@ STATUS_FILTERS = (*states.DATASET_STATUSES, "truncated")
 """``truncated`` is a flag, not a status: IceProd's website sent it to the API
 and got a 400 (reference §11); here it filters on the flag."""
 NAME_COLUMNS = ("idle", "waiting", "queued", "processing", "complete", "failed", "suspended")
+STAT_FIELDS = (("count", 0), ("gpu", 1), ("avg_hrs", 3), ("stddev_hrs", 3), ("min_hrs", 3), ("max_hrs", 3),
+               ("total_hrs", 2), ("total_err_hrs", 2), ("efficiency", 1))
+"""Columns of the completion statistics and their decimals (efficiency shown in %)."""
 DATASET_ACTIONS = {"reset": "Reset", "hard_reset": "Hard reset", "suspend": "Suspend", "truncate": "Truncate"}
 
 
@@ -135,16 +138,14 @@ async def dataset_page(request: web.Request) -> web.StreamResponse:
     return render(request, "dataset.html", dataset=dataset, live=live, names=names, types=types, stats=live["stats"],
                   versions=[(v.version, v.created, v.author, v.comment) for v in versions],
                   writable=await can_write(request, dataset), task_statuses=states.TASK_STATUSES,
-                  job_statuses=states.JOB_STATUSES, name_columns=NAME_COLUMNS, actions=DATASET_ACTIONS,
+                  job_statuses=states.JOB_STATUSES, name_columns=NAME_COLUMNS, stat_fields=STAT_FIELDS, actions=DATASET_ACTIONS,
                   message=request.query.get("message", ""))
 
 
 @routes.page("/dataset/{key}/status.json", as_json=True)
 async def dataset_status_json(request: web.Request) -> web.StreamResponse:
     dataset = await dataset_for(request, request.match_info["key"])
-    live = await live_status(request, dataset)
-    del live["stats"]  # the page does not refresh its statistics table
-    return json_page(live)
+    return json_page(await live_status(request, dataset))
 
 
 @routes.page("/dataset/{key}/priority", method="POST")

@@ -43,6 +43,15 @@ ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), aut
                          undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 
+def number(value: float, digits: int) -> str:
+    """Rounded, without trailing zeros: the same text the live script writes."""
+    rounded = round(float(value), digits)
+    return str(int(rounded)) if rounded == int(rounded) else repr(rounded)
+
+
+ENV.filters["num"] = number
+
+
 class PageError(Exception):
     """Answer with an error page: ``status`` and a message for the reader."""
 

@@ -84,6 +84,8 @@ async def test_submit_invalid_then_valid_and_watch_it_complete(tab: Tab) -> None
     await expect(tab.page.locator("[data-live-group=dataset_status]")).to_have_text("complete", timeout=20_000)
     by_name = tab.page.locator("#by-name [data-live-name=filter][data-live-status=complete]")
     assert await by_name.inner_text() == "3"
+    await expect(tab.page.locator("#stats [data-live-name=generate][data-live-status=count]")).to_have_text("3")
+    await expect(tab.page.locator("#stats [data-live-name=generate][data-live-status=avg_hrs]")).to_have_text("0.025")
     await tab.shot("dataset-complete")
     await tab.page.click("text=Plots")
     await tab.page.wait_for_selector("#plot-progress svg polyline")

@@ -120,3 +120,9 @@ async def test_snapshot_errors_reach_the_first_caller_only() -> None:
     with pytest.raises(RuntimeError):
         await shots.get("d", broken)
     assert shots.pending == {} and shots.entries == {}
+
+
+def test_number_filter_matches_the_live_script() -> None:
+    from server.web.framework import number
+    assert [number(v, d) for v, d in ((3.0, 0), (100.0, 1), (0.02500001, 3), (2.0 / 3, 2), (0, 3))] == \
+        ["3", "100", "0.025", "0.67", "0"]

@@ -22,6 +22,11 @@ function applyStatus(root, data) {
     else if (group === "dataset_status" || group === "truncated") value = String(data[group]);
     else if (name !== null) value = ((data[group] || {})[name] || {})[status] || 0;
     else value = (data[group] || {})[status] || 0;
+    var digits = cell.getAttribute("data-live-digits");
+    if (digits !== null) {
+      if (status === "efficiency") value = value * 100;
+      value = String(Number(Number(value).toFixed(parseInt(digits, 10))));  // as the server's "num" filter
+    }
     if (cell.textContent !== String(value)) cell.textContent = String(value);
   });
 }
