@@ -171,3 +171,29 @@ async def test_no_claim_beyond_the_slot_lifetime_and_exit_before_it_ends(tmp_pat
         assert row["status"] != "processing" and not await attempts_of(d.db, row["task_id"])
     finally:
         d.stop_all()
+
+
+async def test_a_forgotten_pilot_registers_again_and_keeps_working(tmp_path: Path) -> None:
+    d = deploy(tmp_path)
+    try:
+        d.pilot("p1", "--cpus", "1", "--memory", "1", "--disk", "5", "--idle-timeout", "60")
+
+        async def registered() -> bool:
+            return len(await with_store(d.db, lambda s: s.list_pilots())) == 1
+
+        await wait_for(registered, 30, "the pilot to register", lambda: d.log("p1")[-3000:])
+        [first] = await with_store(d.db, lambda s: s.list_pilots())
+        admin = RestClient(d.server.url, d.server.token("root", role="admin"), retries=0)
+        await admin.request("DELETE", f"/pilots/{first.pilot_id}")
+        await wait_for(lambda: _registered_again(d, first.pilot_id), 30, "a new registration",
+                       lambda: d.log("p1")[-3000:])
+        dataset_id = await d.submit(_config(tmp_path, 0.2, tmp_path / "out"), jobs=1)
+        await wait_for(lambda: _all_complete(d, dataset_id, 1), 30, "the task", lambda: d.log("p1")[-3000:])
+        assert f"the server forgot pilot {first.pilot_id}; registering again" in d.log("p1")
+    finally:
+        d.stop_all()
+
+
+async def _registered_again(d: Deployment, old: str) -> bool:
+    pilots = await with_store(d.db, lambda s: s.list_pilots())
+    return len(pilots) == 1 and pilots[0].pilot_id != old
