@@ -105,6 +105,7 @@ def render(request: web.Request, template: str, *, status: int = 200, **context:
     session = current_session(request)
     token = csrf.session_token(state(request.app).csrf_key, session) if session else ""
     text = ENV.get_template(template).render(session=session, csrf_token=token, path=request.path,
+                                             path_qs=request.path_qs,
                                              openid=bool(request.app[SETTINGS].openid_url), **context)
     return web.Response(text=text, status=status, content_type="text/html", headers=PAGE_HEADERS)
 

@@ -23,6 +23,7 @@ from server.web.framework import (
 routes = PageRoutes()
 PAGE_SIZE = 100
 ITEM_ACTIONS = {"reset": "Reset", "hard_reset": "Hard reset", "suspend": "Suspend"}
+KIND_ACTION = {"job": "job_status", "task": "task_status"}
 TASK_LIST_KEYS = ("task_id", "job_id", "job_index", "task_index", "name", "status", "failures", "walltime",
                   "walltime_err", "site")
 
@@ -85,6 +86,25 @@ async def job_action(request: web.Request) -> web.StreamResponse:
                                                "job_ids": [job_id]})
     state(request.app).snapshots.mark_stale(dataset.dataset_id)
     raise web.HTTPSeeOther(f"/dataset/{dataset.dataset_id}/job/{job_id}?message={action}+requested")
+
+
+@routes.page("/dataset/{key}/{kind:job|task}/action", method="POST")
+async def page_action(request: web.Request) -> web.StreamResponse:
+    """Reset / hard reset / suspend every job or task listed on a page (the
+    ``id`` fields); ids of other datasets are ignored by the action itself."""
+    dataset = await dataset_for(request, request.match_info["key"], "write")
+    kind = request.match_info["kind"]
+    form = await request.post()
+    ids = [v for v in form.getall("id", []) if isinstance(v, str)]
+    if not ids or len(ids) > PAGE_SIZE:
+        raise PageError(400, f"select between 1 and {PAGE_SIZE} {kind}s, got {len(ids)}")
+    action = str(form.get("action", ""))
+    await queue_action(request, KIND_ACTION[kind], {"dataset_id": dataset.dataset_id, "action": action,
+                                                   f"{kind}_ids": ids})
+    state(request.app).snapshots.mark_stale(dataset.dataset_id)
+    back = str(form.get("back", ""))
+    target = back if back.startswith(f"/dataset/{dataset.dataset_id}/{kind}") else f"/dataset/{dataset.dataset_id}"
+    raise web.HTTPSeeOther(target)
 
 
 @routes.page("/dataset/{key}/task")

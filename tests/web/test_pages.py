@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from html import unescape
 from urllib.parse import unquote
 
@@ -15,7 +16,7 @@ from server.provisioning.local import LocalProvider
 from server.provisioning.service import PROVIDER
 from server.store import JobFilter, NewLog, TaskFilter
 from server.web.framework import PAGE_CSP
-from tests.web.conftest import CONFIG, WebServer, csrf_of, make_dataset, sign_in
+from tests.web.conftest import CONFIG, WebServer, csrf_of, hidden, make_dataset, sign_in
 
 XSS = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
 
@@ -276,3 +277,36 @@ async def test_bad_input_is_a_4xx_page_never_a_500(web_server: WebServer) -> Non
         for path, form in posts.items():
             async with client.post(web_server.url + path, data={**form, "csrf_token": token}) as reply:
                 assert 400 <= reply.status < 500, (path, reply.status, await reply.text())
+
+
+async def test_actions_on_every_job_or_task_of_a_page(web_server: WebServer) -> None:
+    dataset = await make_dataset(web_server.store, jobs=3)
+    other = await make_dataset(web_server.store, jobs=1)
+    foreign = (await web_server.store.list_tasks(TaskFilter(dataset_id=other.dataset_id))).rows[0]["task_id"]
+    client = await sign_in(web_server)
+    async with client:
+        async with client.get(f"{web_server.url}/dataset/{dataset.dataset_id}/task?name=filter") as reply:
+            page = await reply.text()
+        token = hidden(page)
+        ids = re.findall(r'name="id" value="([0-9a-f]+)"', page)
+        assert len(ids) == 3
+        form = aiohttp.FormData([("csrf_token", token), ("action", "suspend"), ("back", "https://evil.example/"),
+                                 *[("id", i) for i in [*ids, foreign]]])
+        async with client.post(f"{web_server.url}/dataset/{dataset.dataset_id}/task/action", data=form,
+                               allow_redirects=False) as reply:
+            assert reply.status == 303 and reply.headers["Location"] == f"/dataset/{dataset.dataset_id}"
+
+        async def suspended() -> int:
+            counts = await web_server.store.task_counts_by_name_status(dataset.dataset_id)
+            return counts["filter"].get("suspended", 0)
+        for _ in range(100):
+            if await suspended() == 3:
+                break
+            await asyncio.sleep(0.05)
+        assert await suspended() == 3
+        assert (await web_server.store.get_task(foreign)).status != "suspended"  # not this dataset's
+        async with client.post(f"{web_server.url}/dataset/{dataset.dataset_id}/job/action",
+                               data={"csrf_token": token, "action": "suspend"}) as reply:
+            assert reply.status == 400 and "select between 1 and 100 jobs" in await reply.text()
+        async with client.get(f"{web_server.url}/dataset/{dataset.dataset_id}/job") as reply:
+            assert 'id="job-page-actions"' in await reply.text()
