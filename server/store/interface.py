@@ -272,7 +272,7 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def complete(self, task_id: str, instance_id: str, result: AttemptResult) -> ReportOutcome:
-        """Fenced: processing (or queued) task with this instance_id -> complete,
+        """Fenced: the processing task claimed under this instance_id -> complete,
         ``walltime = time_used/3600``, claim cleared, attempt closed with the
         result (outputs recorded for provenance), dependents become releasable."""
 
