@@ -56,13 +56,18 @@ def _close_attempt(conn: sqlite3.Connection, row: sqlite3.Row, status: str, resu
 
 
 def complete_in(conn: sqlite3.Connection, task_id: str, instance_id: str, result: AttemptResult) -> ReportOutcome:
-    row = _fence(conn, task_id, instance_id, "complete", _COMPLETE_COLS)
-    if isinstance(row, ReportOutcome):
-        return row
     now = nowstr()
-    conn.execute("""UPDATE tasks SET status = 'complete', status_changed = ?, walltime = ?, instance_id = '',
-                        pilot_id = '', lease_expires = NULL, site = ? WHERE seq = ?""",
-                 (now, (result.time_used or 0.0) / 3600.0, result.site or row["site"], row["seq"]))
+    # The fence is the WHERE clause: the usual report costs one statement;
+    # only a report that does not apply looks further (stale, replay, missing).
+    row = conn.execute(
+        f"""UPDATE tasks SET status = 'complete', status_changed = ?, walltime = ?, instance_id = '', pilot_id = '',
+                lease_expires = NULL, site = CASE WHEN ? != '' THEN ? ELSE site END
+            WHERE task_id = ? AND status = 'processing' AND instance_id = ? AND instance_id != ''
+            RETURNING {_COMPLETE_COLS}""",
+        (now, (result.time_used or 0.0) / 3600.0, result.site, result.site, task_id, instance_id)).fetchone()
+    if row is None:
+        fenced = _fence(conn, task_id, instance_id, "complete", _COMPLETE_COLS)
+        return fenced if isinstance(fenced, ReportOutcome) else ReportOutcome(Outcome.STALE)
     release_dependents(conn, [(-1, task_id)])
     _close_attempt(conn, row, "complete", result, "", {})
     if result.outputs:
