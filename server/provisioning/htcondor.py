@@ -20,6 +20,7 @@ import asyncio
 import collections
 import logging
 import re
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,9 @@ PROJECTION = ["ClusterId", "ProcId", "JobStatus", "HoldReason", "RemoveReason", 
               "JobCurrentStartDate", "FrazilSite", "FrazilCpu", "FrazilGpu", "FrazilMemory", "FrazilDisk",
               "FrazilHours", "FrazilOS"]
 KEPT_HELD = 50
+HISTORY_CHUNK = 500
+"""Jobs looked up per Schedd.history call (one constraint naming each of them)."""
+PRUNE_EVERY_SECONDS = 3600.0
 _SAFE_WORD = re.compile(r"^[A-Za-z0-9_.:/@+-]*$")
 
 
@@ -154,7 +158,7 @@ class CondorProvider(Provider):
     name = "htcondor"
 
     def __init__(self, *, options: CondorOptions, schedd_factory: Callable[[], Any],
-                 mint_token: Callable[[], str]) -> None:
+                 mint_token: Callable[[], str], keep_submit_dirs_seconds: float = 8 * 86400) -> None:
         self.options = options
         self.renderer = DescriptionRenderer(options)
         self.schedd_factory = schedd_factory
@@ -164,6 +168,8 @@ class CondorProvider(Provider):
         self._submitted = 0
         self._done = 0
         self.removed_held: collections.deque[dict[str, str]] = collections.deque(maxlen=KEPT_HELD)
+        self.keep_submit_dirs_seconds = keep_submit_dirs_seconds
+        self._pruned = 0.0
 
     def schedd(self) -> Any:
         if self._schedd is None:
@@ -235,6 +241,9 @@ class CondorProvider(Provider):
             await self._remove_held(schedd, held)
         states = {job_id: job.state for job_id, job in self._jobs.items()}
         self._forget_done()
+        if time.time() - self._pruned > PRUNE_EVERY_SECONDS:
+            self._pruned = time.time()
+            self.prune_submit_dirs()
         wanted = job_ids if job_ids is not None else list(states)
         return {job_id: states.get(job_id, DONE) for job_id in wanted}
 
@@ -272,13 +281,28 @@ class CondorProvider(Provider):
 
     # -------------------------------------------------------------- internals
 
+    def prune_submit_dirs(self) -> list[Path]:
+        """Delete submit directories (with their token files) older than the tokens'
+        lifetime: pilots that old are long gone, and a token file should not outlive
+        its use. Returns what was deleted."""
+        cutoff = time.time() - self.keep_submit_dirs_seconds
+        removed = []
+        root = self.options.submit_dir
+        for path in root.iterdir() if root.is_dir() else []:
+            if path.is_dir() and (path / "pilot.sub").exists() and path.stat().st_mtime < cutoff:
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+        return removed
+
     async def _finish_from_history(self, schedd: Any, job_ids: list[str]) -> None:
-        ids = " || ".join(f"(ClusterId == {c} && ProcId == {p})" for c, p in (j.split(".") for j in job_ids))
-        try:
-            ads = await asyncio.to_thread(schedd.history, ids, PROJECTION, len(job_ids))
-        except Exception as exc:  # history is only for the reason; the jobs are gone either way
-            log.warning("HTCondor history failed", extra={"error": str(exc)})
-            ads = []
+        ads: list[Any] = []
+        for start in range(0, len(job_ids), HISTORY_CHUNK):
+            chunk = job_ids[start:start + HISTORY_CHUNK]
+            ids = " || ".join(f"(ClusterId == {c} && ProcId == {p})" for c, p in (j.split(".") for j in chunk))
+            try:
+                ads += await asyncio.to_thread(schedd.history, ids, PROJECTION, len(chunk))
+            except Exception as exc:  # history is only for the reason; the jobs are gone either way
+                log.warning("HTCondor history failed", extra={"error": str(exc)})
         reasons = {_job_id(ad): str(ad.get("RemoveReason") or ad.get("HoldReason")
                                     or f"exit code {ad.get('ExitCode', '?')}") for ad in ads}
         for job_id in job_ids:

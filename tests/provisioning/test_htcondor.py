@@ -222,3 +222,34 @@ async def test_schedd_failures_are_provider_errors(tmp_path):
                                  mint_token=lambda: "t")
     with pytest.raises(ProviderError, match="cannot reach the HTCondor schedd: no collector"):
         await unreachable.status()
+
+
+async def test_old_submit_dirs_and_their_tokens_are_pruned(tmp_path):
+    schedd = FakeSchedd()
+    condor = provider(tmp_path, schedd)
+    await condor.submit(PilotShape(site="A"), 1)
+    await condor.submit(PilotShape(site="B"), 1)
+    old, new = sorted((tmp_path / "condor").iterdir())
+    long_ago = time.time() - 9 * 86400
+    os.utime(old, (long_ago, long_ago))
+    assert condor.prune_submit_dirs() == [old]
+    assert not old.exists() and (new / "frazil.token").exists()
+
+
+async def test_many_vanished_pilots_are_looked_up_in_chunks(tmp_path, monkeypatch):
+    import server.provisioning.htcondor as module
+    monkeypatch.setattr(module, "HISTORY_CHUNK", 2)
+    schedd = FakeSchedd()
+    condor = provider(tmp_path, schedd)
+    ids = await condor.submit(PilotShape(site="A"), 5)
+    calls = []
+    real_history = schedd.history
+
+    def history(constraint=None, projection=[], match=-1, since=None):
+        calls.append(match)
+        return real_history(constraint, projection, match, since)
+    schedd.history = history
+    for job_id in ids:
+        schedd.finish(job_id, exit_code=0)
+    assert set((await condor.status(ids)).values()) == {DONE}
+    assert calls == [2, 2, 1] and condor.counts().done == 5
