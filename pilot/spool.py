@@ -43,6 +43,8 @@ class Spool:
         existing = [int(p.name.split("-")[0]) for p in directory.glob("*.json") if p.name.split("-")[0].isdigit()]
         self._seq = max(existing, default=0)
         self._errors: dict[Path, int] = {}
+        self._stale: set[str] = set()
+        """Claims (instance ids) the server refused as stale: their later reports go too."""
         self.delivered = 0
         self.dropped = 0
 
@@ -78,7 +80,14 @@ class Spool:
         Stops at the first report the server cannot take now (unreachable),
         keeping the order for the next try.
         """
+        stale = self._stale
         for entry in self.pending():
+            claim = entry.body.get("instance_id") if isinstance(entry.body, dict) else None
+            if claim is not None and claim in stale:  # e.g. the stats of a result refused as stale
+                log.info("dropping %s: its claim %s was refused as stale", entry.what or entry.route, claim)
+                self.dropped += 1
+                entry.path.unlink(missing_ok=True)
+                continue
             try:
                 reply = await api.call(entry.method, entry.route, entry.body)
             except Unreachable as exc:
@@ -97,6 +106,9 @@ class Spool:
                 # 409: stale (the task is someone else's now); other 4xx: never acceptable.
                 log.warning("%s %s refused (%s): dropped", entry.method, entry.route, reply.error)
                 self.dropped += 1
+                if reply.status == 409 and claim is not None:
+                    stale.add(claim)
             self._errors.pop(entry.path, None)
             entry.path.unlink(missing_ok=True)
         return True
+
