@@ -3,7 +3,7 @@ no flooding of a site whose pilots match nothing, draining for room."""
 from __future__ import annotations
 
 from common.resources import Resources
-from server.provisioning.base import IDLE, RUNNING, PilotJob, PilotShape
+from server.provisioning.base import IDLE, RUNNING, PilotJob
 from server.provisioning.demand import (
     QueuedClass, RegisteredPilot, SiteConfig, fit_count, plan, shape_for,
 )

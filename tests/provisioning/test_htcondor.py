@@ -13,7 +13,7 @@ import classad2
 import htcondor2
 import pytest
 
-from server.provisioning.base import DONE, HELD, IDLE, RUNNING, PilotShape
+from server.provisioning.base import DONE, IDLE, RUNNING, PilotShape
 from server.provisioning.demand import QueuedClass, RegisteredPilot, SiteConfig, plan
 from server.provisioning.htcondor import (
     CondorOptions, CondorProvider, DescriptionError, DescriptionRenderer, build_submit,
