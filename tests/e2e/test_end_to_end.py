@@ -169,10 +169,6 @@ def test_job_temp_over_a_real_gridftp_server(tmp_path: Path, gridftp: GridFtpSer
     markers, outputs = tmp_path / "markers", tmp_path / "outputs"
     markers.mkdir()
     frazil = Frazil(tmp_path / "data", scratch_url=gridftp.url)
-    for job in range(5):  # globus-url-copy does not create directories (see the report of issue 6)
-        (gridftp.root / "1" / str(job)).mkdir(parents=True)
-        os.chmod(gridftp.root / "1" / str(job), 0o777)
-        os.chmod(gridftp.root / "1", 0o777)
     frazil.start()
     try:
         dataset_id, counts = run_dataset(frazil, dataset_config(markers, outputs, gpu=False), 5, tmp_path)
