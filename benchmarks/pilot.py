@@ -11,7 +11,9 @@ module, live logs, spool, report, stats). For every task:
 * ``overhead_ms``: their sum, the pilot's cost per task (the module's own run
   time is not counted).
 
-Medians and p90 over ``--tasks`` tasks. The monitor's CPU share with 16
+Medians and p90 over ``--tasks`` tasks, plus the CPU the pilot process and
+the server process spent per task (steadier than wall times on a busy
+machine; the load average is printed too). The monitor's CPU share with 16
 running tasks comes from :mod:`benchmarks.pilot_monitor` (same code path).
 
     python -m benchmarks.pilot [--tasks 300] [--monitor-seconds 20]
@@ -23,11 +25,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from benchmarks.claim import ServerProcess
 from benchmarks.pilot_monitor import measure as measure_monitor
@@ -112,9 +117,13 @@ async def measure_pilot(tasks: int) -> dict[str, Any]:
                                       max_backoff=0.5))
             timed = TimedApi(server.url, token)
             pilot.api = timed
-            started = time.monotonic()
+            server_proc = psutil.Process(server.pid)
+            server_cpu = sum(server_proc.cpu_times()[:2])
+            cpu, started = time.process_time(), time.monotonic()
             await pilot.run()
             wall = time.monotonic() - started
+            pilot_cpu = time.process_time() - cpu
+            server_cpu = sum(server_proc.cpu_times()[:2]) - server_cpu
             modules = await _module_times(db, dataset_id)
         finally:
             server.stop()
@@ -129,6 +138,10 @@ async def measure_pilot(tasks: int) -> dict[str, Any]:
         "claim_to_start_ms": _summary(to_start),
         "end_to_report_ms": _summary(to_report),
         "overhead_ms": _summary(overhead),
+        "pilot_cpu_ms_per_task": round(pilot_cpu / max(len(done), 1) * 1000, 2),
+        "server_cpu_ms_per_task": round(server_cpu / max(len(done), 1) * 1000, 2),
+        "load_average": round(os.getloadavg()[0], 2),
+        "cores": os.cpu_count(),
         "target_ms": TARGET_MS,
         "meets_target": statistics.median(overhead) <= TARGET_MS,
     }
