@@ -15,7 +15,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 import psutil
 
@@ -204,7 +204,7 @@ def detect_slot(workdir: Path, flags: Flags, environ: Mapping[str, str] | None =
     job = read_ad(env, "_CONDOR_JOB_AD")
     sources: dict[str, str] = {}
 
-    def pick(name: str, ad_value: float | None, flag: float | None, host) -> float:
+    def pick(name: str, ad_value: float | None, flag: float | None, host: Callable[[], float]) -> float:
         if ad_value is not None:
             sources[name] = "ad"
             return ad_value
