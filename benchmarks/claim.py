@@ -380,7 +380,7 @@ def time_submit(server: ServerProcess, jobs: int, timeout: float = 300.0) -> dic
 def run_benchmark(tasks: int, seconds: float, open_seconds: float, repeat: int, submit_jobs: int,
                   store_dir: str | None = None) -> dict[str, Any]:
     result: dict[str, Any] = {"benchmark": "claim", "tasks_queued": tasks, "store": "sqlite",
-                              "cpus": os.cpu_count()}
+                              "cpus": os.cpu_count(), "loadavg_before": round(os.getloadavg()[0], 2)}
     with tempfile.TemporaryDirectory(prefix="frazil-claim-") as tmp:
         folder = pathlib.Path(store_dir or tmp)
         db = f"sqlite:///{folder}/frazil.db"
@@ -428,6 +428,8 @@ def run_benchmark(tasks: int, seconds: float, open_seconds: float, repeat: int, 
     result["d_trivial_cycles_per_s"] = statistics.median(ceiling)
     result["d_trivial_req_per_s"] = round(2 * result["d_trivial_cycles_per_s"], 1)
     result["a_over_d"] = round(result["a_cycles_per_s"] / result["d_trivial_cycles_per_s"], 3)
+    # other work on the machine shifts every number: state how busy it was
+    result["loadavg_after"] = round(os.getloadavg()[0], 2)
     result["targets"] = {"a_cycles_per_s": 800, "b_p99_ms": 50, "c_server_rss_mb": 500,
                          "submit_to_materialized_s": 20}
     return result
