@@ -2,8 +2,8 @@
 
 One dataset whose job index picks what its module does: sleep and write a
 file, allocate memory until killed, run past its time, segfault, print a
-CVMFS error, or need more memory than it asked for (then complete once the
-server escalated its request). Each attempt must end with the right status
+CVMFS error, or need more memory or time than it asked for (then complete
+once the server escalated its request). Each attempt must end with the right status
 and class, and the work must be reported with outputs, logs and stats.
 """
 from __future__ import annotations
@@ -41,7 +41,9 @@ WORK = textwrap.dedent("""
         block = bytearray(150_000_000)
         for i in range(0, len(block), 4096):
             block[i] = 1
-        time.sleep(2.5)
+        time.sleep(1.5)
+    elif job == 6:        # needs 3.3 s: killed at its 2.88 s, then escalated to 1.5x that
+        time.sleep(3.3)
     open("out.txt", "a").close()
 """)
 
@@ -65,18 +67,18 @@ def _config(script: Path) -> dict[str, Any]:
 async def test_pilot_runs_a_mixed_dataset_with_the_right_classes(deployment: Deployment, tmp_path: Path) -> None:
     script = tmp_path / "work.py"
     script.write_text(WORK)
-    dataset_id = await deployment.submit(_config(script), jobs=6)
+    dataset_id = await deployment.submit(_config(script), jobs=7)
     # 8 cores: every job runs at once, so no task is alone in the slot and each is
     # held to its own memory request (alone, a task may use the slot's 1 GB).
     deployment.pilot("p1", "--cpus", "8", "--memory", "1", "--disk", "10", "--idle-timeout", "60")
 
     async def first_attempts_done() -> bool:
         rows = await tasks_of(deployment.db, dataset_id)
-        if len(rows) != 6:
+        if len(rows) != 7:
             return False
         firsts = [await attempts_of(deployment.db, row["task_id"]) for row in rows]
         done = all(a and a[0].end for a in firsts)
-        escalated = rows[5]["status"] == "complete"
+        escalated = rows[5]["status"] == "complete" and rows[6]["status"] == "complete"
         return done and escalated
 
     await wait_for(first_attempts_done, 90, "every first attempt and the escalated task",
@@ -104,6 +106,10 @@ async def test_pilot_runs_a_mixed_dataset_with_the_right_classes(deployment: Dep
     # job 5: memory first, then escalated and complete
     assert (first[5].kind, attempts[5][-1].status) == ("memory", "complete")
     assert attempts[5][-1].resources["memory"] > 0.08
+    # job 6: over time first, then escalated and complete
+    assert (first[6].kind, attempts[6][-1].status) == ("time", "complete")
+    change = first[6].requirement_changes["time"]
+    assert change["new"] > 0.0008 and attempts[6][-1].resources["time"] == change["new"]
 
     # live logs reached the server for the completed attempt, and stats were posted
     logs = await with_store(deployment.db, lambda s: s.task_logs(rows[0]["task_id"]))
