@@ -75,7 +75,8 @@ def build_plan(doc: dict[str, Any], scratch_url: str | None = None) -> TaskPlan:
     ctx = JobContext(dataset=int(doc.get("dataset") or 0), job=int(doc.get("job_index") or 0),
                      jobs_submitted=int(doc.get("jobs_submitted") or 1),
                      dataset_id=str(doc.get("dataset_id", "")), task_id=str(doc.get("task_id", "")),
-                     debug=bool(doc.get("debug", False)))
+                     debug=bool(doc.get("debug", False)),
+                     task_files=[f for f in doc.get("files") or [] if isinstance(f, dict)])
     return build_task_plan({**config, "options": options}, int(doc.get("task_index") or 0), ctx)
 
 

@@ -106,10 +106,14 @@ async def _resolve_depends(store: Store, config: dict[str, Any], dataset: Datase
     return refs
 
 
-async def _room(store: Store, settings: Settings, dataset: Dataset, num: int) -> int:
+async def _room(store: Store, settings: Settings, dataset: Dataset, num: int, requested: bool) -> int:
     """How many jobs to create now: ``num`` and the jobs left, or none while
-    the dataset already has ``backlog_limit`` tasks waiting or queued."""
-    if dataset.truncated or dataset.status != "processing":
+    the dataset already has ``backlog_limit`` tasks waiting or queued. An
+    explicit request also fills a suspended dataset (IceProd's basic_submit
+    creates it suspended, materializes, adds per-job files, then starts it;
+    its tasks stay idle until then)."""
+    runnable = {"processing", "suspended"} if requested else {"processing"}
+    if dataset.truncated or dataset.status not in runnable:
         return 0
     next_index = await store.max_job_index(dataset.dataset_id) + 1
     room = min(num, dataset.jobs_submitted - next_index)
@@ -122,21 +126,22 @@ async def _room(store: Store, settings: Settings, dataset: Dataset, num: int) ->
 
 
 async def materialize(store: Store, settings: Settings, dataset_id: str, num: int,
-                      *, task_status: str = "idle") -> int:
+                      *, task_status: str = "idle", requested: bool = False) -> int:
     """Create up to ``num`` next jobs of the dataset with all their tasks; return
     how many were created (0 when truncated, not processing, complete, or
     over the backlog limit). Raises :class:`MaterializeError` naming the
     problem when the config cannot be materialized."""
     lock = _LOCKS.setdefault(asyncio.get_running_loop(), {}).setdefault(dataset_id, asyncio.Lock())
     async with lock:
-        return await _materialize(store, settings, dataset_id, num, task_status)
+        return await _materialize(store, settings, dataset_id, num, task_status, requested)
 
 
-async def _materialize(store: Store, settings: Settings, dataset_id: str, num: int, task_status: str) -> int:
+async def _materialize(store: Store, settings: Settings, dataset_id: str, num: int, task_status: str,
+                       requested: bool) -> int:
     dataset = await store.get_dataset(dataset_id)
     if dataset is None:
         raise NotFoundError(f"dataset {dataset_id} not found")
-    todo = await _room(store, settings, dataset, num)
+    todo = await _room(store, settings, dataset, num, requested)
     if todo <= 0:
         return 0
     stored = await store.get_config(dataset_id)

@@ -242,8 +242,9 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def release_dependencies(self, limit: int = 10_000, dataset_id: str | None = None) -> int:
-        """Move up to ``limit`` idle tasks whose dependencies (any dataset) are
-        all complete to waiting; return how many. Index-driven: its cost
+        """Move up to ``limit`` idle tasks of ``processing`` datasets whose
+        dependencies (any dataset) are all complete to waiting; return how many.
+        Tasks of suspended or finished datasets stay idle. Index-driven: its cost
         follows the number of releasable tasks, not of idle ones."""
 
     @abc.abstractmethod

@@ -106,3 +106,15 @@ async def test_queue_by_dataset(store: Store) -> None:
     await store.create_jobs(other.dataset_id, chain_jobs(2, names=("x",), status="waiting"))
     assert await store.queue_tasks(5, dataset_id=ds.dataset_id) == []
     assert len(await store.queue_tasks(5, dataset_id=other.dataset_id)) == 2
+
+
+async def test_suspended_datasets_tasks_stay_idle(store):
+    """A dataset that is not processing releases nothing; once it runs again, it does."""
+    from server.store import NewDataset, NewJob, NewTask
+    dataset = await store.create_dataset(NewDataset(description="s", jobs_submitted=1, tasks_per_job=1,
+                                                    group="users", username="u", status="suspended"))
+    await store.create_jobs(dataset.dataset_id, [NewJob(job_index=0, tasks=[NewTask(name="a", task_index=0)])])
+    assert await store.release_dependencies(dataset_id=dataset.dataset_id) == 0
+    assert await store.release_dependencies() == 0
+    assert await store.set_dataset_status(dataset.dataset_id, "processing")
+    assert await store.release_dependencies() == 1

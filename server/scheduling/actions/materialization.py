@@ -38,7 +38,7 @@ async def prepare(ctx: ActionContext, identity: Identity, payload: dict[str, Any
 async def run(ctx: ActionContext, message: ActionMessage) -> dict[str, Any]:
     payload = message.payload
     created = await materialize(ctx.store, ctx.settings, payload["dataset_id"], int(payload.get("num", 1000)),
-                                task_status=payload.get("set_status", "idle"))
+                                task_status=payload.get("set_status", "idle"), requested=True)
     return {"jobs_created": created}
 
 

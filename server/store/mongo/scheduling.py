@@ -31,10 +31,13 @@ class SchedulingMixin(TransitionsMixin):
         if limit <= 0:
             raise InvalidArgumentError(f"limit must be positive, got {limit}")
         released = 0
-        while released < limit:
-            query: Doc = {"deps_check": {"$exists": True}, "status": "idle", **VISIBLE}
-            if dataset_id is not None:
-                query["dataset_id"] = dataset_id
+        # A suspended (or finished) dataset's tasks stay idle until it runs again.
+        running = [d["_id"] for d in await self._datasets.find({"status": "processing"}, {"_id": 1}).to_list()]
+        if dataset_id is not None:
+            running = [d for d in running if d == dataset_id]
+        while released < limit and running:
+            query: Doc = {"deps_check": {"$exists": True}, "status": "idle", **VISIBLE,
+                          "dataset_id": {"$in": running}}
             batch = await self._tasks.find(query, {"depends": 1, "deps_check": 1}).limit(
                 min(RELEASE_BATCH, limit - released)).to_list()
             if not batch:

@@ -23,6 +23,8 @@ class SchedulingMixin(SQLiteBase):
             # index over (idle, nothing pending) holds exactly the releasable
             # tasks: no scan of tasks still waiting for their dependencies.
             where = Where().add("status = 'idle'").add("deps_pending = 0")
+            # A suspended (or finished) dataset's tasks stay idle until it runs again.
+            where.add("dataset_id IN (SELECT dataset_id FROM datasets WHERE status = 'processing')")
             if dataset_id is not None:
                 where.add("dataset_id = ?", dataset_id)
             rows = conn.execute(f"""SELECT {MOVE_COLS} FROM tasks INDEXED BY ix_tasks_releasable
