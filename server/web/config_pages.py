@@ -17,6 +17,7 @@ from aiohttp import web
 
 from common.plan import check_submission
 from server.keys import STORE
+from server.web.json_lines import line_of, pretty_with_lines
 from server.store import ActionMessage
 from server.web.framework import (
     PageError, PageRoutes, dataset_for, form_data, queue_action, render, session_of,
@@ -43,8 +44,18 @@ def _parse_config(text: str, errors: dict[str, str]) -> dict[str, Any] | None:
     return config
 
 
-def _problems(config: dict[str, Any], jobs: int, **kwargs: Any) -> list[tuple[str, str]]:
-    return [(p.path, p.message) for p in check_submission(config, jobs, **kwargs)]
+Problem = tuple[str, str, int | None]
+"""(field path, message, line of the field in the re-formatted config)."""
+
+
+def _problems(config: dict[str, Any], jobs: int, **kwargs: Any) -> tuple[str | None, list[Problem]]:
+    """The problems with the line of each field; when there are any, the config
+    comes back re-formatted (that is the text the lines refer to)."""
+    found = check_submission(config, jobs, **kwargs)
+    if not found:
+        return None, []
+    text, where = pretty_with_lines(config)
+    return text, [(p.path, p.message, line_of(p.path, where)) for p in found]
 
 
 @routes.page("/submit")
@@ -62,7 +73,7 @@ async def submit_post(request: web.Request) -> web.StreamResponse:
     text, description = form.get("config", ""), form.get("description", "")
     raw_jobs, group = form.get("jobs_submitted", ""), form.get("group", "users")
     errors: dict[str, str] = {}
-    problems: list[tuple[str, str]] = []
+    problems: list[Problem] = []
     jobs = int(raw_jobs) if raw_jobs.strip().isdigit() else 0
     if jobs < 1:
         errors["jobs_submitted"] = f"number of jobs must be a whole number >= 1, got {raw_jobs!r}"
@@ -70,7 +81,8 @@ async def submit_post(request: web.Request) -> web.StreamResponse:
         errors["group"] = f"{group!r} is not one of your groups ({', '.join(session.groups) or 'none'})"
     config = _parse_config(text, errors)
     if config is not None and jobs >= 1:
-        problems = _problems(config, jobs)
+        pretty, problems = _problems(config, jobs)
+        text = pretty or text
     if not errors and not problems:
         try:
             payload: dict[str, Any] = {"config": text, "jobs_submitted": jobs, "group": group}
@@ -164,10 +176,12 @@ async def config_edit(request: web.Request) -> web.StreamResponse:
     dataset = await dataset_for(request, form.get("dataset_id", ""), "write")
     text, description, comment = form.get("config", ""), form.get("description", ""), form.get("comment", "")
     errors: dict[str, str] = {}
-    problems: list[tuple[str, str]] = []
+    problems: list[Problem] = []
     config = _parse_config(text, errors)
     if config is not None:
-        problems = _problems(config, dataset.jobs_submitted, dataset=dataset.dataset, dataset_id=dataset.dataset_id)
+        pretty, problems = _problems(config, dataset.jobs_submitted, dataset=dataset.dataset,
+                                     dataset_id=dataset.dataset_id)
+        text = pretty or text
     if not errors and not problems:
         try:
             message = await queue_action(request, "edit_config", {

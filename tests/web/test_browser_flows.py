@@ -61,6 +61,9 @@ async def test_submit_invalid_then_valid_and_watch_it_complete(tab: Tab) -> None
     problem = tab.page.locator("tr.problem").first
     assert await problem.locator(".problem-path").inner_text() == "config['tasks'][0]['requirements']['memory']"
     assert "memory must be a number" in await problem.locator(".problem-message").inner_text()
+    await problem.locator(".problem-line").click()  # selects the field's line in the editor
+    selected = await tab.page.locator("#config").evaluate("a => a.value.substring(a.selectionStart, a.selectionEnd)")
+    assert selected.strip() == '"memory": "lots"'
     await tab.shot("submit-invalid")
     await tab.page.fill("#config", json.dumps(CONFIG, indent=2))
     await tab.page.fill("#description", "watched live")

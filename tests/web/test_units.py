@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
@@ -126,3 +127,18 @@ def test_number_filter_matches_the_live_script() -> None:
     from server.web.framework import number
     assert [number(v, d) for v, d in ((3.0, 0), (100.0, 1), (0.02500001, 3), (2.0 / 3, 2), (0, 3))] == \
         ["3", "100", "0.025", "0.67", "0"]
+
+
+def test_problem_paths_point_at_their_line() -> None:
+    from common.config.errors import format_path
+    from server.web.json_lines import line_of, parse_path, pretty_with_lines
+    config = {"version": 3.2, "tasks": [{"name": "it's", "requirements": {"memory": "lots"}, "trays": []}]}
+    text, where = pretty_with_lines(config)
+    assert text == json.dumps(config, indent=2)
+    lines = text.splitlines()
+    assert lines[line_of("config['tasks'][0]['requirements']['memory']", where) - 1].strip() == '"memory": "lots"'
+    assert parse_path("config['tasks'][0]['name']") == ("tasks", 0, "name")
+    assert parse_path(format_path(["a'b", 3, 'x"y'])) == ("a'b", 3, 'x"y') and parse_path("jobs") is None
+    assert parse_path("config['tasks']x") is None
+    missing = line_of("config['tasks'][0]['trays'][0]['modules']", where)  # reported at the nearest parent
+    assert lines[missing - 1].strip() == '"trays": []'

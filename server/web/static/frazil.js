@@ -80,7 +80,25 @@ function lintJson(area) {
   check();
 }
 
+function jumpToLine(link) {
+  // Select the line of the config a problem points at (lines as the server re-formatted them).
+  link.addEventListener("click", function (event) {
+    var area = document.getElementById("config");
+    if (!area) return;
+    event.preventDefault();
+    var line = parseInt(link.getAttribute("data-line"), 10);
+    var lines = area.value.split("\n");
+    var start = 0;
+    for (var i = 0; i < line - 1 && i < lines.length; i++) start += lines[i].length + 1;
+    var end = start + (lines[line - 1] || "").length;
+    area.focus();
+    area.setSelectionRange(start, end);
+    area.scrollTop = Math.max(0, (line - 5) * (area.scrollHeight / Math.max(lines.length, 1)));
+  });
+}
+
 document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll(".problem-line").forEach(jumpToLine);
   document.querySelectorAll("[data-poll-url]").forEach(pollStatus);
   document.querySelectorAll("[data-tail-url]").forEach(tailLog);
   document.querySelectorAll("[data-json-lint]").forEach(lintJson);
