@@ -226,11 +226,12 @@ def escalate(current: float, measured_peak: float, cap: float | None, factor: fl
             raise ValueError(f"escalate: {name} must be a finite number >= 0, got {value!r}")
     if factor < 1:
         raise ValueError(f"escalate: factor must be >= 1 (requirements never shrink), got {factor!r}")
-    wanted = max(current, factor * measured_peak)
+    # Up to the next 1/1000 of a unit, never below factor x peak (rounding to
+    # nearest made 1.5 x 0.0008 h 0.001 h); the epsilon keeps 1.5*3.2 at 4.8.
+    wanted = max(current, math.ceil(factor * measured_peak * 1000 - 1e-6) / 1000)
     if cap is not None:
         wanted = min(wanted, cap)
-    # round to 1/1000 of a unit so 1.5*3.2 is 4.8, not 4.800000000000001
-    return max(current, round(wanted, 3))
+    return max(current, wanted)
 
 
 def escalate_requirements(requirements: Mapping[str, Any], measured: Mapping[str, Any],

@@ -9,6 +9,7 @@ process group does not reach it before the pilot decides what to do.
 from __future__ import annotations
 
 import asyncio
+import pathlib
 import json
 import os
 import resource
@@ -157,6 +158,24 @@ async def _not_started(record: ModuleRecord, ctx: ModuleContext, message: str) -
     return ModuleOutcome(record=record, stdout_tail="", stderr_tail=message + "\n")
 
 
+_SETPRIV = shutil.which("setpriv")
+
+
+def _die_with_pilot(argv: list[str], env: dict[str, str], cwd: object) -> list[str]:
+    """Modules run in their own session (so a kill reaches their whole tree);
+    util-linux's ``setpriv --pdeathsig`` makes the module die with the pilot
+    too, so a pilot killed with -9 outside HTCondor leaves no orphan running.
+    The recorded argv stays the module's own."""
+    if not _SETPRIV:
+        return argv
+    # Only a program that exists is wrapped, so a missing one still fails to
+    # start here and is reported like a shell would (status 127).
+    program = argv[0] if "/" not in argv[0] or argv[0].startswith("/") else str(pathlib.Path(str(cwd), argv[0]))
+    found = shutil.which(program, path=env.get("PATH")) if "/" not in program else (
+        program if os.access(program, os.X_OK) else None)
+    return [_SETPRIV, "--pdeathsig", "KILL", "--", *argv] if found else argv
+
+
 def _python_fallback(argv: list[str], env_shell: list[str], env: dict[str, str], ctx: ModuleContext) -> list[str]:
     """IceProd runs ``.py`` modules with ``python``; many current systems ship
     only ``python3`` (IceProd 3.2 probes for a ``$PYTHON_BIN`` the same way).
@@ -194,7 +213,7 @@ async def run_module(module: ModulePlan, tray: TrayPlan, ctx: ModuleContext) -> 
                      f"{tray.iteration}): {json.dumps(argv)} env_clear={module.env_clear}")
     try:
         proc = await asyncio.create_subprocess_exec(
-            *argv, cwd=ctx.workdir.root, env=env,
+            *_die_with_pilot(argv, env, ctx.workdir.root), cwd=ctx.workdir.root, env=env,
             stdin=asyncio.subprocess.PIPE if module.stdin is not None else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             start_new_session=True)

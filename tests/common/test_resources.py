@@ -205,3 +205,10 @@ def test_condor_time_category(hours: float, original: int, gpu_length: str, resu
                                            "is_resumable": resumable, "JobDurationCategory": category}
     with pytest.raises(ValueError, match="time must be"):
         condor_time_category(float("nan"))
+
+
+def test_escalation_never_rounds_below_the_factor():
+    from common.resources import escalate
+    assert escalate(0.0001, 0.0008, None) >= 1.5 * 0.0008
+    assert escalate(1.0, 3.2, None) == 4.8
+    assert escalate(1.0, 3.2, 4.0) == 4.0

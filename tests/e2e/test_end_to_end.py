@@ -24,11 +24,10 @@ import psutil
 import pytest
 import requests
 
-from tests.pilot.gridftp_support import GridFtpServer, free_port, have_gridftp, public_dir
+from tests.pilot.gridftp_support import GridFtpServer, free_port, gridftp_installed, public_dir  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.slow
-needs_gridftp = pytest.mark.skipif(not have_gridftp(), reason="needs Debian globus-gridftp-server-progs "
-                                                             "and globus-gass-copy-progs (make debian-deps)")
+needs_gridftp = pytest.mark.usefixtures("gridftp_installed")
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent

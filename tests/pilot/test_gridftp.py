@@ -13,11 +13,11 @@ from common.plan.records import DataTransfer
 from common.transfer import RetryPolicy, TransferError, TransferNotFound, transfer_in, transfer_out
 from common.transfer.gridftp import GridFtpFiles
 from pilot.runner import run_task
-from tests.pilot.gridftp_support import Credentials, GridFtpServer, have_gridftp, make_credentials, public_dir
+from tests.pilot.gridftp_support import (  # noqa: F401 (gridftp_installed is a fixture)
+    Credentials, GridFtpServer, gridftp_installed, make_credentials, public_dir)
 from tests.pilot.runner_plans import module, plan, script, tray
 
-pytestmark = pytest.mark.skipif(not have_gridftp(), reason="needs Debian globus-gridftp-server-progs "
-                                                            "and globus-gass-copy-progs (make debian-deps)")
+pytestmark = pytest.mark.usefixtures("gridftp_installed")
 FAST = RetryPolicy(attempts=2, delay=0.1)
 
 

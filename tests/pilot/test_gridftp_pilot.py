@@ -11,11 +11,10 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.pilot.gridftp_support import GridFtpServer, have_gridftp, make_credentials, public_dir
+from tests.pilot.gridftp_support import GridFtpServer, gridftp_installed, make_credentials, public_dir  # noqa: F401 (fixture)
 from tests.pilot.pilot_support import Deployment, attempts_of, deploy, tasks_of, wait_for
 
-pytestmark = pytest.mark.skipif(not have_gridftp(), reason="needs Debian globus-gridftp-server-progs "
-                                                            "and globus-gass-copy-progs (make debian-deps)")
+pytestmark = pytest.mark.usefixtures("gridftp_installed")
 
 
 @pytest.fixture
