@@ -65,6 +65,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel(QUEUE_KEY, name="status_priority"),
         IndexModel(DATASET_QUEUE_KEY, name="dataset_status"),
         IndexModel([("dataset_id", A), ("name", A)], name="dataset_name"),
+        # counts by (name, status) for the dataset page, answered from the index
+        IndexModel([("dataset_id", A), ("name", A), ("status", A), ("task_index", A)], name="dataset_name_status"),
         IndexModel([("dataset_id", A), ("seq", A)], name="dataset_seq"),
         IndexModel([("job_id", A), ("task_index", A)], name="job"),
         IndexModel([("seq", A)], name="seq"),
