@@ -31,6 +31,7 @@ INSTANCE = "instance_id"
 MAX_BACKOFF_SECONDS = 60.0
 STOP_GRACE_SECONDS = 5.0
 ACTIONS_CLEANUP_SECONDS = 3600.0
+SLOW_ROUND_SECONDS = 5.0
 
 
 @dataclass
@@ -106,8 +107,11 @@ class LoopRunner:
             try:
                 if await store.acquire_lease(f"loop.{spec.name}", self.holder, self.lease_seconds(spec)):
                     more = await spec.step()
+                    took = time.perf_counter() - started
                     metrics.loop_runs.labels(spec.name, "ok").inc()
-                    metrics.loop_seconds.labels(spec.name).observe(time.perf_counter() - started)
+                    metrics.loop_seconds.labels(spec.name).observe(took)
+                    if took > SLOW_ROUND_SECONDS:  # the operator's first clue when the server feels slow
+                        log.warning("slow loop round", extra={"loop": spec.name, "seconds": round(took, 2)})
                 else:
                     metrics.loop_runs.labels(spec.name, "standby").inc()
                 failures = 0
