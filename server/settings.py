@@ -67,7 +67,7 @@ class Settings:
     """Queued tasks the queue loop keeps ready so claims always find work."""
     queue_batch: int = 10_000
     """Most tasks queued (or re-prioritised) per store call."""
-    rollup_sweep_batch: int = 1_000
+    rollup_sweep_batch: int = 250
     """Jobs re-checked per roll-up cycle by the safety sweep (reports roll up at once)."""
     priority_refresh_seconds: float = 600.0
     """Longest time a dataset's waiting-task priorities go without a recomputation."""
