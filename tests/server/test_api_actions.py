@@ -89,7 +89,10 @@ async def test_admin_submits_for_another_user_with_extra_fields(server):
     message = await server.store.get_action(body["result"])
     dataset = await server.store.get_dataset(message.payload["dataset_id"])
     assert (dataset.username, dataset.group, dataset.status) == ("bob", "simprod", "suspended")
-    assert await server.store.max_job_index(dataset.dataset_id) == -1  # suspended datasets are not materialized
+    # Its jobs are materialized (IceProd's basic_submit adds files to them before
+    # starting the dataset), but nothing is released while it is suspended.
+    assert await server.store.max_job_index(dataset.dataset_id) == dataset.jobs_submitted - 1
+    assert await server.store.release_dependencies(dataset_id=dataset.dataset_id) == 0
 
 
 async def test_unknown_action_and_message(server):
