@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import pathlib
 import secrets
+import time
 from typing import Any
 
 from rest_tools.utils.auth import Auth, OpenIDAuth
@@ -40,9 +41,16 @@ def load_or_create_key(path: pathlib.Path) -> str:
 class TokenAuthority:
     """Mints and validates tokens for one server."""
 
+    CACHE_SIZE = 10_000
+    CACHE_SECONDS = 60.0
+
     def __init__(self, secret: str, *, issuer: str = "frazil", openid_url: str = "", audience: str = ""):
         self.local = Auth(secret, issuer=issuer, algorithm="HS512", expiration=DEFAULT_EXPIRATION)
         self.openid = OpenIDAuth(openid_url, audience=audience or None) if openid_url else None
+        # Pilots send the same token with every claim and report; checking its
+        # signature each time is a measurable part of the claim path. A checked
+        # token is remembered until it expires, at most CACHE_SECONDS.
+        self._cache: dict[str, tuple[float, Identity]] = {}
 
     def create(self, username: str, role: str = "user", groups: list[str] | tuple[str, ...] = (),
                expiration: int | None = None) -> str:
@@ -54,6 +62,17 @@ class TokenAuthority:
         return self.local.create_token(username, expiration=expiration, payload=payload)
 
     def identify(self, token: str) -> Identity:
+        cached = self._cache.get(token)
+        now = time.time()
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        identity, expires = self._validate(token)
+        if len(self._cache) >= self.CACHE_SIZE:
+            self._cache.clear()
+        self._cache[token] = (min(expires, now + self.CACHE_SECONDS), identity)
+        return identity
+
+    def _validate(self, token: str) -> tuple[Identity, float]:
         errors = []
         for validator in (self.local, self.openid):
             if validator is None:
@@ -64,7 +83,8 @@ class TokenAuthority:
                 errors.append(str(exc) or type(exc).__name__)
                 continue
             try:
-                return identity_from_claims(claims)
-            except ValueError as exc:
+                expires = float(claims.get("exp", 0) or 0)
+                return identity_from_claims(claims), expires
+            except (TypeError, ValueError) as exc:
                 raise TokenError(str(exc)) from None
         raise TokenError(f"invalid token: {errors[0] if errors else 'no validator'}")

@@ -40,3 +40,22 @@ async def test_openapi_paths_have_no_regex(server):
         async with session.get(f"{server.url}/api/openapi.json") as response:
             document = await response.json()
     assert all(":" not in path for path in document["paths"])
+
+
+def test_token_cache_honours_expiry():
+    """Checked tokens are remembered, but never past their expiry (nor for long)."""
+    import time as _time
+    from server.auth import TokenAuthority, TokenError
+    authority = TokenAuthority("k" * 64)
+    expired = authority.create("alice", expiration=-300)  # beyond the library's 60 s clock-skew leeway
+    for _ in range(2):
+        try:
+            authority.identify(expired)
+        except TokenError:
+            pass
+        else:
+            raise AssertionError("an expired token was accepted")
+    token = authority.create("alice", expiration=5)
+    assert authority.identify(token).username == "alice"
+    until, identity = authority._cache[token]
+    assert identity.username == "alice" and until <= _time.time() + 5.01
