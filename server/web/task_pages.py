@@ -76,16 +76,23 @@ async def job_page(request: web.Request) -> web.StreamResponse:
                   message=request.query.get("message", ""))
 
 
-@routes.page("/dataset/{key}/job/{job_id}/action", method="POST")
-async def job_action(request: web.Request) -> web.StreamResponse:
+async def _item_action(request: web.Request, kind: str) -> web.StreamResponse:
+    """Reset / hard reset / suspend one job or task (``kind``) through its status action."""
     dataset = await dataset_for(request, request.match_info["key"], "write")
     action = (await form_data(request)).get("action", "")
-    job_id = request.match_info["job_id"]
-    in_dataset(await request.app[STORE].get_job(job_id), dataset, "job")
-    await queue_action(request, "job_status", {"dataset_id": dataset.dataset_id, "action": action,
-                                               "job_ids": [job_id]})
+    item_id = request.match_info[f"{kind}_id"]
+    store = request.app[STORE]
+    found = await (store.get_job(item_id) if kind == "job" else store.get_task(item_id))
+    in_dataset(found, dataset, kind)
+    await queue_action(request, f"{kind}_status", {"dataset_id": dataset.dataset_id, "action": action,
+                                                   f"{kind}_ids": [item_id]})
     state(request.app).snapshots.mark_stale(dataset.dataset_id)
-    raise web.HTTPSeeOther(f"/dataset/{dataset.dataset_id}/job/{job_id}?message={action}+requested")
+    raise web.HTTPSeeOther(f"/dataset/{dataset.dataset_id}/{kind}/{item_id}?message={action}+requested")
+
+
+@routes.page("/dataset/{key}/job/{job_id}/action", method="POST")
+async def job_action(request: web.Request) -> web.StreamResponse:
+    return await _item_action(request, "job")
 
 
 @routes.page("/dataset/{key}/{kind:job|task}/action", method="POST")
@@ -149,11 +156,4 @@ async def task_page(request: web.Request) -> web.StreamResponse:
 
 @routes.page("/dataset/{key}/task/{task_id}/action", method="POST")
 async def task_action(request: web.Request) -> web.StreamResponse:
-    dataset = await dataset_for(request, request.match_info["key"], "write")
-    action = (await form_data(request)).get("action", "")
-    task_id = request.match_info["task_id"]
-    in_dataset(await request.app[STORE].get_task(task_id), dataset, "task")
-    await queue_action(request, "task_status", {"dataset_id": dataset.dataset_id, "action": action,
-                                                "task_ids": [task_id]})
-    state(request.app).snapshots.mark_stale(dataset.dataset_id)
-    raise web.HTTPSeeOther(f"/dataset/{dataset.dataset_id}/task/{task_id}?message={action}+requested")
+    return await _item_action(request, "task")
