@@ -81,3 +81,28 @@ def call(client: RestClient, method: str, path: str, args: dict[str, Any] | None
         raise CliError(f"the frazil server at {client.address} did not answer in time", exit_code=1) from None
     except (requests.RequestException, json.JSONDecodeError) as exc:
         raise CliError(f"{method} {path}: {exc}", exit_code=1) from None
+
+
+def resolve_dataset(client: RestClient, ref: str) -> dict[str, Any]:
+    """A dataset by its number (``22634``) or its id; CliError naming what was tried."""
+    ref = ref.strip()
+    if ref.isdigit():
+        datasets = call(client, "GET", "/datasets", {"keys": "dataset|dataset_id"})
+        for dataset_id, doc in datasets.items():
+            if doc.get("dataset") == int(ref):
+                return call(client, "GET", f"/datasets/{dataset_id}")
+        raise CliError(f"no dataset number {ref} (or you may not read it)", exit_code=1)
+    return call(client, "GET", f"/datasets/{ref}")
+
+
+def resolve_task_id(client: RestClient, dataset_id: str, ref: str) -> str:
+    """A task id from a task id or ``JOB_INDEX/NAME`` (``0/generation``)."""
+    if "/" not in ref:
+        return ref
+    job, _, name = ref.partition("/")
+    if not job.isdigit() or not name:
+        raise CliError(f"task {ref!r}: expected a task id or JOB_INDEX/NAME", exit_code=2)
+    tasks = call(client, "GET", f"/datasets/{dataset_id}/tasks", {"job_index": job, "name": name, "keys": "task_id"})
+    if not tasks:
+        raise CliError(f"no task {name!r} in job {job}", exit_code=1)
+    return next(iter(tasks))

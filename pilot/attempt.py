@@ -103,7 +103,19 @@ def _tail(path: str) -> str:
         return ""
 
 
-def report_body(result: TaskResult, claim: Claim, *, site: str, hostname: str | None = None) -> dict[str, Any]:
+def _module_records(result: TaskResult, site: str, os_arch: str) -> list[dict[str, Any]]:
+    """Module records with the slot's site and OS beside the environment the module saw."""
+    records = []
+    for module in result.modules:
+        record = asdict(module)
+        record["environment"] = {**({"SITE": site} if site else {}), **({"OS_ARCH": os_arch} if os_arch else {}),
+                                 **module.environment}
+        records.append(record)
+    return records
+
+
+def report_body(result: TaskResult, claim: Claim, *, site: str, hostname: str | None = None,
+                os_arch: str = "") -> dict[str, Any]:
     """The body of complete / reset / failed."""
     start = result.start or time.time()
     end = result.end or time.time()
@@ -116,7 +128,7 @@ def report_body(result: TaskResult, claim: Claim, *, site: str, hostname: str | 
         "version": __version__,
         "start": start,
         "end": end,
-        "modules": [asdict(m) for m in result.modules],
+        "modules": _module_records(result, site, os_arch),
         "inputs": [asdict(r) for r in result.inputs],
         "outputs": [asdict(r) for r in result.outputs if r.ok],
     }

@@ -321,7 +321,8 @@ class Pilot:
                  f"({result.failure_class}, {result.kind}): {result.reason}" if result.status != "complete" else "")
         await logs.finish(self.spool)
         self.spool.add("POST", f"/tasks/{claim.task_id}/task_actions/{route}",
-                       report_body(result, claim, site=self.slot.site, hostname=self._hostname),
+                       report_body(result, claim, site=self.slot.site, hostname=self._hostname,
+                                   os_arch=self.slot.os),
                        f"{route} of {claim.task_id}")
         self.spool.add("POST", f"/tasks/{claim.task_id}/task_stats",
                        stats_body(result, claim, site=self.slot.site, pilot_id=self.pilot_id),

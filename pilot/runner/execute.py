@@ -22,7 +22,7 @@ from typing import IO, Mapping
 from common.commands import clean_environment
 from common.plan.records import ModulePlan, TrayPlan
 from pilot.runner.monitor import LimitSource, Monitor, Usage, kill_tree
-from pilot.runner.result import ModuleRecord
+from pilot.runner.result import RECORDED_ENV, ModuleRecord
 from pilot.runner.shellvars import resolve
 from pilot.runner.stdlog import StdLog, tail
 from pilot.runner.streaming import Streamer
@@ -197,6 +197,7 @@ async def run_module(module: ModulePlan, tray: TrayPlan, ctx: ModuleContext) -> 
         return await _not_started(record, ctx, f"module {module.name}: empty command line")
     write_configs(module, ctx.workdir, ctx.stdlog)
     env = clean_environment(ctx.environ, module.env_clear)
+    record.environment = {key: env[key] for key in RECORDED_ENV if key in env}
     argv, unresolved, capture_error = await resolve(module.argv, module.env_shell, env,
                                                     ctx.workdir.root)
     if capture_error:

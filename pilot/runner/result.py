@@ -13,6 +13,10 @@ from common.transfer import TransferRecord
 __all__ = ["ModuleRecord", "TaskResult", "TransferRecord"]
 
 
+RECORDED_ENV = ("CUDA_VISIBLE_DEVICES", "OS_ARCH")
+"""Environment values kept with each module record: what decides where and how it ran."""
+
+
 @dataclass
 class ModuleRecord:
     """One module execution: the exact argv, when it ran and how it ended."""
@@ -30,6 +34,9 @@ class ModuleRecord:
     end: float | None = None
     killed_for: str | None = None
     """Why the runner killed it (time, memory, disk, eviction), None if it ended by itself."""
+    environment: dict[str, str] = field(default_factory=dict)
+    """The values of :data:`RECORDED_ENV` the module ran with (what ``frazil run --task
+    --env-from-attempt`` reproduces); the pilot adds its site and OS."""
 
 
 @dataclass

@@ -4,8 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from common.client import call, client_from_env
-from server.cli.lookup import resolve_dataset
+from common.client import call, client_from_env, resolve_dataset
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

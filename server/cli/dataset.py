@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from common.client import call, client_from_env
-from server.cli.lookup import resolve_dataset, wait_for_action
+from common.client import call, client_from_env, resolve_dataset
+from server.cli.lookup import wait_for_action
 
 ACTIONS = {"suspend": "suspend", "reset": "reset", "hard-reset": "hard_reset"}
 

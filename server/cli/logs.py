@@ -5,10 +5,11 @@ TASK is a task id or ``JOB_INDEX/NAME`` (e.g. ``0/generation``).
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 
 from common.cli_errors import CliError
-from common.client import call, client_from_env
-from server.cli.lookup import resolve_dataset
+from common.client import call, client_from_env, resolve_dataset, resolve_task_id
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,22 +18,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", help="only this log (stdout, stderr, stdlog, ...)")
 
 
-def _task_id(client, dataset_id: str, ref: str) -> str:
-    if "/" not in ref:
-        return ref
-    job, _, name = ref.partition("/")
-    if not job.isdigit() or not name:
-        raise CliError(f"task {ref!r}: expected a task id or JOB_INDEX/NAME", exit_code=2)
-    tasks = call(client, "GET", f"/datasets/{dataset_id}/tasks", {"job_index": job, "name": name, "keys": "task_id"})
-    if not tasks:
-        raise CliError(f"no task {name!r} in job {job}", exit_code=1)
-    return next(iter(tasks))
-
-
 def run(args: argparse.Namespace) -> int:
     client = client_from_env()
-    dataset_id = resolve_dataset(client, args.dataset)["dataset_id"]
-    task_id = _task_id(client, dataset_id, args.task)
+    dataset = resolve_dataset(client, args.dataset)
+    dataset_id = dataset["dataset_id"]
+    task_id = resolve_task_id(client, dataset_id, args.task)
     logs = call(client, "GET", f"/datasets/{dataset_id}/tasks/{task_id}/logs", {"group": "true", "order": "asc"})["logs"]
     shown = [log for log in logs if not args.name or log.get("name") == args.name]
     if not shown:
@@ -40,4 +30,7 @@ def run(args: argparse.Namespace) -> int:
     for log in shown:
         print(f"===== {log.get('name')} ({log.get('timestamp', '')}) =====")
         print(log.get("data", ""), end="" if str(log.get("data", "")).endswith("\n") else "\n")
+    # The same task on this machine, with the same runner (docs/cli.md "Debug a task locally").
+    number = dataset.get("dataset")
+    print(f"# run it locally: frazil run --task {shlex.quote(task_id)} --dataset {number}", file=sys.stderr)
     return 0

@@ -1,4 +1,4 @@
-"""Shared bits of the client commands: finding a dataset by number or id, waiting with a progress bar."""
+"""Shared bits of the client commands: waiting for actions and datasets with a progress bar."""
 from __future__ import annotations
 
 import sys
@@ -10,18 +10,6 @@ from tqdm import tqdm
 
 from common.cli_errors import CliError
 from common.client import call
-
-
-def resolve_dataset(client: RestClient, ref: str) -> dict[str, Any]:
-    """A dataset by its number (``22634``) or its id; CliError naming what was tried."""
-    ref = ref.strip()
-    if ref.isdigit():
-        datasets = call(client, "GET", "/datasets", {"keys": "dataset|dataset_id"})
-        for dataset_id, doc in datasets.items():
-            if doc.get("dataset") == int(ref):
-                return call(client, "GET", f"/datasets/{dataset_id}")
-        raise CliError(f"no dataset number {ref} (or you may not read it)", exit_code=1)
-    return call(client, "GET", f"/datasets/{ref}")
 
 
 def wait_for_action(client: RestClient, action: str, message_id: str, *, what: str, timeout: float = 3600,

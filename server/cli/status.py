@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from common.client import call, client_from_env
-from server.cli.lookup import resolve_dataset
+from common.client import call, client_from_env, resolve_dataset
 
 TASK_COLUMNS = ("idle", "waiting", "queued", "processing", "complete", "failed", "suspended")
 

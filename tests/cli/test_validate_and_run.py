@@ -97,3 +97,23 @@ def test_run_unknown_task_is_one_line(tmp_path):
     result = frazil("run", str(EXAMPLES / "local-demo.json"), "--job", "0", "--task", "nope", "--dry-run")
     assert result.returncode == 1
     assert "no task named 'nope'" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("kind, requirements, body", [
+    ("time", {"time": 0.0005}, "import time; time.sleep(120)"),
+    ("memory", {"memory": 0.05},
+     "import time\nhog = []\nwhile True:\n    hog.append(bytearray(20_000_000)); time.sleep(0.05)"),
+])
+def test_run_enforces_the_task_limits_like_a_pilot(tmp_path, kind, requirements, body):
+    """A standalone run is stopped at the task's limits and classified as a pilot would
+    (reset, non-physics, the resource that ran out) — not left running for two minutes."""
+    (tmp_path / "work.py").write_text(body + "\n")
+    config = {"version": 3.2, "tasks": [{"name": "t", "requirements": requirements,
+                                         "trays": [{"modules": [{"src": "work.py"}]}]}]}
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(config))
+    result = frazil("run", str(path), "--job", "0", "--workdir", str(tmp_path / "w"), "--scratch",
+                    str(tmp_path / "s"), cwd=tmp_path, timeout=90)
+    assert result.returncode == 1, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (summary["status"], summary["class"], summary["kind"]) == ("reset", "non-physics", kind)

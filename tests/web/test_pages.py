@@ -174,6 +174,10 @@ async def test_config_diff_and_log_tail(web_server: WebServer) -> None:
         assert "&lt;img src=x onerror=alert(2)&gt;" in page and "<img src=x" not in page
         async with client.get(f"{web_server.url}/dataset/{dataset.dataset_id}/log/{log_id}.json?offset=x") as reply:
             assert reply.status == 400
+        # The task page says how to run this very task locally (docs/cli.md).
+        async with client.get(f"{web_server.url}/dataset/{dataset.dataset_id}/task/{task_id}") as reply:
+            page = await reply.text()
+        assert f"frazil run --task {task_id} --dataset {dataset.dataset}</code>" in page
 
 
 async def test_config_edit_makes_a_new_version(web_server: WebServer) -> None:
