@@ -9,16 +9,39 @@ in how a pilot comes to life.
 from __future__ import annotations
 
 import abc
+import collections
+import enum
 from dataclasses import dataclass, field
 
 from common.resources import Resources, resource_class
 
-# Provider-side states of a submitted pilot. "idle" = waiting for a slot
-# (HTCondor idle, a local process that has not started yet); "running" = the
-# pilot program runs; "held" = the batch system stopped it and needs an
-# operator (HTCondor hold); "done" = gone (exited, removed, completed).
-IDLE, RUNNING, HELD, DONE = "idle", "running", "held", "done"
-STATES: tuple[str, ...] = (IDLE, RUNNING, HELD, DONE)
+class JobState(str, enum.Enum):
+    """Provider-side state of a submitted pilot (Parsl's ``JobState``).
+
+    ``pending``: waiting in the batch queue (HTCondor idle, Slurm PENDING);
+    ``running``: the pilot program runs; ``held``: the batch system stopped it
+    and will not resume it by itself (HTCondor hold); the last four are
+    terminal: ``completed`` (exited 0 / Slurm COMPLETED), ``failed`` (non-zero
+    exit, failed launch, node failure, Slurm TIMEOUT/OUT_OF_MEMORY),
+    ``cancelled`` (removed by frazil or an operator) and ``unknown`` (left the
+    batch system without a record of how)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    HELD = "held"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED, JobState.UNKNOWN})
+ACTIVE = frozenset({JobState.PENDING, JobState.RUNNING})
+"""States in which a pilot counts as cover for queued work."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +79,7 @@ class PilotJob:
 
     job_id: str
     shape: PilotShape
-    state: str
+    state: JobState
     submitted: float
     """Epoch seconds of the submit."""
     started: float | None = None
@@ -72,9 +95,15 @@ class ProviderCounts:
     name: str
     submitted: int = 0
     idle: int = 0
+    """Pending in the batch queue (JobState.PENDING; the name the API has always used)."""
     running: int = 0
     held: int = 0
     done: int = 0
+    """Ended in any terminal state; ``ended`` splits them by state."""
+    ended: dict[str, int] = field(default_factory=dict)
+    failed_to_start: int = 0
+    """Pilot jobs the batch system could not start (failed before the pilot ran)."""
+    released_held: int = 0
     removed_held: list[dict[str, str]] = field(default_factory=list)
     """The latest held pilots removed, with their hold reasons (newest last)."""
     last_error: str = ""
@@ -82,8 +111,43 @@ class ProviderCounts:
 
     def to_doc(self) -> dict[str, object]:
         return {"name": self.name, "submitted": self.submitted, "idle": self.idle, "running": self.running,
-                "held": self.held, "done": self.done, "removed_held": list(self.removed_held),
-                "last_error": self.last_error}
+                "held": self.held, "done": self.done, "ended": dict(self.ended),
+                "failed_to_start": self.failed_to_start, "released_held": self.released_held,
+                "removed_held": list(self.removed_held), "last_error": self.last_error}
+
+    def add(self, state: JobState) -> None:
+        """Count one pilot in ``state``."""
+        if state == JobState.PENDING:
+            self.idle += 1
+        elif state == JobState.RUNNING:
+            self.running += 1
+        elif state == JobState.HELD:
+            self.held += 1
+
+
+class EndedJobs:
+    """Final states of the pilots that ended lately (bounded), and totals per state:
+    what ``status()`` answers for a job no longer in the batch system."""
+
+    def __init__(self, keep: int = 10_000) -> None:
+        self.keep = keep
+        self.states: collections.OrderedDict[str, JobState] = collections.OrderedDict()
+        self.totals: collections.Counter[str] = collections.Counter()
+
+    def record(self, job_id: str, state: JobState) -> None:
+        if job_id in self.states:
+            return
+        self.states[job_id] = state
+        self.totals[state.value] += 1
+        while len(self.states) > self.keep:
+            self.states.popitem(last=False)
+
+    def get(self, job_id: str) -> JobState:
+        return self.states.get(job_id, JobState.UNKNOWN)
+
+    def counts(self, name: str, **values: object) -> ProviderCounts:
+        """Counts with the ended totals filled in."""
+        return ProviderCounts(name, done=sum(self.totals.values()), ended=dict(self.totals), **values)  # type: ignore[arg-type]
 
 
 class ProviderError(Exception):
@@ -103,9 +167,10 @@ class Provider(abc.ABC):
         the provider had room for fewer)."""
 
     @abc.abstractmethod
-    async def status(self, job_ids: list[str] | None = None) -> dict[str, str]:
-        """Refresh and return the state (one of :data:`STATES`) of the given
-        jobs, or of every job not yet known to be done."""
+    async def status(self, job_ids: list[str] | None = None) -> dict[str, JobState]:
+        """Refresh and return the state of the given jobs, or of every job not
+        yet known to be done. Reads only: it never removes, releases or
+        deletes anything (that is :meth:`handle_held` and :meth:`housekeeping`)."""
 
     @abc.abstractmethod
     async def cancel(self, job_ids: list[str], reason: str = "") -> list[str]:
@@ -118,6 +183,14 @@ class Provider(abc.ABC):
     @abc.abstractmethod
     def counts(self) -> ProviderCounts:
         """Totals for the admin API."""
+
+    async def handle_held(self) -> None:
+        """Release or remove pilots the batch system holds (a step of the demand
+        loop after :meth:`status`; providers without holds do nothing)."""
+
+    async def housekeeping(self) -> None:
+        """Delete what ended pilots left behind (submit directories, token files,
+        logs); a step of the demand loop, run in a thread where it touches disk."""
 
     async def close(self) -> None:
         """Shutdown: providers whose pilots live in this process stop them."""

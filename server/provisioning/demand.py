@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 from common.resources import Resources
-from server.provisioning.base import IDLE, RUNNING, PilotJob, PilotShape
+from server.provisioning.base import ACTIVE, JobState, PilotJob, PilotShape
 
 MAX_PER_PILOT = 64
 """Most tasks one registered pilot is assumed to take (bounds the arithmetic of huge slots)."""
@@ -161,7 +161,7 @@ def plan(classes: Iterable[QueuedClass], sites: Sequence[SiteConfig], jobs: Iter
     """One provisioning round. ``capacity``: the total a provider may hand
     out at once (the local provider's slots); None = the batch system decides."""
     result = Plan()
-    active_jobs = [j for j in jobs if j.state in (IDLE, RUNNING)]
+    active_jobs = [j for j in jobs if j.state in ACTIVE]
     free_pilots = [p for p in pilots if not p.drain]
     site_names = {s.name for s in sites}
     remaining: dict[QueuedClass, int] = {}
@@ -186,8 +186,8 @@ def _plan_site(site: SiteConfig, remaining: dict[QueuedClass, int], jobs: list[P
                pilots: list[RegisteredPilot], result: Plan, *, now: float, min_hours: float,
                capacity: Resources | None, registration_grace: float) -> None:
     site_jobs = [j for j in jobs if j.shape.site == site.name]
-    idle_jobs = [j for j in site_jobs if j.state == IDLE]
-    running_jobs = [j for j in site_jobs if j.state == RUNNING]
+    idle_jobs = [j for j in site_jobs if j.state == JobState.PENDING]
+    running_jobs = [j for j in site_jobs if j.state == JobState.RUNNING]
     young = [j for j in running_jobs if j.started is not None and now - j.started < registration_grace]
     frees = [p.free for p in pilots if p.site == site.name]
     idle_by_shape = Counter(j.shape for j in idle_jobs)

@@ -5,14 +5,18 @@ rendered with jinja2 and checked by building an ``htcondor2.Submit`` before
 anything reaches the schedd. All pilots of one shape in one round are one
 ``Schedd.submit`` with ``itemdata`` (one cluster, one proc per pilot).
 
-Which pilots are ours is read back from the schedd every round
-(``FrazilPilot`` and ``FrazilServer`` ClassAd attributes; the shape is in
-``FrazilCpu``/``FrazilMemory``/...), so the provider keeps no state that a
-restart or a second server replica could lose. Jobs that left the queue are
-looked up in ``Schedd.history`` for their reason. Held pilots are removed
-(a held glidein never resumes by itself) and the hold reason is kept for
-``GET /providers``; idle pilots the queue no longer needs are removed with
-``Schedd.act``.
+State changes come from the pilots' job event log
+(:mod:`server.provisioning.condor_events`), read incrementally each round.
+The schedd is queried for every pilot only on the first round and every
+:data:`RECONCILE_SECONDS` (or every round while no event log exists, e.g. a
+remote schedd whose shadows write the log elsewhere): which pilots are ours is
+read from their ClassAds (``FrazilPilot``, ``FrazilServer``; the shape in
+``FrazilCpu``/``FrazilMemory``/...), so a restart or a second server replica
+finds them again. Pilots that left the queue unseen are looked up in
+``Schedd.history``. ``status()`` only reads; held pilots are released or
+removed by hold reason in :meth:`CondorProvider.handle_held` (the table is in
+condor_events), submit directories pruned in :meth:`housekeeping`; idle
+pilots the queue no longer needs are removed with ``Schedd.act``.
 """
 from __future__ import annotations
 
@@ -24,16 +28,15 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import classad2
 import htcondor2
 import jinja2
 
 from common.resources import condor_time_category
-from server.provisioning.base import (
-    DONE, HELD, IDLE, RUNNING, PilotJob, PilotShape, Provider, ProviderCounts, ProviderError,
-)
+from server.provisioning.base import EndedJobs, JobState, PilotJob, PilotShape, Provider, ProviderCounts, ProviderError
+from server.provisioning.condor_events import Change, EventLogReader, HoldAction, hold_action
 from server.provisioning.local import write_secret
 
 log = logging.getLogger("frazil.server.provisioning")
@@ -44,14 +47,17 @@ DEFAULT_IMAGE = "/cvmfs/singularity.opensciencegrid.org/frazil/pilot:latest"
 DEFAULT_GPU_CAPABILITY = 6.1
 BOOTSTRAPS = ("container", "shared", "bundle")
 # JobStatus codes: 1 idle, 2 running, 3 removed, 4 completed, 5 held, 6 transferring output, 7 suspended
-JOB_STATES = {1: IDLE, 2: RUNNING, 3: DONE, 4: DONE, 5: HELD, 6: RUNNING, 7: IDLE}
-PROJECTION = ["ClusterId", "ProcId", "JobStatus", "HoldReason", "RemoveReason", "ExitCode", "QDate",
+JOB_STATES = {1: JobState.PENDING, 2: JobState.RUNNING, 3: JobState.CANCELLED, 4: JobState.COMPLETED,
+              5: JobState.HELD, 6: JobState.RUNNING, 7: JobState.PENDING}
+PROJECTION = ["ClusterId", "ProcId", "JobStatus", "HoldReason", "HoldReasonCode", "RemoveReason", "ExitCode", "QDate",
               "JobCurrentStartDate", "FrazilSite", "FrazilCpu", "FrazilGpu", "FrazilMemory", "FrazilDisk",
               "FrazilHours", "FrazilOS"]
 KEPT_HELD = 50
 HISTORY_CHUNK = 500
 """Jobs looked up per Schedd.history call (one constraint naming each of them)."""
 PRUNE_EVERY_SECONDS = 3600.0
+RECONCILE_SECONDS = 600.0
+"""How often the schedd is queried for every pilot although the event log is read."""
 _SAFE_WORD = re.compile(r"^[A-Za-z0-9_.:/@+-]*$")
 
 
@@ -83,6 +89,21 @@ class CondorOptions:
                             ("pilot bundle", self.bundle), ("pilot_image", self.image)):
             if not _SAFE_WORD.match(value):
                 raise ValueError(f"{name} {value!r}: only letters, digits and _.:/@+- are allowed in a submit file")
+
+
+class Schedd(Protocol):
+    """What the provider uses of ``htcondor2.Schedd`` (the tests' FakeSchedd has the same signatures)."""
+
+    def submit(self, description: htcondor2.Submit, count: int = ..., spool: bool = ...,
+               itemdata: Any = ..., queue: str = ...) -> htcondor2.SubmitResult: ...
+
+    def query(self, constraint: str = ..., projection: list[str] = ..., callback: Any = ...,
+              limit: int = ..., opts: htcondor2.QueryOpt = ...) -> list[classad2.ClassAd]: ...
+
+    def history(self, constraint: str | None = ..., projection: list[str] = ..., match: int = ...,
+                since: Any = ...) -> list[classad2.ClassAd]: ...
+
+    def act(self, action: htcondor2.JobAction, job_spec: list[str] | str, reason: str = ...) -> classad2.ClassAd: ...
 
 
 def site_requirement(site: str, configured: str | None) -> str:
@@ -154,24 +175,37 @@ def _job_id(ad: classad2.ClassAd) -> str:
     return f"{int(ad['ClusterId'])}.{int(ad['ProcId'])}"
 
 
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
 class CondorProvider(Provider):
     name = "htcondor"
 
-    def __init__(self, *, options: CondorOptions, schedd_factory: Callable[[], Any],
+    def __init__(self, *, options: CondorOptions, schedd_factory: Callable[[], Schedd],
                  mint_token: Callable[[], str], keep_submit_dirs_seconds: float = 8 * 86400) -> None:
         self.options = options
         self.renderer = DescriptionRenderer(options)
         self.schedd_factory = schedd_factory
         self.mint_token = mint_token
-        self._schedd: Any = None
+        self.events = EventLogReader(options.submit_dir / "pilots.jel")
+        self._schedd: Schedd | None = None
         self._jobs: dict[str, PilotJob] = {}
+        self.ended = EndedJobs()
+        self._hold_codes: dict[str, int | None] = {}
+        self._releases: collections.Counter[str] = collections.Counter()
+        self._kept_held: set[str] = set()
         self._submitted = 0
-        self._done = 0
+        self._released = 0
         self.removed_held: collections.deque[dict[str, str]] = collections.deque(maxlen=KEPT_HELD)
         self.keep_submit_dirs_seconds = keep_submit_dirs_seconds
         self._pruned = 0.0
+        self._reconciled = 0.0
 
-    def schedd(self) -> Any:
+    def schedd(self) -> Schedd:
         if self._schedd is None:
             try:
                 self._schedd = self.schedd_factory()
@@ -188,13 +222,7 @@ class CondorProvider(Provider):
     async def submit(self, shape: PilotShape, count: int) -> list[str]:
         if count <= 0:
             return []
-        stamp = time.strftime("%Y%m%dT%H%M%S") + f"-{shape.name}-{time.monotonic_ns() % 1_000_000}"
-        submit_dir = self.options.submit_dir / stamp
-        token_file = submit_dir / "frazil.token"
-        write_secret(token_file, self.mint_token())  # 0600; HTCondor transfers it to the pilot's sandbox
-        description = self.renderer.render(shape, submit_dir, token_file)
-        (submit_dir / "pilot.sub").write_text(description)
-        submit = build_submit(description)
+        submit = await asyncio.to_thread(self._prepare, shape)  # files and rendering: off the event loop
         itemdata = [{"pilot_index": str(i)} for i in range(count)]
         schedd = self.schedd()
         try:
@@ -205,81 +233,159 @@ class CondorProvider(Provider):
         now = time.time()
         ids = [f"{cluster}.{first + i}" for i in range(num)]
         for job_id in ids:
-            self._jobs[job_id] = PilotJob(job_id=job_id, shape=shape, state=IDLE, submitted=now)
+            self._jobs[job_id] = PilotJob(job_id=job_id, shape=shape, state=JobState.PENDING, submitted=now)
         self._submitted += len(ids)
         log.info("pilots submitted", extra={"cluster": cluster, "count": len(ids), "shape": shape.name,
                                             "site": shape.site})
         return ids
 
-    async def status(self, job_ids: list[str] | None = None) -> dict[str, str]:
+    async def status(self, job_ids: list[str] | None = None) -> dict[str, JobState]:
         schedd = self.schedd()
+        now = time.time()
+        if not self._reconciled or now - self._reconciled > RECONCILE_SECONDS or \
+                (self._jobs and not self.events.path.exists()):
+            await asyncio.to_thread(self.events.read)  # what the query below sees need not be replayed
+            await self._reconcile(schedd)
+            self._reconciled = now
+        else:
+            try:
+                changes = await asyncio.to_thread(self.events.read)
+            except Exception as exc:  # a damaged log: the next round queries the schedd instead
+                self._reconciled = 0.0
+                raise ProviderError(f"HTCondor job event log {self.events.path}: {exc}") from None
+            for change in changes:
+                self._apply(change)
+        self._forget_ended()
+        wanted = job_ids if job_ids is not None else list(self._jobs)
+        return {job_id: self._state_of(job_id) for job_id in wanted}
+
+    async def cancel(self, job_ids: list[str], reason: str = "") -> list[str]:
+        if not job_ids:
+            return []
+        why = f"frazil: {reason or 'not needed'}"
+        await self._act(htcondor2.JobAction.Remove, list(job_ids), why)
+        for job_id in job_ids:
+            self._end(job_id, JobState.CANCELLED, why)
+        log.info("pilots removed", extra={"count": len(job_ids), "reason": why})
+        return list(job_ids)
+
+    async def handle_held(self) -> None:
+        """Release or remove held pilots by hold reason (condor_events' table)."""
+        decided: dict[HoldAction, list[tuple[str, str]]] = {HoldAction.RELEASE: [], HoldAction.REMOVE: []}
+        for job in self._jobs.values():
+            if job.state != JobState.HELD or job.job_id in self._kept_held:
+                continue
+            action, why = hold_action(self._hold_codes.get(job.job_id), self._releases[job.job_id])
+            if action == HoldAction.KEEP:
+                self._kept_held.add(job.job_id)
+                log.warning("held pilot left for the operator", extra={"job_id": job.job_id, "reason": job.reason})
+            else:
+                decided[action].append((job.job_id, why))
+        if decided[HoldAction.RELEASE]:
+            ids = [job_id for job_id, _ in decided[HoldAction.RELEASE]]
+            await self._act(htcondor2.JobAction.Release, ids, "frazil: releasing held pilot")
+            for job_id, why in decided[HoldAction.RELEASE]:
+                self._releases[job_id] += 1
+                self._released += 1
+                self._jobs[job_id].state = JobState.PENDING
+                log.info("held pilot released", extra={"job_id": job_id, "why": why})
+        if decided[HoldAction.REMOVE]:
+            ids = [job_id for job_id, _ in decided[HoldAction.REMOVE]]
+            await self._act(htcondor2.JobAction.Remove, ids, "frazil: removing held pilot")
+            for job_id, why in decided[HoldAction.REMOVE]:
+                job = self._jobs[job_id]
+                self.removed_held.append({"job_id": job_id, "site": job.shape.site, "reason": job.reason,
+                                          "action": why, "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())})
+                log.warning("held pilot removed", extra={"job_id": job_id, "site": job.shape.site,
+                                                         "reason": job.reason})
+                self._end(job_id, JobState.CANCELLED, job.reason)
+            self._forget_ended()
+
+    async def housekeeping(self) -> None:
+        if time.time() - self._pruned > PRUNE_EVERY_SECONDS:
+            self._pruned = time.time()
+            await asyncio.to_thread(self.prune_submit_dirs)
+
+    def jobs(self) -> list[PilotJob]:
+        return [job for job in self._jobs.values() if not job.state.terminal]
+
+    def counts(self) -> ProviderCounts:
+        counts = self.ended.counts(self.name, submitted=self._submitted, released_held=self._released,
+                                   removed_held=list(self.removed_held))
+        for job in self._jobs.values():
+            counts.add(job.state)
+        return counts
+
+    # -------------------------------------------------------------- internals
+
+    def _prepare(self, shape: PilotShape) -> htcondor2.Submit:
+        stamp = time.strftime("%Y%m%dT%H%M%S") + f"-{shape.name}-{time.monotonic_ns() % 1_000_000}"
+        submit_dir = self.options.submit_dir / stamp
+        token_file = submit_dir / "frazil.token"
+        write_secret(token_file, self.mint_token())  # 0600; HTCondor transfers it to the pilot's sandbox
+        description = self.renderer.render(shape, submit_dir, token_file)
+        (submit_dir / "pilot.sub").write_text(description)
+        return build_submit(description)
+
+    async def _act(self, action: htcondor2.JobAction, ids: list[str], reason: str) -> None:
+        try:
+            await asyncio.to_thread(self.schedd().act, action, ids, reason)
+        except Exception as exc:
+            raise ProviderError(f"HTCondor {action.name.lower()} of {len(ids)} pilot(s) failed: {exc}") from None
+
+    def _state_of(self, job_id: str) -> JobState:
+        job = self._jobs.get(job_id)
+        return job.state if job is not None else self.ended.get(job_id)
+
+    def _apply(self, change: Change) -> None:
+        job = self._jobs.get(change.job_id)
+        if job is None:  # not ours, or already ended: a reconciliation finds pilots of other replicas
+            return
+        if change.state.terminal:
+            self._end(change.job_id, change.state, change.reason)
+            return
+        job.state = change.state
+        if change.state == JobState.RUNNING:
+            job.started = change.time
+        if change.state == JobState.HELD:
+            job.reason = change.reason
+            self._hold_codes[job.job_id] = change.hold_code
+            self._kept_held.discard(job.job_id)
+
+    def _end(self, job_id: str, state: JobState, reason: str) -> None:
+        job = self._jobs.get(job_id)
+        if job is None or job.state.terminal:
+            return
+        job.state, job.reason = state, reason
+        self.ended.record(job_id, state)
+
+    async def _reconcile(self, schedd: Schedd) -> None:
         try:
             ads = await asyncio.to_thread(schedd.query, self.constraint, PROJECTION)
         except Exception as exc:
             raise ProviderError(f"HTCondor query failed: {exc}") from None
         seen: set[str] = set()
-        held: list[tuple[str, str]] = []
         for ad in ads:
             job_id = _job_id(ad)
             seen.add(job_id)
-            state = JOB_STATES.get(int(ad.get("JobStatus", 1)), IDLE)
+            state = JOB_STATES.get(int(ad.get("JobStatus", 1)), JobState.PENDING)
             job = self._jobs.get(job_id)
             if job is None:  # submitted by an earlier run of this server or another replica
                 job = PilotJob(job_id=job_id, shape=_shape_of(ad), state=state,
                                submitted=float(ad.get("QDate", time.time())))
                 self._jobs[job_id] = job
+            if state.terminal:
+                self._end(job_id, state, str(ad.get("RemoveReason") or "left the queue"))
+                continue
             job.state = state
-            if state == RUNNING and ad.get("JobCurrentStartDate") is not None:
+            if state == JobState.RUNNING and ad.get("JobCurrentStartDate") is not None:
                 job.started = float(ad["JobCurrentStartDate"])
-            if state == HELD:
+            if state == JobState.HELD:
                 job.reason = str(ad.get("HoldReason", "") or "held")
-                held.append((job_id, job.reason))
-        gone = [job_id for job_id, job in self._jobs.items() if job_id not in seen and job.state != DONE]
+                self._hold_codes[job_id] = _int_or_none(ad.get("HoldReasonCode"))
+        gone = [job_id for job_id, job in self._jobs.items() if job_id not in seen and not job.state.terminal]
         if gone:
             await self._finish_from_history(schedd, gone)
-        if held:
-            await self._remove_held(schedd, held)
-        states = {job_id: job.state for job_id, job in self._jobs.items()}
-        self._forget_done()
-        if time.time() - self._pruned > PRUNE_EVERY_SECONDS:
-            self._pruned = time.time()
-            self.prune_submit_dirs()
-        wanted = job_ids if job_ids is not None else list(states)
-        return {job_id: states.get(job_id, DONE) for job_id in wanted}
-
-    async def cancel(self, job_ids: list[str], reason: str = "") -> list[str]:
-        if not job_ids:
-            return []
-        schedd = self.schedd()
-        why = f"frazil: {reason or 'not needed'}"
-        try:
-            await asyncio.to_thread(schedd.act, htcondor2.JobAction.Remove, list(job_ids), why)
-        except Exception as exc:
-            raise ProviderError(f"HTCondor remove failed: {exc}") from None
-        for job_id in job_ids:
-            job = self._jobs.get(job_id)
-            if job is not None:
-                job.state, job.reason = DONE, why
-                self._done += 1
-        log.info("pilots removed", extra={"count": len(job_ids), "reason": why})
-        return list(job_ids)
-
-    def jobs(self) -> list[PilotJob]:
-        return [job for job in self._jobs.values() if job.state != DONE]
-
-    def counts(self) -> ProviderCounts:
-        counts = ProviderCounts(self.name, submitted=self._submitted, done=self._done,
-                                removed_held=list(self.removed_held))
-        for job in self._jobs.values():
-            if job.state == IDLE:
-                counts.idle += 1
-            elif job.state == RUNNING:
-                counts.running += 1
-            elif job.state == HELD:
-                counts.held += 1
-        return counts
-
-    # -------------------------------------------------------------- internals
 
     def prune_submit_dirs(self) -> list[Path]:
         """Delete submit directories (with their token files) older than the tokens'
@@ -294,7 +400,7 @@ class CondorProvider(Provider):
                 removed.append(path)
         return removed
 
-    async def _finish_from_history(self, schedd: Any, job_ids: list[str]) -> None:
+    async def _finish_from_history(self, schedd: Schedd, job_ids: list[str]) -> None:
         ads: list[Any] = []
         for start in range(0, len(job_ids), HISTORY_CHUNK):
             chunk = job_ids[start:start + HISTORY_CHUNK]
@@ -303,35 +409,29 @@ class CondorProvider(Provider):
                 ads += await asyncio.to_thread(schedd.history, ids, PROJECTION, len(chunk))
             except Exception as exc:  # history is only for the reason; the jobs are gone either way
                 log.warning("HTCondor history failed", extra={"error": str(exc)})
-        reasons = {_job_id(ad): str(ad.get("RemoveReason") or ad.get("HoldReason")
-                                    or f"exit code {ad.get('ExitCode', '?')}") for ad in ads}
+        found = {_job_id(ad): ad for ad in ads}
         for job_id in job_ids:
-            job = self._jobs[job_id]
-            job.state, job.reason = DONE, reasons.get(job_id, "left the queue")
-            self._done += 1
+            ad = found.get(job_id)
+            if ad is None:
+                self._end(job_id, JobState.UNKNOWN, "left the queue")
+                continue
+            state = JOB_STATES.get(int(ad.get("JobStatus", 4)), JobState.UNKNOWN)
+            if state == JobState.COMPLETED and int(ad.get("ExitCode", 0) or 0) != 0:
+                state = JobState.FAILED
+            reason = ad.get("RemoveReason") or ad.get("HoldReason") or f"exit code {ad.get('ExitCode', '?')}"
+            self._end(job_id, state if state.terminal else JobState.UNKNOWN, str(reason))
 
-    async def _remove_held(self, schedd: Any, held: list[tuple[str, str]]) -> None:
-        ids = [job_id for job_id, _ in held]
-        try:
-            await asyncio.to_thread(schedd.act, htcondor2.JobAction.Remove, ids, "frazil: removing held pilot")
-        except Exception as exc:
-            raise ProviderError(f"HTCondor remove of held pilots failed: {exc}") from None
-        for job_id, reason in held:
-            job = self._jobs[job_id]
-            job.state = DONE
-            self._done += 1
-            self.removed_held.append({"job_id": job_id, "site": job.shape.site, "reason": reason,
-                                      "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())})
-            log.warning("held pilot removed", extra={"job_id": job_id, "site": job.shape.site, "reason": reason})
-
-    def _forget_done(self) -> None:
-        for job_id in [j for j, job in self._jobs.items() if job.state == DONE]:
+    def _forget_ended(self) -> None:
+        for job_id in [j for j, job in self._jobs.items() if job.state.terminal]:
             del self._jobs[job_id]
+            self._hold_codes.pop(job_id, None)
+            self._releases.pop(job_id, None)
+            self._kept_held.discard(job_id)
 
 
-def real_schedd(name: str = "", collector: str = "") -> Callable[[], Any]:
+def real_schedd(name: str = "", collector: str = "") -> Callable[[], Schedd]:
     """A factory for the real schedd: the local one, or ``name`` located through ``collector``."""
-    def factory() -> Any:
+    def factory() -> Schedd:
         if not name:
             return htcondor2.Schedd()
         coll = htcondor2.Collector(collector) if collector else htcondor2.Collector()

@@ -26,7 +26,7 @@ from typing import Callable
 import psutil
 
 from common.resources import Resources, parse_size
-from server.provisioning.base import DONE, RUNNING, PilotJob, PilotShape, Provider, ProviderCounts
+from server.provisioning.base import EndedJobs, JobState, PilotJob, PilotShape, Provider, ProviderCounts
 
 log = logging.getLogger("frazil.server.provisioning")
 
@@ -106,8 +106,8 @@ class LocalProvider(Provider):
         self._live: dict[str, _Local] = {}
         self._counter = itertools.count(1)
         self._submitted = 0
-        self._done = 0
         self._finished: list[str] = []
+        self.ended = EndedJobs()
         self._quick_failures = 0
         self._paused_until = 0.0
         self.last_error = ""
@@ -124,16 +124,17 @@ class LocalProvider(Provider):
             started.append(self._start(shape))
         return started
 
-    async def status(self, job_ids: list[str] | None = None) -> dict[str, str]:
-        states: dict[str, str] = {}
+    async def status(self, job_ids: list[str] | None = None) -> dict[str, JobState]:
+        states: dict[str, JobState] = {}
         for job_id, local in list(self._live.items()):
             code = local.process.poll()
             if code is not None:
                 self._note_exit(local, code)
-                self._finish(job_id, f"exited with code {code}")
+                self._finish(job_id, JobState.COMPLETED if code == 0 else JobState.FAILED,
+                             f"exited with code {code}")
             states[job_id] = local.job.state
         wanted = set(job_ids) if job_ids is not None else set(states)
-        return {job_id: states.get(job_id, DONE) for job_id in wanted}
+        return {job_id: states.get(job_id) or self.ended.get(job_id) for job_id in wanted}
 
     async def cancel(self, job_ids: list[str], reason: str = "") -> list[str]:
         cancelled = [job_id for job_id in job_ids if job_id in self._live]
@@ -144,10 +145,17 @@ class LocalProvider(Provider):
         return [local.job for local in self._live.values()]
 
     def counts(self) -> ProviderCounts:
-        running = sum(1 for local in self._live.values() if local.job.state == RUNNING)
-        counts = ProviderCounts(self.name, submitted=self._submitted, running=running, done=self._done)
-        counts.last_error = self.last_error
+        counts = self.ended.counts(self.name, submitted=self._submitted, last_error=self.last_error)
+        for local in self._live.values():
+            counts.add(local.job.state)
         return counts
+
+    async def housekeeping(self) -> None:
+        """Delete the logs of all but the newest ``keep_logs`` ended pilots."""
+        excess = len(self._finished) - self.keep_logs
+        if excess > 0:
+            old, self._finished = self._finished[:excess], self._finished[excess:]
+            await asyncio.to_thread(_remove_dirs, [self.directory / job_id for job_id in old])
 
     async def close(self) -> None:
         await self._stop(list(self._live), "server shutting down")
@@ -181,7 +189,7 @@ class LocalProvider(Provider):
             process = subprocess.Popen(argv, cwd=directory, env=env, stdin=subprocess.DEVNULL, stdout=out,
                                        stderr=subprocess.STDOUT, start_new_session=True)
         now = time.time()
-        job = PilotJob(job_id=job_id, shape=shape, state=RUNNING, submitted=now, started=now)
+        job = PilotJob(job_id=job_id, shape=shape, state=JobState.RUNNING, submitted=now, started=now)
         self._live[job_id] = _Local(job, process, directory)
         self._submitted += 1
         log.info("local pilot started", extra={"job_id": job_id, "pid": process.pid, "shape": shape.name})
@@ -203,17 +211,15 @@ class LocalProvider(Provider):
         log.error("local pilot failed at start; pausing new pilots",
                   extra={"job_id": local.job.job_id, "code": code, "pause_seconds": pause, "error": self.last_error})
 
-    def _finish(self, job_id: str, reason: str) -> None:
+    def _finish(self, job_id: str, state: JobState, reason: str) -> None:
         local = self._live.pop(job_id, None)
         if local is None:
             return
-        local.job.state, local.job.reason = DONE, reason
-        self._done += 1
+        local.job.state, local.job.reason = state, reason
+        self.ended.record(job_id, state)
         (local.directory / "pilot.token").unlink(missing_ok=True)  # the token dies with its pilot
         log.info("local pilot ended", extra={"job_id": job_id, "reason": reason})
-        self._finished.append(job_id)
-        while len(self._finished) > self.keep_logs:  # keep the newest pilots' logs for debugging
-            shutil.rmtree(self.directory / self._finished.pop(0), ignore_errors=True)
+        self._finished.append(job_id)  # its log is kept for debugging until housekeeping() prunes
 
     async def _stop(self, job_ids: list[str], reason: str) -> None:
         locals_ = [self._live[j] for j in job_ids if j in self._live]
@@ -228,7 +234,12 @@ class LocalProvider(Provider):
             if local.process.poll() is None:
                 _signal(local.process, signal.SIGKILL)
                 local.process.wait()
-            self._finish(local.job.job_id, reason)
+            self._finish(local.job.job_id, JobState.CANCELLED, reason)
+
+
+def _remove_dirs(paths: list[Path]) -> None:
+    for path in paths:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _last_line(path: Path) -> str:

@@ -60,7 +60,10 @@ class Provisioner:
 
     async def _round(self) -> None:
         store = self.app[STORE]
+        # Parsl's order: read the batch system's view (no side effects), act on
+        # held pilots, plan and act on the queue, then clean up what ended.
         await self.provider.status()
+        await self.provider.handle_held()
         classes = [QueuedClass.of(c) for c in await store.queued_classes()]
         pilots = [p for p in (RegisteredPilot.of(x) for x in await store.list_pilots(state="active")) if p]
         capacity = self.provider.slots if isinstance(self.provider, LocalProvider) else None
@@ -72,6 +75,7 @@ class Provisioner:
             await store.set_pilot_drain(pilot_id, True)
         for shape, count in result.submit:
             await self.provider.submit(shape, count)
+        await self.provider.housekeeping()
         self.last_plan = {"submitted": {s.name: n for s, n in result.submit}, "cancelled": len(result.cancel),
                           "drained": len(result.drain), "unserved": sum(c.queued for c in result.unserved)}
         if result.submit or result.cancel or result.drain:

@@ -4,7 +4,9 @@ Same method signatures as the bindings (checked by a test against
 ``inspect.signature``); it records every submit, keeps job ads as real
 ``classad2.ClassAd`` objects built from the submitted ``htcondor2.Submit``
 (every ``MY.*`` attribute parsed as a ClassAd expression), evaluates
-constraints with classad2, and moves removed jobs to the history.
+constraints with classad2, and moves removed jobs to the history. Like the
+schedd and its shadows, it appends every state change to the job's event log
+(the description's ``log``) in HTCondor's text format (:mod:`condor_event_log`).
 """
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from typing import Any, Callable, Iterator, List, Optional, Union
 
 import classad2
 import htcondor2
+
+from tests.provisioning.condor_event_log import event_text
 
 _NOT_GIVEN = object()
 
@@ -51,6 +55,7 @@ class FakeSchedd:
             for _ in range(per_item):
                 ad = self._job_ad(description, item, cluster, proc)
                 self.queue[f"{cluster}.{proc}"] = ad
+                self._log(f"{cluster}.{proc}", "submit")
                 proc += 1
         return htcondor2.SubmitResult(cluster, 0, proc, classad2.ClassAd(), None)
 
@@ -76,9 +81,11 @@ class FakeSchedd:
             if action == htcondor2.JobAction.Remove:
                 ad["JobStatus"] = 3
                 ad["RemoveReason"] = reason or "removed"
+                self._log(job_id, "aborted", reason=reason or "removed")
                 self.history_ads[job_id] = self.queue.pop(job_id)
             elif action == htcondor2.JobAction.Release:
                 ad["JobStatus"] = 1
+                self._log(job_id, "released", reason=reason or "released")
             done += 1
         return classad2.ClassAd({"TotalSuccess": done, "TotalJobAds": len(ids)})
 
@@ -91,12 +98,25 @@ class FakeSchedd:
             ad["JobCurrentStartDate"] = int(time.time())
         for key, value in attrs.items():
             ad[key] = value
+        if status == 2:
+            self._log(job_id, "execute")
+        elif status == 5:
+            self._log(job_id, "held", reason=str(attrs.get("HoldReason", "held")),
+                      code=int(attrs.get("HoldReasonCode", 0)))
 
     def finish(self, job_id: str, exit_code: int = 0) -> None:
         ad = self.queue.pop(job_id)
         ad["JobStatus"] = 4
         ad["ExitCode"] = exit_code
         self.history_ads[job_id] = ad
+        self._log(job_id, "terminated", code=exit_code)
+
+    def _log(self, job_id: str, kind: str, **details: Any) -> None:
+        ad = self.queue.get(job_id) or self.history_ads.get(job_id)
+        path = ad.get("log") if ad is not None else None
+        if path:
+            with open(path, "a") as out:
+                out.write(event_text(kind, job_id, **details))
 
     def _job_ad(self, submit: htcondor2.Submit, item: dict[str, str], cluster: int, proc: int) -> classad2.ClassAd:
         ad = classad2.ClassAd({"ClusterId": cluster, "ProcId": proc, "JobStatus": 1, "QDate": int(time.time())})

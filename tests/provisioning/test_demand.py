@@ -3,7 +3,7 @@ no flooding of a site whose pilots match nothing, draining for room."""
 from __future__ import annotations
 
 from common.resources import Resources
-from server.provisioning.base import IDLE, RUNNING, PilotJob
+from server.provisioning.base import JobState, PilotJob
 from server.provisioning.demand import (
     QueuedClass, RegisteredPilot, SiteConfig, fit_count, plan, shape_for,
 )
@@ -49,7 +49,7 @@ def test_a_site_whose_pilots_match_nothing_is_not_flooded():
 
 def test_pilots_that_started_moments_ago_cover_their_shape_until_they_register():
     shape = shape_for(Resources(), "A", (), 0)
-    jobs = [PilotJob("1", shape, RUNNING, submitted=0, started=100.0)]
+    jobs = [PilotJob("1", shape, JobState.RUNNING, submitted=0, started=100.0)]
     assert plan([qc(1)], [SITE], jobs, [], now=150).submit == []
     assert plan([qc(1)], [SITE], jobs, [], now=1000).submit == [(shape, 1)]
 
@@ -76,7 +76,7 @@ def test_capacity_limits_local_pilots_and_big_classes_are_unserved():
 def test_idle_pilots_that_fit_nothing_are_drained_when_work_waits_for_room():
     capacity = Resources(cpu=2, gpu=0, memory=4, disk=100, time=0)
     small = shape_for(Resources(), "A", (), 0)
-    jobs = [PilotJob("1", small, RUNNING, 0, 0.0), PilotJob("2", small, RUNNING, 0, 0.0)]
+    jobs = [PilotJob("1", small, JobState.RUNNING, 0, 0.0), PilotJob("2", small, JobState.RUNNING, 0, 0.0)]
     pilots = [RegisteredPilot("A", free(), pilot_id="p1"), RegisteredPilot("A", free(), pilot_id="p2", busy=True)]
     result = plan([qc(1, memory=2)], [SITE], jobs, pilots, now=1000, capacity=capacity)
     assert result.submit == [] and result.drain == ["p1"]  # the busy one finishes its task
@@ -86,9 +86,9 @@ def test_idle_pilots_that_fit_nothing_are_drained_when_work_waits_for_room():
 def test_limits_count_idle_and_running_pilots():
     site = SiteConfig("A", max_idle=2, max_running=3, max_per_cycle=10, ramp_up=10)
     shape = shape_for(Resources(), "A", (), 0)
-    jobs = [PilotJob("1", shape, IDLE, 0), PilotJob("2", shape, RUNNING, 0, 0.0)]
+    jobs = [PilotJob("1", shape, JobState.PENDING, 0), PilotJob("2", shape, JobState.RUNNING, 0, 0.0)]
     assert plan([qc(50)], [site], jobs, [], now=1000).submit == [(shape, 1)]
-    jobs.append(PilotJob("3", shape, IDLE, 0))
+    jobs.append(PilotJob("3", shape, JobState.PENDING, 0))
     assert plan([qc(50)], [site], jobs, [], now=1000).submit == []
 
 

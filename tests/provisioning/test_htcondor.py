@@ -13,11 +13,12 @@ import classad2
 import htcondor2
 import pytest
 
-from server.provisioning.base import DONE, IDLE, RUNNING, PilotShape
+from server.provisioning.base import JobState, PilotShape
 from server.provisioning.demand import QueuedClass, RegisteredPilot, SiteConfig, plan
 from server.provisioning.htcondor import (
     CondorOptions, CondorProvider, DescriptionError, DescriptionRenderer, build_submit,
 )
+from tests.provisioning.condor_event_log import event_text
 from tests.provisioning.fake_schedd import FakeSchedd
 
 URL = "https://frazil.example.org:8080"
@@ -114,7 +115,7 @@ async def test_demand_becomes_bulk_submits_of_the_right_shape(tmp_path):
     assert token.read_text().strip() == "secret-token-xyz"
     assert stat.S_IMODE(os.stat(token).st_mode) == 0o600
     states = await condor.status()
-    assert sorted(states.values()) == [IDLE] * 7
+    assert sorted(states.values()) == [JobState.PENDING] * 7
     # next round: the same demand is covered by the idle pilots -> nothing new
     again = plan(classes, sites, condor.jobs(), [], now=0)
     assert again.submit == [] and again.cancel == []
@@ -161,25 +162,44 @@ async def test_site_limits_and_ramp_up(tmp_path):
     assert fifth.submitted == 3  # max_running 12 with 9 running
 
 
-async def test_held_pilots_are_removed_and_recorded(tmp_path):
+async def test_held_pilots_are_released_or_removed_by_hold_reason(tmp_path):
     schedd = FakeSchedd()
     condor = provider(tmp_path, schedd)
-    ids = await condor.submit(PilotShape(memory=2, disk=4, time=5, site="CHTC"), 3)
-    schedd.set_status(ids[0], 5, HoldReason="Error from slot1@node7: memory limit exceeded")
+    ids = await condor.submit(PilotShape(memory=2, disk=4, time=5, site="CHTC"), 4)
+    await condor.status()
+    schedd.set_status(ids[0], 5, HoldReason="Error from slot1@node7: memory limit exceeded", HoldReasonCode=34)
     schedd.set_status(ids[1], 2)
+    schedd.set_status(ids[2], 5, HoldReason="Transfer input files failure", HoldReasonCode=13)
+    schedd.set_status(ids[3], 5, HoldReason="via condor_hold (by user alice)", HoldReasonCode=1)
+    acts_before = len(schedd.acts)
     states = await condor.status()
-    assert states == {ids[0]: DONE, ids[1]: RUNNING, ids[2]: IDLE}
-    action, removed, reason = schedd.acts[-1]
-    assert action == htcondor2.JobAction.Remove and removed == [ids[0]] and "held" in reason
+    # status() only reads: the held pilots are reported, nothing is acted on
+    assert states == {ids[0]: JobState.HELD, ids[1]: JobState.RUNNING, ids[2]: JobState.HELD,
+                      ids[3]: JobState.HELD}
+    assert len(schedd.acts) == acts_before
+    await condor.handle_held()
+    by_action = {action: (removed, reason) for action, removed, reason in schedd.acts[acts_before:]}
+    assert by_action[htcondor2.JobAction.Remove][0] == [ids[0]]  # out of memory: a retry would fail again
+    assert by_action[htcondor2.JobAction.Release][0] == [ids[2]]  # a transfer hiccup: released
+    assert ids[3] in schedd.queue and int(schedd.queue[ids[3]]["JobStatus"]) == 5  # the operator's hold stays
     assert ids[0] not in schedd.queue and ids[0] in schedd.history_ads
     counts = condor.counts()
     assert counts.removed_held[0]["reason"] == "Error from slot1@node7: memory limit exceeded"
     assert counts.removed_held[0]["site"] == "CHTC"
-    assert (counts.submitted, counts.idle, counts.running, counts.done) == (3, 1, 1, 1)
-    # a pilot that ended is looked up in the history
+    assert (counts.submitted, counts.idle, counts.running, counts.held, counts.done) == (4, 1, 1, 1, 1)
+    assert counts.released_held == 1 and counts.ended == {"cancelled": 1}
+    # the release shows in the event log; a pilot held again too often is removed
+    assert (await condor.status())[ids[2]] == JobState.PENDING
+    for _ in range(3):
+        schedd.set_status(ids[2], 5, HoldReason="Transfer input files failure", HoldReasonCode=13)
+        await condor.status()
+        await condor.handle_held()
+    assert ids[2] not in schedd.queue and condor.counts().released_held == 3
+    # a pilot that ended is seen in the event log
     schedd.finish(ids[1], exit_code=0)
     await condor.status()
-    assert condor.counts().running == 0 and [j.job_id for j in condor.jobs()] == [ids[2]]
+    assert condor.counts().running == 0 and [j.job_id for j in condor.jobs()] == [ids[3]]
+    assert condor.counts().ended == {"cancelled": 2, "completed": 1}
 
 
 async def test_surplus_idle_pilots_are_removed(tmp_path):
@@ -200,7 +220,7 @@ async def test_surplus_idle_pilots_are_removed(tmp_path):
     assert action == htcondor2.JobAction.Remove and sorted(removed) == sorted(shrink.cancel)
     assert reason == "frazil: idle surplus"
     await condor.status()
-    assert sorted(j.state for j in condor.jobs()) == [IDLE, RUNNING]
+    assert sorted(j.state for j in condor.jobs()) == [JobState.PENDING, JobState.RUNNING]
     # nothing queued at all: the last idle pilot goes too, the running one stays
     empty = plan([], [site], condor.jobs(), [], now=10**10)
     assert len(empty.cancel) == 1 and "100.0" not in empty.cancel
@@ -229,11 +249,14 @@ async def test_old_submit_dirs_and_their_tokens_are_pruned(tmp_path):
     condor = provider(tmp_path, schedd)
     await condor.submit(PilotShape(site="A"), 1)
     await condor.submit(PilotShape(site="B"), 1)
-    old, new = sorted((tmp_path / "condor").iterdir())
+    old, new = sorted(p for p in (tmp_path / "condor").iterdir() if p.is_dir())
     long_ago = time.time() - 9 * 86400
     os.utime(old, (long_ago, long_ago))
-    assert condor.prune_submit_dirs() == [old]
+    await condor.status()
+    assert old.exists()  # status() only reads
+    await condor.housekeeping()  # the demand loop's clean-up step
     assert not old.exists() and (new / "frazil.token").exists()
+    assert (tmp_path / "condor" / "pilots.jel").exists()
 
 
 async def test_many_vanished_pilots_are_looked_up_in_chunks(tmp_path, monkeypatch):
@@ -249,7 +272,56 @@ async def test_many_vanished_pilots_are_looked_up_in_chunks(tmp_path, monkeypatc
         calls.append(match)
         return real_history(constraint, projection, match, since)
     schedd.history = history
+    await condor.status()
     for job_id in ids:
         schedd.finish(job_id, exit_code=0)
-    assert set((await condor.status(ids)).values()) == {DONE}
-    assert calls == [2, 2, 1] and condor.counts().done == 5
+    (tmp_path / "condor" / "pilots.jel").unlink()  # a log lost: only the query and history can tell
+    fresh = provider(tmp_path, schedd)
+    fresh._jobs = dict(condor._jobs)
+    assert set((await fresh.status(ids)).values()) == {JobState.COMPLETED}
+    assert calls == [2, 2, 1] and fresh.counts().done == 5
+
+
+async def test_state_changes_come_from_the_event_log_not_from_queries(tmp_path):
+    schedd = FakeSchedd()
+    condor = provider(tmp_path, schedd)
+    ids = await condor.submit(PilotShape(site="A"), 4)
+    await condor.status()  # the first round queries the schedd once (pilots of an earlier run)
+    queries = []
+    real_query = schedd.query
+
+    def query(*args, **kwargs):
+        queries.append(args)
+        return real_query(*args, **kwargs)
+    schedd.query = query
+    started = time.time() - 30
+    # events as a schedd's shadows write them, appended by hand (not through the fake schedd)
+    with open(tmp_path / "condor" / "pilots.jel", "a") as out:
+        out.write(event_text("execute", ids[0], when=started))
+        out.write(event_text("execute", ids[1]))
+        out.write(event_text("evicted", ids[1]))
+        out.write(event_text("execute", ids[2]))
+        out.write(event_text("terminated", ids[2], code=3))
+        out.write(event_text("execute", "999.0"))  # not one of ours
+    states = await condor.status()
+    assert states == {ids[0]: JobState.RUNNING, ids[1]: JobState.PENDING, ids[3]: JobState.PENDING}
+    assert (await condor.status([ids[2]])) == {ids[2]: JobState.FAILED}
+    assert queries == []
+    [running] = [j for j in condor.jobs() if j.state == JobState.RUNNING]
+    assert abs(running.started - started) < 1.5
+    with open(tmp_path / "condor" / "pilots.jel", "a") as out:
+        out.write(event_text("aborted", ids[3], reason="via condor_rm (by user alice)"))
+        out.write(event_text("terminated", ids[0], code=0))
+    await condor.status()
+    assert condor.jobs() == [condor._jobs[ids[1]]] and queries == []
+    assert condor.counts().ended == {"failed": 1, "cancelled": 1, "completed": 1}
+
+
+def test_hold_table():
+    from server.provisioning.condor_events import HoldAction, hold_action
+    assert hold_action(34, 0)[0] == HoldAction.REMOVE
+    assert hold_action(13, 0)[0] == HoldAction.RELEASE
+    assert hold_action(13, 3)[0] == HoldAction.REMOVE
+    assert hold_action(1, 0)[0] == HoldAction.KEEP
+    assert hold_action(None, 0)[0] == HoldAction.REMOVE
+    assert hold_action(999, 0)[0] == HoldAction.REMOVE

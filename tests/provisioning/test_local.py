@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from common.resources import Resources
-from server.provisioning.base import DONE, RUNNING, PilotShape
+from server.provisioning.base import JobState, PilotShape
 from server.provisioning.local import LocalProvider, parse_slots
 
 # Stands in for `frazil pilot`: records what it was given, then behaves as told.
@@ -74,7 +74,7 @@ async def test_pilots_get_a_private_token_file_and_the_slots_hold(local, tmp_pat
         argv = records[0]["argv"]
         assert argv[argv.index("--memory") + 1] == "1.5" and argv[argv.index("--site") + 1] == "local"
         assert argv[argv.index("--server") + 1] == "http://127.0.0.1:1"
-        assert await local.status() == {ids[0]: RUNNING, ids[1]: RUNNING}
+        assert await local.status() == {ids[0]: JobState.RUNNING, ids[1]: JobState.RUNNING}
         assert local.counts().running == 2
     finally:
         await local.close()
@@ -87,10 +87,10 @@ async def test_an_exited_pilot_is_not_restarted(local, tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_PILOT", "exit")
     [job_id] = await local.submit(PilotShape(site="local"), 1)
     for _ in range(200):
-        if (await local.status()).get(job_id) == DONE:
+        if (await local.status()).get(job_id) == JobState.FAILED:
             break
         await asyncio.sleep(0.05)
-    assert await local.status([job_id]) == {job_id: DONE}
+    assert await local.status([job_id]) == {job_id: JobState.FAILED}
     assert local.jobs() == [] and local.counts().submitted == 1  # nothing new was started
     # it died at once: new starts pause (no restart storm) and the reason is shown
     assert await local.submit(PilotShape(site="local"), 1) == []
