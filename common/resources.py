@@ -18,11 +18,19 @@ __all__ = [
     "RESOURCE_NAMES",
     "UNITS",
     "DEFAULTS",
+    "MINIMUM",
+    "MAXIMUM",
     "ESCALATABLE",
     "MEMORY_BINS",
     "DISK_BINS",
     "TIME_BINS",
     "Resources",
+    "RequirementError",
+    "is_macro",
+    "parse_requirement",
+    "parse_requirements",
+    "parse_os",
+    "parse_site",
     "parse_size",
     "parse_duration",
     "escalate",
@@ -36,6 +44,11 @@ RESOURCE_NAMES: tuple[str, ...] = ("cpu", "gpu", "memory", "disk", "time")
 UNITS: dict[str, str] = {"cpu": "cores", "gpu": "GPUs", "memory": "GB", "disk": "GB", "time": "hours"}
 #: The tutorial's defaults (also what IceProd's fill_defaults stores).
 DEFAULTS: dict[str, float | int] = {"cpu": 1, "gpu": 0, "memory": 1.0, "disk": 1.0, "time": 1.0}
+#: The least a requirement may be (cpu and gpu inclusive; memory, disk and
+#: time must be MORE than 0) and the most (inclusive): a request no machine
+#: can offer is a typo, better refused than left waiting forever.
+MINIMUM: dict[str, float | int] = {"cpu": 1, "gpu": 0, "memory": 0, "disk": 0, "time": 0}
+MAXIMUM: dict[str, float | int] = {"cpu": 10_000, "gpu": 1000, "memory": 1e6, "disk": 1e9, "time": 1e6}
 #: frazil raises only these after a failure of that kind; IceProd's CPU rule
 #: ("+1 core when usage > 1.1") is deliberately absent: it kept bumping cores
 #: of multi-threaded-looking but CPU-bound tasks ("stop increasing cpu
@@ -104,53 +117,149 @@ class Resources:
 
     @classmethod
     def from_requirements(cls, requirements: Mapping[str, Any] | None) -> Resources:
-        """A task's ``requirements`` (numbers or unit strings) with defaults.
+        """A task's size from its ``requirements`` (see :func:`parse_requirement`).
 
         Keys other than the five resources (``os``, ``site``...) are ignored;
-        a missing, None or "" value takes the default.
+        a missing, None or "" value takes the default. Raises
+        :class:`RequirementError` naming the field.
         """
-        requirements = requirements or {}
-        if not isinstance(requirements, Mapping):
-            raise ValueError(f"requirements must be an object, got {type(requirements).__name__}")
-        values: dict[str, Any] = {}
-        for name in RESOURCE_NAMES:
-            raw = requirements.get(name)
-            values[name] = DEFAULTS[name] if raw is None or raw == "" else _requirement(name, raw)
-        return cls(**values)
+        requirements = _mapping(requirements)
+        return cls(**{name: parse_requirement(name, requirements.get(name)) for name in RESOURCE_NAMES})
 
 
 def _tidy(value: float) -> float:
     return round(value, 9)
 
 
-def _requirement(name: str, raw: Any) -> float | int:
-    where = f"requirements.{name}"
+# -- the requirement parser -------------------------------------------------------------
+#
+# Every reader of a task's requirements calls these: the config checks (raw
+# values, macros allowed), plan building and materialization (expanded
+# values), the store's claim shape, edit_config, bulk_requirements and the
+# pilot. So a value means the same everywhere, and a value one of them
+# refuses is refused by all of them with the same message.
+
+class RequirementError(ValueError):
+    """A requirement value that cannot be read; ``key`` is the field (``memory``)."""
+
+    def __init__(self, key: str, message: str):
+        self.key = key
+        self.message = message
+        super().__init__(f"requirements.{key}: {message}" if key else message)
+
+
+def is_macro(value: Any) -> bool:
+    """A string holding a macro (``"$eval(2*$(job))"``), expanded per job later."""
+    return isinstance(value, str) and "$" in value
+
+
+def parse_requirement(name: str, raw: Any) -> int | float:
+    """The value of resource ``name`` in its unit, from any accepted form.
+
+    * missing (None) or ``""``: the default (:data:`DEFAULTS`);
+    * ``cpu`` (>= 1) and ``gpu`` (>= 0): a whole number, also as ``2.0`` or
+      ``"2"``; ``gpu`` may be a list of distinct GPU ids (``["0", "1"]``: 2);
+    * ``memory`` / ``disk`` (> 0): GB as a number or numeric string, or a
+      string with a unit (``"4GB"``, ``"512MB"``, ``"2G"``, ``"1GiB"``);
+    * ``time`` (> 0): hours, or a string with units (``"90m"``, ``"1h30m"``);
+    * a macro string, a bool or anything else: :class:`RequirementError`.
+    """
+    if name not in DEFAULTS:
+        raise RequirementError(name, f"unknown resource (known: {', '.join(RESOURCE_NAMES)})")
+    if raw is None or raw == "":
+        return DEFAULTS[name]
     if isinstance(raw, bool):
-        raise ValueError(f"{where}: expected a number, got {raw!r}")
-    if isinstance(raw, str) and "$" in raw:
-        raise ValueError(f"{where}: {raw!r} still holds a macro; expand it first")
+        raise RequirementError(name, f"expected a number, got {raw!r}")
+    if is_macro(raw):
+        raise RequirementError(name, f"{raw!r} still holds a macro; expand it first")
     if name in ("cpu", "gpu"):
-        value = _count(where, raw)
-        if name == "cpu" and value < 1:
-            raise ValueError(f"{where}: must be at least 1, got {raw!r}")
+        value = _count(name, raw)
+        if value < MINIMUM[name]:
+            raise RequirementError(name, f"must be at least {MINIMUM[name]}, got {raw!r}")
+        _at_most(name, value, raw)
         return value
     try:
         number = parse_duration(raw) if name == "time" else parse_size(raw)
     except ValueError as exc:
-        raise ValueError(f"{where}: {exc}") from None
-    if number <= 0:
-        raise ValueError(f"{where}: must be greater than 0, got {raw!r}")
-    return number
+        raise RequirementError(name, str(exc)) from None
+    if number <= MINIMUM[name]:
+        raise RequirementError(name, f"must be greater than {MINIMUM[name]} ({UNITS[name]}), got {raw!r}")
+    _at_most(name, number, raw)
+    # A number stays as written (2 stays 2); a string becomes its number.
+    return raw if isinstance(raw, (int, float)) else number
 
 
-def _count(where: str, raw: Any) -> int:
+def _at_most(name: str, value: float, raw: Any) -> None:
+    if value > MAXIMUM[name]:
+        raise RequirementError(name, f"must be at most {MAXIMUM[name]:g} ({UNITS[name]}), got {raw!r}")
+
+
+def _count(name: str, raw: Any) -> int:
+    if name == "gpu" and isinstance(raw, list):
+        # IceProd's slot-side form: the GPU ids. A requirement can only ask for
+        # a number of them (the pilot picks which), so the list counts.
+        if not all(isinstance(g, (str, int)) and not isinstance(g, bool) and str(g).strip() for g in raw):
+            raise RequirementError(name, f"a list of GPUs must hold GPU ids (strings or integers), got {raw!r}")
+        if len({str(g).strip() for g in raw}) != len(raw):
+            raise RequirementError(name, f"a list of GPUs must not repeat an id, got {raw!r}")
+        return len(raw)
     try:
         number = float(raw.strip()) if isinstance(raw, str) else float(raw)
     except (TypeError, ValueError):
-        raise ValueError(f"{where}: expected a whole number, got {raw!r}") from None
+        raise RequirementError(name, f"expected a whole number, got {raw!r}") from None
     if not math.isfinite(number) or number != int(number) or number < 0:
-        raise ValueError(f"{where}: expected a whole number >= 0, got {raw!r}")
+        raise RequirementError(name, f"expected a whole number >= 0, got {raw!r}")
     return int(number)
+
+
+def _mapping(requirements: Any) -> Mapping[str, Any]:
+    if requirements is None:
+        return {}
+    if not isinstance(requirements, Mapping):
+        raise RequirementError("", f"requirements must be an object, got {type(requirements).__name__}")
+    return requirements
+
+
+def parse_requirements(requirements: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A checked copy of a task's requirements, as stored with the task.
+
+    Each resource present becomes its number (``"4GB"`` → 4.0, ``["0","1"]``
+    → 2; ``None``/``""`` are dropped, so the default applies); ``os`` becomes
+    a list of strings (one string is a list of one); ``site`` must be a
+    string; other keys are kept as they are. Raises :class:`RequirementError`.
+    """
+    out = dict(_mapping(requirements))
+    for name in RESOURCE_NAMES:
+        if name in out:
+            if out[name] is None or out[name] == "":
+                del out[name]
+            else:
+                out[name] = parse_requirement(name, out[name])
+    if "os" in out:
+        out["os"] = parse_os(out["os"])
+    if out.get("site") is not None:
+        out["site"] = parse_site(out["site"])
+    return out
+
+
+def parse_site(raw: Any) -> str:
+    """``site``: the one site that may run the task ("" or None: any)."""
+    if raw is None:
+        return ""
+    if not isinstance(raw, str):
+        raise RequirementError("site", f"must be a string, got {raw!r}")
+    return raw
+
+
+def parse_os(raw: Any) -> list[str]:
+    """``os``: a list of OS names (``RHEL_7_x86_64``); one string or nothing is allowed too."""
+    if raw is None or raw == "":
+        return []
+    if isinstance(raw, str):
+        return [raw]
+    if not isinstance(raw, list) or not all(isinstance(o, str) for o in raw):
+        raise RequirementError("os", f"must be a list of strings, got {raw!r}")
+    return list(raw)
 
 
 _NUMBER = r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"

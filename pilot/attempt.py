@@ -37,6 +37,8 @@ class Claim:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     abandoned: bool = False
     """The server no longer lists this task as ours: its result is not reported."""
+    problem: str = ""
+    """Why this task cannot run here (set by :func:`claim_from`); it is reported failed."""
 
     @property
     def task_id(self) -> str:
@@ -52,12 +54,15 @@ class Claim:
 
 
 def claim_from(doc: dict[str, Any]) -> Claim:
-    """A Claim from the server's claim reply; bad requirements fall back to defaults."""
+    """A Claim from the server's claim reply, sized by the one requirement
+    parser the server sized it with. Requirements this pilot cannot read
+    (a server of another version) are not guessed at: the claim holds
+    nothing and :attr:`Claim.problem` fails the task without running it."""
     try:
-        requirements = Resources.from_requirements(doc.get("requirements"))
-    except ValueError:
-        requirements = Resources()
-    return Claim(doc=doc, requirements=requirements)
+        return Claim(doc=doc, requirements=Resources.from_requirements(doc.get("requirements")))
+    except ValueError as exc:
+        return Claim(doc=doc, requirements=Resources(cpu=0, memory=0.0, disk=0.0, time=0.0),
+                     problem=f"unreadable requirements: {exc}")
 
 
 def build_plan(doc: dict[str, Any], scratch_url: str | None = None) -> TaskPlan:

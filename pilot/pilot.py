@@ -281,6 +281,8 @@ class Pilot:
         result: TaskResult | None = None
         try:
             try:
+                if claim.problem:
+                    raise ValueError(claim.problem)
                 plan = build_plan(claim.doc)
             except (PlanError, ValueError, TypeError) as exc:
                 result = plan_failure(exc, started)

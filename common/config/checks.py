@@ -11,19 +11,16 @@ so check_config never raises on malformed input.
 from __future__ import annotations
 
 import copy
-import math
 from collections import deque
 from collections.abc import Iterator
 from typing import Any
+
+from common.resources import RequirementError, is_macro, parse_requirement
 
 from .defaults import fill_defaults
 from .errors import ConfigError, ConfigProblem, format_path
 from .validation import schema_problems
 
-# memory/disk/time may be a number or a string holding a macro, expanded at
-# materialization ("memory": "$eval(2*$(iter)+1)").
-_MACRO_MARK = "$"
-_UNITS = {"memory": "GB", "disk": "GB", "time": "hours"}
 
 
 def _tasks(config: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
@@ -111,30 +108,28 @@ def _check_depends(tasks: list[tuple[int, dict[str, Any]]]) -> Iterator[ConfigPr
         yield found[key]
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+# The types the schema allows per resource; a value of another type is the
+# schema's to report (once), so only these reach the requirement parser.
+_SCHEMA_TYPES: dict[str, tuple[type, ...]] = {"cpu": (int,), "gpu": (int,), "memory": (int, float, str),
+                                              "disk": (int, float, str), "time": (int, float, str)}
 
 
 def _check_requirements(tasks: list[tuple[int, dict[str, Any]]]) -> Iterator[ConfigProblem]:
+    """Every resource value must read with the one requirement parser
+    (``common.resources``); a macro string is checked once expanded, when
+    the submission's tasks are planned for their first and last job."""
     for i, task in tasks:
         req = task.get("requirements")
         if not isinstance(req, dict):
             continue
-        cpu, gpu = req.get("cpu"), req.get("gpu")
-        if isinstance(cpu, int) and not isinstance(cpu, bool) and cpu < 1:
-            yield ConfigProblem(format_path(["tasks", i, "requirements", "cpu"]),
-                                f"cpu must be an integer >= 1, got {cpu!r}")
-        if isinstance(gpu, int) and not isinstance(gpu, bool) and gpu < 0:
-            yield ConfigProblem(format_path(["tasks", i, "requirements", "gpu"]),
-                                f"gpu must be an integer >= 0, got {gpu!r}")
-        for key, unit in _UNITS.items():
+        for key, kinds in _SCHEMA_TYPES.items():
             value = req.get(key)
-            bad_number = _is_number(value) and not (math.isfinite(value) and value > 0)
-            bad_string = isinstance(value, str) and _MACRO_MARK not in value
-            if bad_number or bad_string:
-                yield ConfigProblem(format_path(["tasks", i, "requirements", key]),
-                                    f"{key} must be a number > 0 ({unit}) or a string with a macro, "
-                                    f"got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, kinds) or is_macro(value):
+                continue
+            try:
+                parse_requirement(key, value)
+            except RequirementError as exc:
+                yield ConfigProblem(format_path(["tasks", i, "requirements", key]), f"{key}: {exc.message}")
 
 
 def _modules(task: dict[str, Any]) -> Iterator[tuple[int, int, dict[str, Any]]]:

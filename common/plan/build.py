@@ -22,6 +22,7 @@ from common.commands import module_command, src_url
 from common.config import fill_defaults
 from common.macros import Diagnostic, MacroError, expand, expand_scope, runtime_options
 from common.plan.records import DataTransfer, ModulePlan, TaskPlan, TrayPlan
+from common.resources import RESOURCE_NAMES, RequirementError, parse_requirements
 
 URL_PREFIXES = ("file:", "http:", "https:", "ftp:", "ftps:", "gsiftp:", "pelican:", "osdf:")
 # IceProd 3.x resolves $environ(...) to shell references filled in at run time
@@ -209,19 +210,56 @@ class _Planner:
 
 
 def _requirements(planner: _Planner, task: dict[str, Any], config: dict[str, Any], parameters: dict[str, Any], path: str) -> dict[str, Any]:
+    """The task's requirements expanded for this job and read by the one
+    requirement parser (``common.resources``): what the task is sized by."""
     requirements = planner.expand(copy.deepcopy(task.get("requirements", {})), config, parameters, path)
-    for key in ("cpu", "gpu"):
-        if key in requirements and not (isinstance(requirements[key], int) and not isinstance(requirements[key], bool)):
-            value = requirements[key]
-            if isinstance(value, float) and value.is_integer():
-                requirements[key] = int(value)
-            else:
-                planner.diagnostics.append(Diagnostic(f"{path}['{key}']", str(value), f"{key} must be an integer, got {value!r}"))
-    for key in ("memory", "disk", "time"):
-        if key in requirements:
-            value = requirements[key]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                planner.diagnostics.append(Diagnostic(f"{path}['{key}']", str(value), f"{key} must be a number > 0, got {value!r}"))
+    if not isinstance(requirements, dict):
+        planner.diagnostics.append(Diagnostic(path, str(requirements), "requirements must be an object"))
+        return {}
+    out = dict(requirements)
+    for key in (*RESOURCE_NAMES, "os", "site"):
+        if key not in out:
+            continue
+        try:
+            parsed = parse_requirements({key: out[key]})
+        except RequirementError as exc:
+            planner.diagnostics.append(Diagnostic(f"{path}['{key}']", str(out[key]), f"{key}: {exc.message}"))
+            continue
+        if key in parsed:
+            out[key] = parsed[key]
+        else:
+            del out[key]  # None or "": the default applies
+    return out
+
+
+def _task_scopes(planner: _Planner, task_cfg: dict[str, Any], task_name: str, task_id: str,
+                 task_index: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(options, config with them, steering parameters, task parameters): the
+    scopes a task's own values (data, requirements, container) expand in."""
+    options = planner.options(task=task_name, task_id=task_id)
+    config_t = planner.config_with(options)
+    steering = planner.base.get("steering") or {}
+    steering_params = planner.scope(steering.get("parameters", {}), None, config_t, "config['steering']['parameters']")
+    task_params = planner.scope(task_cfg.get("parameters", {}), steering_params, config_t,
+                                f"config['tasks'][{task_index}]['parameters']")
+    return options, config_t, steering_params, task_params
+
+
+def task_requirements(config: dict[str, Any], task_index: int, ctx: JobContext) -> dict[str, Any]:
+    """The requirements of task ``task_index`` for job ``ctx.job``, exactly as
+    :func:`build_task_plan` resolves them (same scopes, same parser), without
+    planning the rest of the task: what materialization stores per job.
+    ``config`` is the stored (default-filled) config. Raises :class:`PlanError`."""
+    problems: list[Diagnostic] = []
+    task_cfg = config["tasks"][task_index]
+    task_name = str(task_cfg.get("name", ""))
+    planner = _Planner(config, ctx, strict=True, diagnostics=problems)
+    task_id = ctx.task_id or f"{ctx.dataset}.{ctx.job}.{task_name}"
+    _, config_t, _, task_params = _task_scopes(planner, task_cfg, task_name, task_id, task_index)
+    requirements = _requirements(planner, task_cfg, config_t, task_params,
+                                 f"config['tasks'][{task_index}]['requirements']")
+    if problems:
+        raise PlanError(_dedupe(problems))
     return requirements
 
 
@@ -241,14 +279,11 @@ def build_task_plan(config: dict[str, Any], task: str | int, ctx: JobContext, *,
     planner = _Planner(filled, ctx, strict=strict, diagnostics=collected)
     task_id = ctx.task_id or f"{ctx.dataset}.{ctx.job}.{task_name}"
 
-    options = planner.options(task=task_name, task_id=task_id)
-    config_t = planner.config_with(options)
+    options, config_t, steering_params, task_params = _task_scopes(planner, task_cfg, task_name, task_id, task_index)
     steering = filled.get("steering", {})
-    steering_params = planner.scope(steering.get("parameters", {}), None, config_t, "config['steering']['parameters']")
     steering_data = planner.data(steering.get("data", []), config_t, steering_params, "config['steering']['data']")
 
     tpath = f"config['tasks'][{task_index}]"
-    task_params = planner.scope(task_cfg.get("parameters", {}), steering_params, config_t, f"{tpath}['parameters']")
     task_entries = list(task_cfg.get("data", []))
     if task_cfg.get("task_files"):
         task_entries += [{k: v for k, v in f.items() if k in {"remote", "local", "type", "movement", "transfer"}}
@@ -299,4 +334,5 @@ def _dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
     return unique
 
 
-__all__ = ["JobContext", "PlanError", "build_task_plan", "find_task", "task_names", "MacroError", "DEFAULT_ENVIRONMENT"]
+__all__ = ["JobContext", "PlanError", "build_task_plan", "find_task", "task_names", "task_requirements", "MacroError",
+           "DEFAULT_ENVIRONMENT"]

@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from common import states
+from common.resources import MAXIMUM, MINIMUM
 from server.api.errors import bad_request, not_found
 from server.api.params import json_reply
 from server.api.routing import ApiRoutes
@@ -25,12 +26,12 @@ routes = ApiRoutes("tasks")
 
 SELECT_BODY = {"type": "object", "additionalProperties": False,
                "properties": {"jobs": id_list("job"), "tasks": id_list("task")}}
+# IceProd's bulk_requirements take plain numbers; the ranges are the one
+# requirement parser's (common.resources), which the store applies too.
 REQUIREMENT_PROPS: dict[str, Any] = {
-    "cpu": {"type": "integer", "minimum": 1, "maximum": 10_000},
-    "gpu": {"type": "integer", "minimum": 0, "maximum": 1000},
-    "memory": {"type": "number", "exclusiveMinimum": 0, "maximum": 1e6},
-    "disk": {"type": "number", "exclusiveMinimum": 0, "maximum": 1e9},
-    "time": {"type": "number", "exclusiveMinimum": 0, "maximum": 1e6},
+    **{name: {"type": "integer", "minimum": MINIMUM[name], "maximum": MAXIMUM[name]} for name in ("cpu", "gpu")},
+    **{name: {"type": "number", "exclusiveMinimum": MINIMUM[name], "maximum": MAXIMUM[name]}
+       for name in ("memory", "disk", "time")},
     "os": {"type": "array", "items": {"type": "string", "minLength": 1}, "maxItems": 100},
     "site": {"type": "string", "maxLength": 200},
 }

@@ -20,6 +20,7 @@ from server.keys import BODY, STORE
 from server.scheduling.rollup import roll_up
 from server.store import ListOptions, NewJob, NewTask, Store, Task, TaskFilter
 from server.store.query import TASK_SORT_FIELDS, project
+from server.store.rules import checked_requirements
 
 routes = ApiRoutes("tasks")
 ADMIN = {"admin"}
@@ -103,7 +104,8 @@ async def create_task(request: web.Request) -> web.Response:
     if await store.get_job(data["job_id"]) is not None:
         raise ApiError(409, f"job {data['job_id']} already exists; frazil creates a job's tasks together "
                             "with the job (materialization), not one by one")
-    task = NewTask(name=data["name"], task_index=data["task_index"], requirements=data["requirements"],
+    task = NewTask(name=data["name"], task_index=data["task_index"],
+                   requirements=checked_requirements(data["requirements"]),
                    depends=data["depends"], priority=finite(data.get("priority", 1.0), "priority"),
                    status=data.get("status", "idle"))
     created = await store.create_jobs(data["dataset_id"], [NewJob(job_index=data["job_index"], tasks=[task],

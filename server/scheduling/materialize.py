@@ -151,7 +151,10 @@ async def _materialize(store: Store, settings: Settings, dataset_id: str, num: i
     count = len(config.get("tasks", []))
     if count != dataset.tasks_per_job:
         raise MaterializeError(f"config has {count} tasks but the dataset has tasks_per_job={dataset.tasks_per_job}")
-    resolvers = [TaskRequirements.build(config, i) for i in range(count)]
+    try:
+        resolvers = [TaskRequirements.build(config, i) for i in range(count)]
+    except RequirementsError as exc:
+        raise MaterializeError(str(exc)) from None
     depends = [await _resolve_depends(store, config, dataset, i) for i in range(count)]
 
     first = await store.max_job_index(dataset_id) + 1

@@ -68,22 +68,25 @@ class TaskShape:
     up to their numeric needs, so the claim path can treat them as one queue."""
 
 
+def checked_requirements(requirements: Any) -> dict[str, Any]:
+    """Requirements given to the store, read by the one requirement parser:
+    a copy with every resource a number (``"4GB"`` → 4.0), ``os`` a list;
+    InvalidArgumentError naming the field."""
+    try:
+        return res.parse_requirements(requirements)
+    except res.RequirementError as exc:
+        raise InvalidArgumentError(f"invalid task requirements: {exc}") from None
+
+
 def task_shape(requirements: Mapping[str, Any] | None) -> TaskShape:
     """Shape of a task; InvalidArgumentError for unreadable requirements."""
     requirements = requirements or {}
     try:
         need = res.Resources.from_requirements(requirements)
-    except ValueError as exc:
+        os_tuple = tuple(sorted(set(res.parse_os(requirements.get("os")))))
+        site = res.parse_site(requirements.get("site"))
+    except res.RequirementError as exc:
         raise InvalidArgumentError(f"invalid task requirements: {exc}") from None
-    site = requirements.get("site") or ""
-    if not isinstance(site, str):
-        raise InvalidArgumentError(f"invalid task requirements: site must be a string, got {site!r}")
-    os_value = requirements.get("os") or []
-    if isinstance(os_value, str):
-        os_value = [os_value]
-    if not isinstance(os_value, list) or not all(isinstance(o, str) for o in os_value):
-        raise InvalidArgumentError(f"invalid task requirements: os must be a list of strings, got {os_value!r}")
-    os_tuple = tuple(sorted(set(os_value)))
     rclass = res.resource_class(need)
     return TaskShape(need, site, os_tuple, rclass, f"{rclass}|{site}|{','.join(os_tuple)}")
 

@@ -79,17 +79,21 @@ def test_duplicate_task_names() -> None:
     {"cpu": 1, "gpu": 0, "memory": 0.5, "disk": 10, "time": 1e-3},
     {"cpu": 16, "gpu": 2, "memory": "$eval(2*$(iter)+1)", "disk": "$steering(disk)", "time": "${hours}"},
     {"os": ["RHEL_7_x86_64", "RHEL_9_x86_64"], "site": "WIPAC"},
+    {"memory": "4GB", "disk": "512MB", "time": "1h30m"},  # unit strings (docs/config.md)
+    {"memory": "2", "time": "1.5"},  # a number written as a string
 ])
 def test_requirements_in_range(requirements: dict[str, Any]) -> None:
     assert check_config(config_with(minimal_task(requirements=requirements))) == []
 
 
 @pytest.mark.parametrize(("key", "value", "message"), [
-    ("cpu", 0, "cpu must be an integer >= 1, got 0"),
-    ("gpu", -1, "gpu must be an integer >= 0, got -1"),
-    ("memory", 0, "memory must be a number > 0 (GB) or a string with a macro, got 0"),
-    ("disk", -2.5, "disk must be a number > 0 (GB) or a string with a macro, got -2.5"),
-    ("time", "2", "time must be a number > 0 (hours) or a string with a macro, got '2'"),
+    ("cpu", 0, "cpu: must be at least 1, got 0"),
+    ("gpu", -1, "gpu: expected a whole number >= 0, got -1"),
+    ("memory", 0, "memory: must be greater than 0 (GB), got 0"),
+    ("disk", -2.5, "disk: must be greater than 0 (GB), got -2.5"),
+    ("memory", "4 lots", "memory: cannot read size '4 lots'; use a number of GB or e.g. '4GB', '512MB', '2G'"),
+    ("time", "2 fortnights", "time: cannot read duration '2 fortnights': unknown unit 'fortnights'"),
+    ("time", "0m", "time: must be greater than 0 (hours), got '0m'"),
     ("cpu", "$eval(2)", "'$eval(2)' is not of type 'integer'"),
     ("gpu", 1.5, "1.5 is not of type 'integer'"),
     ("memory", True, "True is not valid under any of the given schemas"),
@@ -125,9 +129,9 @@ def test_all_problems_at_once_schema_first_in_document_order() -> None:
         "Additional properties are not allowed ('foo' was unexpected)",
         "Validation error in config['tasks'][1]['name']: duplicate task name 'a' (task 0 has the same name)",
         "Validation error in config['tasks'][1]['depends'][0]: depends on unknown task 'zzz'",
-        "Validation error in config['tasks'][1]['requirements']['cpu']: cpu must be an integer >= 1, got 0",
+        "Validation error in config['tasks'][1]['requirements']['cpu']: cpu: must be at least 1, got 0",
         "Validation error in config['tasks'][1]['requirements']['memory']: "
-        "memory must be a number > 0 (GB) or a string with a macro, got 'x'",
+        "memory: cannot read size 'x'; use a number of GB or e.g. '4GB', '512MB', '2G'",
     ]
 
 

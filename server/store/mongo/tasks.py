@@ -14,6 +14,7 @@ from common import states
 from ..interface import InvalidArgumentError
 from ..query import TASK_SORT_FIELDS, InvalidQuery, ListOptions, Page, TaskFilter, check_statuses
 from ..records import Task
+from ..rules import checked_requirements
 from .base import Doc
 from .docs import normalised_requirements, task_from
 from .jobs import VISIBLE, JobsMixin
@@ -103,9 +104,7 @@ class TasksMixin(JobsMixin):
 
     async def update_requirements(self, dataset_id: str, task_name: str, requirements: dict[str, Any],
                                   *, replace: bool = False) -> int:
-        if not isinstance(requirements, dict):
-            raise InvalidArgumentError(f"requirements must be an object, got {type(requirements).__name__}")
-        normalised_requirements(requirements)  # a bad value fails before any task changes
+        requirements = checked_requirements(requirements)  # a bad value fails before any task changes
         changed = 0
         after_seq = -1
         while True:

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 from ..interface import InvalidArgumentError
 from ..query import TASK_SORT_FIELDS, ListOptions, Page, TaskFilter, check_statuses
 from ..records import Task, nowstr
-from ..rules import allowed_from, canonical_json, task_shape
+from ..rules import allowed_from, canonical_json, checked_requirements, task_shape
 from common import states
 from .base import SQLiteBase
 from .classes import ClassCache, adjust_queued, refresh_tops
@@ -143,8 +143,7 @@ class TasksMixin(SQLiteBase):
 
     async def update_requirements(self, dataset_id: str, task_name: str, requirements: dict[str, Any],
                                   *, replace: bool = False) -> int:
-        if not isinstance(requirements, dict):
-            raise InvalidArgumentError("requirements must be an object")
+        requirements = checked_requirements(requirements)  # a bad value fails before any task changes
 
         def op(conn: sqlite3.Connection) -> int:
             rows = conn.execute("""SELECT seq, requirements, status, class_id, priority FROM tasks
