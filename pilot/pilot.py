@@ -31,6 +31,7 @@ from pilot.detect import Slot
 from pilot.logstream import TaskLogs
 from pilot.runner import Monitor, TaskResult, run_task
 from pilot.scratch import use_server_credentials
+from pilot.storage import pelican_schemes
 from pilot.spool import Spool
 
 log = logging.getLogger("frazil.pilot")
@@ -297,7 +298,7 @@ class Pilot:
                                         limits=self._limits(claim), log_callback=logs.feed,
                                         stop_event=claim.stop, attempt=claim.doc.get("attempt"),
                                         monitor=self.monitor, term_grace=self.config.term_grace,
-                                        environ=environ)
+                                        environ=environ, schemes=pelican_schemes(claim.doc))
             await self._report(claim, result, logs)
         except Exception:  # a pilot bug must not take the other tasks down
             log.exception("task %s: internal error", claim.task_id)

@@ -41,6 +41,11 @@ class Settings:
     """Directory of the scratch store (default <data_dir>/scratch)."""
     scratch_url: str = ""
     """Base URL of an external scratch store (e.g. gsiftp://host/scratch); empty = served by this server."""
+    osdf_federation: str = "pelican://osg-htc.org"
+    """The federation osdf:/// URLs go through (pilots get it in the claim reply);
+    e.g. pelican://127.0.0.1:8443 for a `frazil federation`."""
+    pelican_ca_file: str = ""
+    """PEM file of an extra CA pilots trust for the federation (a `frazil federation`'s ca.pem)."""
     lease_seconds: float = 600.0
     """How long a claimed task stays a pilot's without a heartbeat."""
     heartbeat_seconds: float = 60.0

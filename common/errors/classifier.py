@@ -43,6 +43,9 @@ HINTS: dict[str, tuple[str, str]] = {
     "disk": ("escalate", "killed by the pilot: over its disk request"),
     "eviction": ("retry", "evicted: the pilot's slot was taken back"),
     "transfer": ("retry", "input or output transfer failed"),
+    # The storage refused the token (HTTP 401/403). Retried like a transfer, within the
+    # task's retries (a refreshed credential may fix it), so never retried for ever.
+    "credentials": ("retry", "the storage refused the credentials"),
     "pilot-lost": ("retry", "the pilot running the task was lost"),
 }
 #: Kinds that are the infrastructure's fault: DESIGN.md §3.4 gives them their

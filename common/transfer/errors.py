@@ -15,6 +15,9 @@ class TransferError(Exception):
     scheme, a missing source), so the retry loop gives up at once.
     """
 
+    kind = "transfer"
+    """The failure kind the pilot reports: "transfer", or "credentials" (a refused token)."""
+
     def __init__(self, url: str, reason: str, *, retryable: bool = True) -> None:
         super().__init__(f"{url}: {reason}")
         self.url = url
@@ -29,6 +32,19 @@ class TransferNotFound(TransferError):
 
     def __init__(self, url: str, reason: str = "no such file") -> None:
         super().__init__(url, reason, retryable=False)
+
+
+class TransferCredentialsError(TransferError):
+    """The storage refused the credentials (HTTP 401/403): a ``credentials`` failure.
+
+    Not retried: another try would send the same token. The reason names the
+    scope that is missing.
+    """
+
+    kind = "credentials"
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(url, f"credentials: {reason}", retryable=False)
 
 
 @dataclass

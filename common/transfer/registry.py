@@ -13,7 +13,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Mapping, Protocol
 from urllib.parse import urlsplit
 
 from common.transfer.checksum import sha512_file
@@ -85,8 +85,12 @@ def registered_schemes() -> list[str]:
     return sorted(_SCHEMES)
 
 
-def scheme_for(url: str) -> Scheme:
-    """The handler for ``url``; plain absolute paths are the ``file`` scheme."""
+def scheme_for(url: str, overrides: Mapping[str, Scheme] | None = None) -> Scheme:
+    """The handler for ``url``; plain absolute paths are the ``file`` scheme.
+
+    ``overrides`` (scheme name → handler) win over the registry: an attempt's
+    own token-carrying pelican handler, for instance.
+    """
     if not isinstance(url, str) or not url:
         raise TransferError(str(url), "empty URL", retryable=False)
     if url.startswith("/"):
@@ -95,6 +99,8 @@ def scheme_for(url: str) -> Scheme:
         name = urlsplit(url).scheme.lower()
         if not name or "://" not in url:
             raise TransferError(url, "neither an absolute path nor a URL", retryable=False)
+    if overrides and name in overrides:
+        return overrides[name]
     try:
         return _SCHEMES[name]
     except KeyError:
@@ -135,7 +141,8 @@ def _with_retries(url: str, policy: RetryPolicy, once: Callable[[], None]) -> in
 
 
 def transfer_in(url: str, dest: str | Path, *, optional: bool = False,
-                retry: RetryPolicy | None = None) -> TransferRecord:
+                retry: RetryPolicy | None = None,
+                schemes: Mapping[str, Scheme] | None = None) -> TransferRecord:
     """Download ``url`` to ``dest`` atomically and verify it.
 
     ``optional`` (``transfer: maybe``): a missing source gives a record with
@@ -143,7 +150,7 @@ def transfer_in(url: str, dest: str | Path, *, optional: bool = False,
     """
     dest = Path(dest)
     record = TransferRecord(url=url, local=str(dest), direction="in")
-    scheme = scheme_for(url)
+    scheme = scheme_for(url, schemes)
     started = time.monotonic()
 
     def once() -> None:
@@ -179,7 +186,8 @@ def transfer_in(url: str, dest: str | Path, *, optional: bool = False,
 
 
 def transfer_out(src: str | Path, url: str, *, optional: bool = False,
-                 retry: RetryPolicy | None = None) -> TransferRecord:
+                 retry: RetryPolicy | None = None,
+                schemes: Mapping[str, Scheme] | None = None) -> TransferRecord:
     """Upload ``src`` to ``url`` and verify size and sha512 at the destination.
 
     Only a verified output is reported ``ok``: the caller must not declare the
@@ -187,7 +195,7 @@ def transfer_out(src: str | Path, url: str, *, optional: bool = False,
     """
     src = Path(src)
     record = TransferRecord(url=url, local=str(src), direction="out")
-    scheme = scheme_for(url)
+    scheme = scheme_for(url, schemes)
     started = time.monotonic()
     if not src.is_file():
         if optional:

@@ -12,7 +12,9 @@ import os
 import stat
 
 from common.plan.records import DataTransfer
-from common.transfer import RetryPolicy, TransferError, TransferRecord, transfer_in, transfer_out
+from typing import Mapping
+
+from common.transfer import RetryPolicy, Scheme, TransferError, TransferRecord, transfer_in, transfer_out
 from pilot.runner.stdlog import StdLog
 from pilot.runner.workdir import WorkDir
 
@@ -20,16 +22,18 @@ from pilot.runner.workdir import WorkDir
 class StagingFailed(Exception):
     """A required file could not be moved; the attempt ends as a transfer failure."""
 
-    def __init__(self, record: TransferRecord, entry: DataTransfer) -> None:
+    def __init__(self, record: TransferRecord, entry: DataTransfer, kind: str = "transfer") -> None:
         where = f" ({entry.path})" if entry.path else ""
         super().__init__(f"{'stage-in' if record.direction == 'in' else 'stage-out'} "
                          f"of {entry.url}{where} failed: {record.error}")
         self.record = record
         self.entry = entry
+        self.kind = kind
+        """"transfer", or "credentials" when the storage refused the token."""
 
 
 async def _move(entry: DataTransfer, direction: str, workdir: WorkDir, stdlog: StdLog,
-                retry: RetryPolicy | None) -> TransferRecord:
+                retry: RetryPolicy | None, schemes: Mapping[str, Scheme] | None = None) -> TransferRecord:
     try:
         local = workdir.path(entry.local)
     except ValueError as exc:
@@ -39,16 +43,16 @@ async def _move(entry: DataTransfer, direction: str, workdir: WorkDir, stdlog: S
     try:
         if direction == "in":
             record = await asyncio.to_thread(transfer_in, entry.url, local,
-                                             optional=entry.optional, retry=retry)
+                                             optional=entry.optional, retry=retry, schemes=schemes)
         else:
             record = await asyncio.to_thread(transfer_out, local, entry.url,
-                                             optional=entry.optional, retry=retry)
+                                             optional=entry.optional, retry=retry, schemes=schemes)
     except TransferError as exc:
         record = TransferRecord(url=entry.url, local=str(local), direction=direction,
                                 error=exc.reason, attempts=exc.attempts)
         stdlog.write(f"{'stage-in' if direction == 'in' else 'stage-out'} FAILED "
                      f"{entry.url} <-> {entry.local}: {exc.reason}")
-        raise StagingFailed(record, entry) from None
+        raise StagingFailed(record, entry, exc.kind) from None
     record.local = entry.local
     if record.skipped:
         stdlog.write(f"skipped optional {'input' if direction == 'in' else 'output'} "
@@ -61,21 +65,24 @@ async def _move(entry: DataTransfer, direction: str, workdir: WorkDir, stdlog: S
 
 
 async def stage_in(entries: list[DataTransfer], workdir: WorkDir, stdlog: StdLog,
-                   retry: RetryPolicy | None = None) -> list[TransferRecord]:
-    return [await _move(e, "in", workdir, stdlog, retry) for e in entries if e.is_input]
+                   retry: RetryPolicy | None = None,
+                   schemes: Mapping[str, Scheme] | None = None) -> list[TransferRecord]:
+    return [await _move(e, "in", workdir, stdlog, retry, schemes) for e in entries if e.is_input]
 
 
 async def stage_out(entries: list[DataTransfer], workdir: WorkDir, stdlog: StdLog,
-                    retry: RetryPolicy | None = None) -> list[TransferRecord]:
-    return [await _move(e, "out", workdir, stdlog, retry) for e in entries if e.is_output]
+                    retry: RetryPolicy | None = None,
+                    schemes: Mapping[str, Scheme] | None = None) -> list[TransferRecord]:
+    return [await _move(e, "out", workdir, stdlog, retry, schemes) for e in entries if e.is_output]
 
 
 async def fetch_executables(entries: list[DataTransfer], workdir: WorkDir, stdlog: StdLog,
-                            retry: RetryPolicy | None = None) -> list[TransferRecord]:
+                            retry: RetryPolicy | None = None,
+                            schemes: Mapping[str, Scheme] | None = None) -> list[TransferRecord]:
     """Programs named by URL (``src``, first ``env_shell`` word): downloaded and made executable."""
     records = []
     for entry in entries:
-        record = await _move(entry, "in", workdir, stdlog, retry)
+        record = await _move(entry, "in", workdir, stdlog, retry, schemes)
         if not record.skipped:
             path = workdir.path(entry.local)
             os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)

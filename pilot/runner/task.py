@@ -19,7 +19,7 @@ from typing import Callable, Mapping
 from common.errors import Classification, FailureEvidence, classify
 from common.plan.records import DataTransfer, TaskPlan
 from common.resources import Resources
-from common.transfer import RetryPolicy, TransferRecord
+from common.transfer import RetryPolicy, Scheme, TransferRecord
 from pilot.runner.execute import ModuleContext, ModuleOutcome, run_module, signal_name
 from pilot.runner.monitor import GB, Limits, LimitSource, Monitor, Usage
 from pilot.runner.result import ModuleRecord, TaskResult
@@ -58,8 +58,10 @@ def limit_source(limits: LimitsArg, task_start: float) -> LimitSource:
 
 class _Attempt:
     def __init__(self, plan: TaskPlan, workdir: WorkDir, ctx: ModuleContext,
-                 retry: RetryPolicy | None) -> None:
+                 retry: RetryPolicy | None, schemes: Mapping[str, Scheme] | None = None) -> None:
         self.plan, self.workdir, self.ctx, self.retry = plan, workdir, ctx, retry
+        self.schemes = schemes
+        """This attempt's own transfer handlers (its pelican token), over the registry's."""
         self.modules: list[ModuleRecord] = []
         self.inputs: list[TransferRecord] = []
         self.outputs: list[TransferRecord] = []
@@ -78,10 +80,10 @@ class _Attempt:
         done = self.inputs if direction == "in" else self.outputs
         move = stage_in if direction == "in" else stage_out
         try:
-            done += await move(entries, self.workdir, self.ctx.stdlog, self.retry)
+            done += await move(entries, self.workdir, self.ctx.stdlog, self.retry, self.schemes)
         except StagingFailed as exc:
             done.append(exc.record)
-            raise _Failure(str(exc), "transfer") from None
+            raise _Failure(str(exc), exc.kind) from None
 
     async def _in(self, entries: list[DataTransfer]) -> None:
         await self._stage(entries, "in")
@@ -99,10 +101,10 @@ class _Attempt:
                 self.checkpoint()
                 try:
                     self.inputs += await fetch_executables(module.fetch, self.workdir,
-                                                           self.ctx.stdlog, self.retry)
+                                                           self.ctx.stdlog, self.retry, self.schemes)
                 except StagingFailed as exc:
                     self.inputs.append(exc.record)
-                    raise _Failure(str(exc), "transfer") from None
+                    raise _Failure(str(exc), exc.kind) from None
                 await self._in(module.data)
                 outcome = await run_module(module, tray, self.ctx)
                 self.modules.append(outcome.record)
@@ -151,7 +153,8 @@ async def run_task(plan: TaskPlan, *, workdir_base: Path, limits: LimitsArg = No
                    stop_event: asyncio.Event | None = None, attempt: int | None = None,
                    monitor: Monitor | None = None, retry: RetryPolicy | None = None,
                    term_grace: float = 10.0,
-                   environ: Mapping[str, str] | None = None) -> TaskResult:
+                   environ: Mapping[str, str] | None = None,
+                   schemes: Mapping[str, Scheme] | None = None) -> TaskResult:
     """Run ``plan`` in a new work dir under ``workdir_base`` and classify the outcome.
 
     ``limits``: a Resources (the task's requirements as hard limits) or a
@@ -169,7 +172,7 @@ async def run_task(plan: TaskPlan, *, workdir_base: Path, limits: LimitsArg = No
                         monitor=monitor or Monitor(), usage=usage,
                         limits=limit_source(limits, task_start), stop_event=stop_event,
                         term_grace=term_grace, environ=os.environ if environ is None else environ)
-    run = _Attempt(plan, workdir, ctx, retry)
+    run = _Attempt(plan, workdir, ctx, retry, schemes)
     result = TaskResult(status="complete", workdir=str(workdir.root), start=time.time(),
                         stdout=str(workdir.stdout), stderr=str(workdir.stderr),
                         stdlog=str(workdir.stdlog))

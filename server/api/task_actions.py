@@ -33,6 +33,7 @@ from server.store import (
     ReportOutcome, Store, Task,
 )
 from server.store.rules import INFRA_KINDS
+from server.federation.claim import pelican_claim_fields
 
 log = logging.getLogger("frazil.server.task_actions")
 routes = ApiRoutes("task_actions")
@@ -205,7 +206,8 @@ async def claim_reply(store: Store, cache: ClaimCache, settings: Settings, claim
     doc.update(await cache.dataset(store, task.dataset_id))
     doc.update(instance_id=claimed.instance_id, attempt=claimed.attempt, lease_expires=claimed.lease_expires,
                lease_seconds=settings.lease_seconds, heartbeat_seconds=settings.heartbeat_seconds,
-               config_version=version, scratch_url=scratch_url, files=await _task_files(store, task, config_text))
+               config_version=version, scratch_url=scratch_url, files=await _task_files(store, task, config_text),
+               **pelican_claim_fields(settings))
     head = json.dumps(doc, separators=(",", ":"), default=str)
     return web.Response(body=f'{head[:-1]},"config":{config_text}}}'.encode(), content_type="application/json")
 

@@ -28,6 +28,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("server.cli.validate", "check a dataset config; print every problem with its JSON path"),
     "pilot": ("pilot.cli", "run a pilot: claim and run tasks in this slot, report them to the server"),
     "run": ("pilot.standalone", "run (or print) one job's tasks locally, without a server"),
+    "federation": ("server.cli.federation_cmd", "serve a Pelican director and origin on 127.0.0.1 (osdf:// on one machine)"),
     "provenance": ("server.cli.provenance", "which dataset/job/task/attempt/config made this file"),
 }
 

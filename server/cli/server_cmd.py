@@ -23,6 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, db=args.db, host=args.host, port=args.port, provider=args.provider,
                              local_slots=args.local_slots)
+    from server.federation.claim import check_pelican_settings
+
+    problems = check_pelican_settings(settings)
+    if problems:
+        raise CliError("; ".join(problems))
     try:
         setup_logging(settings.log_level)
     except ValueError as exc:

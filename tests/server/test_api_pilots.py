@@ -31,6 +31,7 @@ async def test_register_heartbeat_claim_processing_complete(server):
     assert task["dataset"] == made.dataset.dataset and task["jobs_submitted"] == 1 and task["debug"] is False
     assert task["config"]["tasks"][0]["name"] == "generate"
     assert task["scratch_url"] == f"{server.url}/scratch"
+    assert task["osdf_federation"] == "pelican://osg-htc.org" and "pelican_ca" not in task
     # the reply is enough to build the task plan without another call
     plan = build_task_plan(task["config"], task["task_index"],
                            JobContext(dataset=task["dataset"], job=task["job_index"],
