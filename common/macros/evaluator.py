@@ -258,6 +258,8 @@ def _index(node: Phrase, value: Any, ctx: Context) -> tuple[str, str, bool, Any]
     lookups = node.lookups
     for n, key_nodes in enumerate(lookups):
         kp, _ = _sentence(key_nodes, ctx)
+        if "$" in kp:
+            kp = _settle_key(kp, ctx)
         found, key = ctx.lookup(kp)
         key_text = to_text(key) if found else kp
         try:
@@ -269,6 +271,19 @@ def _index(node: Phrase, value: Any, ctx: Context) -> tuple[str, str, bool, Any]
             return "".join(plains), "".join(internals), False, _TEXT
         text = to_text(container)
     return text, text, False, _TEXT
+
+
+def _settle_key(text: str, ctx: Context) -> str:
+    """A key whose value still holds macros (``[$steering(choose)]`` where ``choose`` is
+    ``$steering(array)[0]``) is expanded until it settles, as IceProd does, so the
+    index uses the element and not the macro's text. Bounded like any expansion (F4)."""
+    outer = ctx.problems
+    try:
+        value, _, problems = _passes(text, ctx, (), None, 1)
+    finally:
+        ctx.problems = outer
+    outer.extend(problems)
+    return to_text(value)
 
 
 def _literal_lookups(lookups: list[tuple[Node, ...]], ctx: Context, plains: list[str], internals: list[str]) -> None:

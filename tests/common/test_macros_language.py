@@ -177,3 +177,14 @@ def test_sprintf_limits() -> None:
     assert run("$sprintf('%x %o',255,8)") == "ff 10"
     assert run("$sprintf('%d', 12345678901234567890)") == "12345678901234567890"
     assert run("$sprintf(\"%d\"x,5)") == "$sprintf(\"%d\"x,5)"
+
+
+def test_an_index_that_is_itself_an_indexing_parameter() -> None:
+    """``$steering(dict)[$steering(choose)]`` with ``choose`` = ``$steering(array)[0]``:
+    the key settles to the element (IceProd's result), not the macro's text."""
+    params = {"dict": {"a": "A", "b": "B"}, "array": ["b", "a"], "choose": "$steering(array)[0]",
+              "deeper": "$steering(dict)[$steering(choose)]"}
+    config = {"version": 3.1, "options": {}, "steering": {"parameters": params}}
+    assert expand("$steering(dict)[$steering(choose)]", config=config) == "B"
+    assert expand("x $steering(dict)[$steering(choose)] y", config=config) == "x B y"
+    assert expand("$steering(deeper)", config=config) == "B"
