@@ -178,6 +178,10 @@ class _Planner:
         name = str(self.expand(module.get("name", ""), config, parameters, f"{path}['name']"))
 
         def expand_token(token: Any) -> Any:
+            if isinstance(token, str) and "$" not in token:
+                # F9: a string with no macro reaches the program as written ("true",
+                # "1.50" and "007" stay so; IceProd's typing made them True, 1.5, 7).
+                return token
             return self.expand(token, config, parameters, f"{path}['args']")
 
         try:

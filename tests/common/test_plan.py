@@ -124,3 +124,23 @@ def test_task_files_are_appended_to_the_task_data(demo):
     assert plan.task_data[-1].url == "file:///data/in_6.i3" and plan.task_data[-1].local == "in_6.i3"
     module = plan.trays[0].modules[0]
     assert module.argv[-1] == "in_6.i3", "$(input) lists the registered file too"
+
+
+@pytest.mark.parametrize("args, expected", [
+    # F9: a string with no macro reaches the program as written, in every form ...
+    ("-c true", ["-c", "true"]),
+    (["-c", "true"], ["-c", "true"]),
+    (["1.50", "007"], ["1.50", "007"]),
+    ({"flag": "true", "n": "007"}, ["--flag=true", "-n=007"]),
+    ({"args": ["1.50"], "kwargs": {"x": "false"}}, ["1.50", "-x=false"]),
+    # ... a value a macro produced keeps IceProd's form, and so do JSON true/false.
+    (["$(job)", "$eval(3/2)", True, False], ["7", "1.5", "True", "False"]),
+    ({"debug": True, "seed": "$(job)"}, ["--debug=True", "--seed=7"]),
+    ("-n $(job) 007", ["-n", "7", "007"]),
+])
+def test_literal_arguments_reach_the_program_as_written(args, expected):
+    config = {"version": 3.2, "tasks": [{"name": "t", "trays": [{"modules": [
+        {"src": "/bin/sh", "args": args, "env_clear": False}]}]}]}
+    plan = build_task_plan(config, "t", JobContext(dataset=1, job=7, jobs_submitted=8))
+    [(_, module)] = list(plan.modules())
+    assert module.argv[-len(expected):] == expected
