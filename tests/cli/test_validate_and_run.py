@@ -117,3 +117,21 @@ def test_run_enforces_the_task_limits_like_a_pilot(tmp_path, kind, requirements,
     assert result.returncode == 1, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert (summary["status"], summary["class"], summary["kind"]) == ("reset", "non-physics", kind)
+
+
+@pytest.mark.parametrize("src, kind, rule", [
+    ("/opt/nowhere/bin/generate", "missing-executable", "missing-executable"),
+    ("/cvmfs/icecube.opensciencegrid.org/py3-v4.3.0/not-there.sh", "cvmfs", "cvmfs-missing-path"),
+    ("/nowhere/gen.py", "missing-executable", "missing-executable"),
+])
+def test_a_missing_program_is_a_named_non_physics_failure(tmp_path, src, kind, rule):
+    config = {"version": 3.2, "tasks": [{"name": "t", "trays": [{"modules": [{"src": src}]}]}]}
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(config))
+    result = frazil("run", str(path), "--job", "0", "--workdir", str(tmp_path / "w"), "--scratch",
+                    str(tmp_path / "s"), cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (summary["status"], summary["class"], summary["kind"], summary["rule"]) == (
+        "reset", "non-physics", kind, rule)
+    assert src in summary["reason"]
