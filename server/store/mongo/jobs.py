@@ -285,6 +285,9 @@ class JobsMixin(ClassesMixin):
         doc = await self._datasets.find_one({"_id": dataset_id})
         if doc is None or doc.get("always_active"):
             return None
+        if doc["status"] == "processing" and await self._jobs.find_one(
+                {"dataset_id": dataset_id, "status": "processing"}, {"_id": 1}):
+            return None  # one processing job keeps the dataset processing: no count of every job
         counts = await self.job_counts_by_status(dataset_id)
         njobs = sum(counts.values())
         all_materialized = bool(doc.get("truncated")) or njobs >= int(doc["jobs_submitted"])

@@ -12,8 +12,14 @@ claiming at once this turns 64 fsync-bound commits into one, which is what
 makes thousands of claims per second possible; each operation is still
 atomic and nothing is reported before it is durable.
 
-Readers run in a thread pool with their own connections; WAL lets them read
-a consistent snapshot while the writer works.
+Readers are a few threads with a connection each, fed by one queue; WAL lets
+them read a consistent snapshot while the writer works.
+
+Hand-offs are the claim path's main cost after SQLite itself (a claim and a
+report are a handful of small reads and writes), so both directions are kept
+lean: a plain queue to the threads instead of an executor (no
+concurrent.futures objects per read), and one wake-up of the event loop per
+write group instead of one per operation.
 
 Pragmas (applied to every connection):
 * ``journal_mode=WAL``: readers never block the writer and vice versa.
@@ -34,7 +40,6 @@ Pragmas (applied to every connection):
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import queue
 import sqlite3
 import threading
@@ -77,11 +82,9 @@ class Database:
         self.path = path
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write_loop, name=f"sqlite-writer:{path}", daemon=True)
-        self._local = threading.local()
-        self._reader_conns: list[sqlite3.Connection] = []
-        self._reader_lock = threading.Lock()
-        self._readers = concurrent.futures.ThreadPoolExecutor(max_workers=readers,
-                                                              thread_name_prefix="sqlite-reader")
+        self._read_queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._readers = [threading.Thread(target=self._read_loop, name=f"sqlite-reader-{i}:{path}", daemon=True)
+                         for i in range(readers)]
         self._closed = False
         self._checkpointer = Checkpointer(path, connect)
         self._started = threading.Event()
@@ -91,6 +94,8 @@ class Database:
         if self._start_error is not None:
             self._checkpointer.stop()
             raise self._start_error
+        for reader in self._readers:
+            reader.start()
 
     # -------------------------------------------------------------- writes
 
@@ -153,11 +158,11 @@ class Database:
         if results is None:
             results = _execute(conn, group, isolate=True)
         assert results is not None
-        for future, loop, value, exc in results:
-            if exc is None:
-                loop.call_soon_threadsafe(_set_result, future, value)
-            else:
-                loop.call_soon_threadsafe(_set_exception, future, exc)
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Result]] = {}
+        for result in results:
+            by_loop.setdefault(result[1], []).append(result)
+        for loop, answers in by_loop.items():  # one wake-up per loop, not per operation
+            _call_in(loop, _answer, answers)
 
     # -------------------------------------------------------------- reads
 
@@ -167,21 +172,34 @@ class Database:
         if self._closed:
             raise RuntimeError("the store is closed")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._readers, self._read, fn)
+        future: asyncio.Future[T] = loop.create_future()
+        self._read_queue.put((fn, future, loop))
+        return await future
 
-    def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = connect(self.path)
-            conn.execute("PRAGMA query_only=ON")
-            self._local.conn = conn
-            with self._reader_lock:
-                self._reader_conns.append(conn)
-        conn.execute("BEGIN")
+    def _read_loop(self) -> None:
+        conn: sqlite3.Connection | None = None
         try:
-            return fn(conn)
+            while True:
+                item = self._read_queue.get()
+                if item is _STOP:
+                    return
+                fn, future, loop = item
+                try:
+                    if conn is None:
+                        conn = connect(self.path)
+                        conn.execute("PRAGMA query_only=ON")
+                    conn.execute("BEGIN")
+                    try:
+                        value = fn(conn)
+                    finally:
+                        conn.execute("COMMIT")
+                except BaseException as exc:  # answered to the caller, the thread goes on
+                    _call_in(loop, _set_exception, future, exc)
+                else:
+                    _call_in(loop, _set_result, future, value)
         finally:
-            conn.execute("COMMIT")
+            if conn is not None:
+                conn.close()
 
     # -------------------------------------------------------------- lifecycle
 
@@ -192,11 +210,10 @@ class Database:
         self._queue.put(_STOP)
         await asyncio.to_thread(self._writer.join)
         await asyncio.to_thread(self._checkpointer.stop)
-        self._readers.shutdown(wait=True)
-        with self._reader_lock:
-            for conn in self._reader_conns:
-                conn.close()
-            self._reader_conns.clear()
+        for _ in self._readers:
+            self._read_queue.put(_STOP)
+        for reader in self._readers:
+            await asyncio.to_thread(reader.join)
 
 
 _Result = tuple[Any, Any, Any, "BaseException | None"]  # future, loop, value, exception
@@ -233,6 +250,23 @@ def _execute(conn: sqlite3.Connection, group: list[Any], isolate: bool) -> list[
             conn.execute("ROLLBACK")
         return [(future, loop, None, exc) for future, loop, _, _ in results]
     return results
+
+
+def _call_in(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: Any) -> None:
+    """Hand a result back to its event loop; a loop that closed meanwhile
+    (its caller gave up) must not take the store's thread down."""
+    try:
+        loop.call_soon_threadsafe(callback, *args)
+    except RuntimeError:
+        pass
+
+
+def _answer(results: list[_Result]) -> None:
+    for future, _, value, exc in results:
+        if exc is None:
+            _set_result(future, value)
+        else:
+            _set_exception(future, exc)
 
 
 def _set_result(future: asyncio.Future[Any], value: Any) -> None:

@@ -34,6 +34,11 @@ def rollup_dataset_in(conn: sqlite3.Connection, dataset_id: str) -> str | None:
                       (dataset_id,)).fetchone()
     if ds is None or ds["always_active"]:
         return None
+    if ds["status"] == "processing" and conn.execute(
+            "SELECT 1 FROM jobs WHERE dataset_id = ? AND status = 'processing' LIMIT 1", (dataset_id,)).fetchone():
+        # one processing job keeps the dataset processing: one index probe
+        # instead of counting every job of a million-job dataset
+        return None
     counts = {r[0]: r[1] for r in conn.execute(
         "SELECT status, count(*) FROM jobs WHERE dataset_id = ? GROUP BY status", (dataset_id,))}
     all_materialized = bool(ds["truncated"]) or sum(counts.values()) >= ds["jobs_submitted"]
