@@ -20,6 +20,7 @@ Conventions:
 ``Store`` is the sum of one role interface per concern (``server/store/roles/``:
 datasets and configs, jobs and tasks, claim and leases, logs and files,
 pilots, accounts, actions); each method's docstring there is its contract.
+Argument checks both backends apply live once, in ``server/store/checks.py``.
 """
 from __future__ import annotations
 

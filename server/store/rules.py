@@ -1,7 +1,8 @@
 """Backend-neutral rules both store backends apply, kept in one place so the
 SQLite and MongoDB stores cannot drift apart: the shape (resource class,
-site, os) of a task, what a failure report does to a task, status checks
-with store errors, and the config hash.
+site, os) of a task, what a failure report does to a task, which statuses
+a guarded change may start from, and the config hash. Argument checks are in
+``checks.py``.
 """
 from __future__ import annotations
 
@@ -13,11 +14,9 @@ from typing import Any, Mapping, Sequence
 from common import resources as res
 from common import states
 
-from .interface import InvalidArgumentError
-from .records import AttemptResult, FailureClass, NewDataset, RetryPolicy, new_id
-
-MOVEMENTS = frozenset({"input", "output", "both"})
-"""``movement`` values of a per-job file (IceProd's Data dict)."""
+from .checks import check_status
+from .errors import InvalidArgumentError
+from .records import AttemptResult, FailureClass, RetryPolicy
 
 INFRA_KINDS = frozenset({"eviction", "pilot-lost", "preemption"})
 """Failure kinds counted against the infrastructure budget even when a caller
@@ -36,14 +35,6 @@ def canonical_json(value: Any) -> str:
 def config_sha256(config: Mapping[str, Any]) -> str:
     """Hash of the canonical JSON: equal configs hash equal whatever their key order."""
     return hashlib.sha256(canonical_json(config).encode()).hexdigest()
-
-
-def check_status(kind: str, status: str) -> str:
-    """``status`` if the state machine knows it, else InvalidArgumentError naming it."""
-    try:
-        return states.validate_status(kind, status)
-    except ValueError as exc:
-        raise InvalidArgumentError(str(exc)) from None
 
 
 def allowed_from(kind: str, new: str, force: bool) -> frozenset[str]:
@@ -152,25 +143,3 @@ def plan_failure(requirements: Mapping[str, Any], failures_nonphysics: int, fail
             raise InvalidArgumentError(f"cannot escalate {result.kind}: {exc}") from None
     hours = (result.time_used or 0.0) / 3600.0
     return FailurePlan(status, fclass, nonphysics, infra, new_req, changes, hours)
-
-
-def prepare_new_dataset(new: NewDataset) -> tuple[str, int]:
-    """Validate a dataset create; returns (dataset_id, tasks_submitted)."""
-    check_status("dataset", new.status)
-    for name in ("jobs_submitted", "tasks_per_job"):
-        value = getattr(new, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise InvalidArgumentError(f"{name} must be a whole number >= 0, got {value!r}")
-    tasks_submitted = new.jobs_submitted * new.tasks_per_job if new.tasks_submitted is None else new.tasks_submitted
-    return new.dataset_id or new_id(), tasks_submitted
-
-
-def check_file_args(remote: str, movement: str, task_id: str | None, job_index: int | None,
-                    task_name: str | None) -> None:
-    """Validate ``Store.add_file`` arguments (a clear error before any lookup)."""
-    if movement not in MOVEMENTS:
-        raise InvalidArgumentError(f"movement must be one of {sorted(MOVEMENTS)}, got {movement!r}")
-    if not remote:
-        raise InvalidArgumentError("a file needs a filename (remote)")
-    if task_id is None and (job_index is None or task_name is None):
-        raise InvalidArgumentError("add_file needs a task_id, or a job_index and a task_name")

@@ -1,29 +1,23 @@
 """Users, groups, consumed core-hours, and the background-loop leases."""
 from __future__ import annotations
 
-import math
 import time
 
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
-from ..interface import ConflictError, InvalidArgumentError
+from .. import checks
+from ..interface import ConflictError
 from ..records import Group, Usage, User, new_id
 from .base import MongoBase
 from .docs import user_from
-
-
-def _priority(value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise InvalidArgumentError(f"priority must be a number between 0 and 1, got {value!r}")
-    return float(value)
 
 
 class AccountsMixin(MongoBase):
     # ------------------------------------------------------------ users
 
     async def create_user(self, username: str, priority: float = 0.5) -> User:
-        user = User(user_id=new_id(), username=username, priority=_priority(priority))
+        user = User(user_id=new_id(), username=username, priority=checks.priority(priority))
         try:
             await self._users.insert_one({"_id": username, **user.to_doc()})
         except DuplicateKeyError:
@@ -48,7 +42,7 @@ class AccountsMixin(MongoBase):
         return [user_from(d) for d in await self._users.find({}).sort("_id", 1).to_list()]
 
     async def set_user_priority(self, username: str, priority: float) -> bool:
-        result = await self._users.update_one({"_id": username}, {"$set": {"priority": _priority(priority)}})
+        result = await self._users.update_one({"_id": username}, {"$set": {"priority": checks.priority(priority)}})
         return result.matched_count > 0
 
     async def delete_user(self, username: str) -> bool:
@@ -57,7 +51,7 @@ class AccountsMixin(MongoBase):
     # ------------------------------------------------------------ groups
 
     async def create_group(self, name: str, priority: float = 0.5) -> Group:
-        group = Group(name=name, priority=_priority(priority))
+        group = Group(name=name, priority=checks.priority(priority))
         try:
             await self._groups.insert_one({"_id": name, **group.to_doc()})
         except DuplicateKeyError:
@@ -69,7 +63,7 @@ class AccountsMixin(MongoBase):
         return [Group(name=d["name"], priority=d["priority"]) for d in docs]
 
     async def set_group_priority(self, name: str, priority: float) -> bool:
-        result = await self._groups.update_one({"_id": name}, {"$set": {"priority": _priority(priority)}})
+        result = await self._groups.update_one({"_id": name}, {"$set": {"priority": checks.priority(priority)}})
         return result.matched_count > 0
 
     async def delete_group(self, name: str) -> bool:
@@ -78,11 +72,9 @@ class AccountsMixin(MongoBase):
     # ------------------------------------------------------------ usage (fair share)
 
     async def add_usage(self, username: str, group: str, core_hours: float) -> None:
-        if isinstance(core_hours, bool) or not isinstance(core_hours, (int, float)) \
-                or not math.isfinite(core_hours) or core_hours < 0:
-            raise InvalidArgumentError(f"core_hours must be a finite number >= 0, got {core_hours!r}")
+        core_hours = checks.core_hours(core_hours)
         ops = [UpdateOne({"_id": f"{kind}:{name}"},
-                         {"$inc": {"core_hours": float(core_hours)}, "$setOnInsert": {"kind": kind, "name": name}},
+                         {"$inc": {"core_hours": core_hours}, "$setOnInsert": {"kind": kind, "name": name}},
                          upsert=True)
                for kind, name in (("user", username), ("group", group))]
         await self._usage.bulk_write(ops, ordered=False)
@@ -94,8 +86,7 @@ class AccountsMixin(MongoBase):
     # ------------------------------------------------------------ loop leases
 
     async def acquire_lease(self, name: str, holder: str, seconds: float) -> bool:
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
-            raise InvalidArgumentError(f"lease seconds must be positive, got {seconds!r}")
+        checks.lease_seconds(seconds, "seconds")
         now = time.time()
         try:
             # matches when free (expired) or already ours; otherwise the upsert

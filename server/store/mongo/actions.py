@@ -11,7 +11,7 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
-from ..interface import InvalidArgumentError
+from .. import checks
 from ..records import ACTION_STATUSES, ActionMessage, new_id, nowstr
 from .base import Doc, MongoBase
 from .docs import from_doc
@@ -24,21 +24,13 @@ def _message(doc: Doc) -> ActionMessage:
 
 
 def _payload_sets(update: dict[str, Any] | None) -> Doc:
-    if update is None:
-        return {}
-    if not isinstance(update, dict):
-        raise InvalidArgumentError(f"payload update must be an object, got {type(update).__name__}")
-    for key in update:
-        if not isinstance(key, str) or not key or "." in key or key.startswith("$"):
-            raise InvalidArgumentError(f"invalid payload key {key!r}")
-    return {f"payload.{k}": v for k, v in update.items()}
+    return {f"payload.{k}": v for k, v in checks.action_payload_update(update).items()}
 
 
 class ActionsMixin(MongoBase):
     async def add_action(self, action: str, payload: dict[str, Any], *, priority: int = 10,
                          dataset_id: str | None = None, dedupe_key: str | None = None) -> ActionMessage:
-        if not isinstance(payload, dict):
-            raise InvalidArgumentError(f"action payload must be an object, got {type(payload).__name__}")
+        checks.action_payload(payload)
         if dedupe_key is not None:
             existing = await self._actions.find_one(
                 {"action": action, "dedupe_key": dedupe_key, "status": {"$in": ACTIVE}}, sort=[("seq", 1)])
@@ -77,8 +69,7 @@ class ActionsMixin(MongoBase):
 
     async def finish_action(self, message_id: str, worker_id: str, status: str, *, error_message: str = "",
                             payload_update: dict[str, Any] | None = None) -> bool:
-        if status not in ("complete", "error", "queued"):
-            raise InvalidArgumentError(f"an action finishes as complete, error or queued, not {status!r}")
+        checks.action_finish_status(status)
         sets: Doc = {"status": status, "error_message": error_message, "updated_at": nowstr(),
                      **_payload_sets(payload_update)}
         if status == "queued":  # released for another worker
@@ -89,8 +80,7 @@ class ActionsMixin(MongoBase):
 
     async def update_action_progress(self, message_id: str, progress: float,
                                      payload_update: dict[str, Any] | None = None) -> bool:
-        if isinstance(progress, bool) or not isinstance(progress, (int, float)) or not 0 <= progress <= 100:
-            raise InvalidArgumentError(f"progress must be a number between 0 and 100, got {progress!r}")
+        checks.action_progress(progress)
         result = await self._actions.update_one(
             {"_id": message_id, "status": "processing"},
             {"$set": {"progress": float(progress), "updated_at": nowstr(), **_payload_sets(payload_update)}})

@@ -27,7 +27,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 
 from common.resources import Resources
 
-from ..interface import InvalidArgumentError
+from .. import checks
 from ..records import ClaimedTask, ClaimRequest, new_id, nowstr
 from ..rules import site_os_fit
 from .base import Doc
@@ -68,11 +68,7 @@ def _candidate_groups(classes: list[Doc], request: ClaimRequest) -> list[tuple[l
 
 class ClaimMixin(SchedulingMixin):
     async def claim(self, request: ClaimRequest) -> ClaimedTask | None:
-        free = request.free
-        if not isinstance(free, Resources):
-            raise InvalidArgumentError(f"ClaimRequest.free must be common.resources.Resources, got {free!r}")
-        if request.lease_seconds <= 0:
-            raise InvalidArgumentError(f"lease_seconds must be positive, got {request.lease_seconds}")
+        checks.claim_request(request)
         for keys, counted_empty in _candidate_groups(await self._class_docs(), request):
             claimed = await self._claim_in(keys, request)
             if claimed is None:

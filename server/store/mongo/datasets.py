@@ -13,7 +13,8 @@ from common import states
 from ..interface import ConflictError, InvalidArgumentError, NotFoundError
 from ..query import DatasetFilter, ListOptions, Page, check_statuses
 from ..records import ConfigVersion, Dataset, DatasetRights, NewDataset, nowstr
-from ..rules import allowed_from, check_status, config_sha256, prepare_new_dataset
+from .. import checks
+from ..rules import allowed_from, config_sha256
 from .base import Doc, MongoBase
 from .docs import config_from, dataset_from
 from .listing import page
@@ -37,7 +38,7 @@ class DatasetsMixin(MongoBase):
     # ------------------------------------------------------------ datasets
 
     async def create_dataset(self, new: NewDataset) -> Dataset:
-        dataset_id, tasks_submitted = prepare_new_dataset(new)
+        dataset_id, tasks_submitted = checks.new_dataset(new)
         # Checked before taking a number so that the common conflict (a retried
         # create) does not burn a dataset number; the insert below still
         # decides a race.
@@ -84,8 +85,7 @@ class DatasetsMixin(MongoBase):
         return result.matched_count > 0
 
     async def set_jobs_submitted(self, dataset_id: str, jobs_submitted: int) -> Dataset:
-        if isinstance(jobs_submitted, bool) or not isinstance(jobs_submitted, int) or jobs_submitted < 0:
-            raise InvalidArgumentError(f"jobs_submitted must be a whole number >= 0, got {jobs_submitted!r}")
+        checks.whole_number("jobs_submitted", jobs_submitted)
         current = await self.get_dataset(dataset_id)
         if current is None:
             raise NotFoundError(f"dataset {dataset_id} not found")
@@ -117,7 +117,7 @@ class DatasetsMixin(MongoBase):
         return True
 
     async def set_dataset_status(self, dataset_id: str, status: str, *, force: bool = False) -> bool:
-        check_status("dataset", status)
+        checks.check_status("dataset", status)
         allowed = sorted(allowed_from("dataset", status, force) - {status})
         result = await self._datasets.update_one(
             {"_id": dataset_id, "status": {"$in": allowed}},
@@ -137,8 +137,7 @@ class DatasetsMixin(MongoBase):
 
     async def add_config_version(self, dataset_id: str, config: dict[str, Any], author: str,
                                  comment: str = "") -> int:
-        if not isinstance(config, dict):
-            raise InvalidArgumentError(f"a dataset config must be a JSON object, got {type(config).__name__}")
+        checks.config(config)
         if await self._datasets.find_one({"_id": dataset_id}, {"_id": 1}) is None:
             raise NotFoundError(f"dataset {dataset_id} not found")
         config_json = json.dumps(config, ensure_ascii=False)

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..interface import InvalidArgumentError, NotFoundError
+from .. import checks
+from ..interface import NotFoundError
 from ..query import ListOptions, Page
 from ..records import DatasetFile, ProvenanceRecord, ScratchFile, TaskStat, new_id, nowstr
-from ..rules import check_file_args
 from .base import Doc, MongoBase
 from .docs import file_from, scratch_from, stat_from
 from .listing import page
@@ -19,12 +19,12 @@ class FilesMixin(MongoBase):
                        job_index: int | None = None, task_name: str | None = None, local: str = "",
                        type: str = "permanent", transfer: str = "true",
                        compression: bool = False) -> DatasetFile:
-        check_file_args(remote, movement, task_id, job_index, task_name)
+        checks.file_args(remote, movement, task_id, job_index, task_name)
         if task_id is not None:
             task = await self._tasks.find_one({"_id": task_id, "dataset_id": dataset_id}, {"_id": 1})
             if task is None:
                 raise NotFoundError(f"task {task_id} not found in dataset {dataset_id}")
-        else:  # check_file_args made sure both are given
+        else:  # checks.file_args made sure both are given
             task = await self._tasks.find_one({"dataset_id": dataset_id, "job_index": job_index,
                                                "name": task_name}, {"_id": 1})
             if task is None:
@@ -73,8 +73,7 @@ class FilesMixin(MongoBase):
     # ------------------------------------------------------------ task stats
 
     async def add_task_stat(self, task_id: str, dataset_id: str, stats: dict[str, Any]) -> str:
-        if not isinstance(stats, dict):
-            raise InvalidArgumentError(f"task stats must be an object, got {type(stats).__name__}")
+        checks.task_stats(stats)
         stat_id = new_id()
         seq = await self._next_seq("task_stat")
         await self._stats.insert_one({"_id": stat_id, "task_stat_id": stat_id, "task_id": task_id,
@@ -87,8 +86,7 @@ class FilesMixin(MongoBase):
 
     async def list_task_stats(self, *, task_id: str | None = None, dataset_id: str | None = None,
                               last: bool = False, opts: ListOptions = ListOptions()) -> Page:
-        if task_id is None and dataset_id is None:
-            raise InvalidArgumentError("list_task_stats needs a task_id or a dataset_id")
+        checks.task_stats_selection(task_id, dataset_id)
         query: Doc = {}
         if task_id is not None:
             query["task_id"] = task_id

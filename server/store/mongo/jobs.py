@@ -11,7 +11,8 @@ from pymongo.errors import BulkWriteError
 
 from common import states
 
-from ..interface import ConflictError, InvalidArgumentError, NotFoundError
+from .. import checks
+from ..interface import ConflictError, NotFoundError
 from ..query import JobFilter, ListOptions, Page, check_statuses
 from ..records import Job, NewJob, nowstr
 from .base import Doc, only_duplicates
@@ -67,17 +68,10 @@ class JobsMixin(ClassesMixin):
                           config_version: int | None = None) -> int:
         if await self._datasets.find_one({"_id": dataset_id}, {"_id": 1}) is None:
             raise NotFoundError(f"dataset {dataset_id} not found")
-        seen_index: set[int] = set()
+        checks.new_jobs(jobs)
         shapes: Shapes = {}
         for job in jobs:
-            if job.job_index in seen_index:
-                raise InvalidArgumentError(f"job_index {job.job_index} appears twice in one create")
-            seen_index.add(job.job_index)
-            check_status("job", job.status)
             for task in job.tasks:
-                if check_status("task", task.status) == "processing":
-                    raise InvalidArgumentError(f"task {task.name!r} of job {job.job_index}: cannot be created "
-                                               "as 'processing' (only a claim makes a task processing)")
                 shape_of(shapes, task.requirements)  # every requirement checked before anything is stored
         created = 0
         batch: list[NewJob] = []
@@ -116,9 +110,7 @@ class JobsMixin(ClassesMixin):
         job) are not a conflict: the fallback insert ignores them and unhides
         them with the job; with transactions they are removed first.
         """
-        owner = {t.task_id: j.job_id for j in fresh for t in j.tasks}
-        if len(owner) < sum(len(j.tasks) for j in fresh):
-            raise InvalidArgumentError("a task_id appears twice in one create")
+        owner = {t.task_id: j.job_id for j in fresh for t in j.tasks}  # unique: checks.new_jobs
         existing = await self._tasks.find({"_id": {"$in": list(owner)}}, {"job_id": 1, "creating": 1}).to_list()
         clash = [d["_id"] for d in existing if d.get("job_id") != owner[d["_id"]] or "creating" not in d]
         if clash:

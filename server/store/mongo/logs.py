@@ -14,7 +14,8 @@ from dataclasses import replace
 
 from pymongo import ReturnDocument
 
-from ..interface import InvalidArgumentError, NotFoundError
+from .. import checks
+from ..interface import NotFoundError
 from ..query import ListOptions, LogFilter, Page, project
 from ..records import Log, NewLog, nowstr
 from .base import Doc, MongoBase
@@ -38,8 +39,7 @@ class LogsMixin(MongoBase):
         return log_from(doc, await self._text(doc))
 
     async def add_log(self, log: NewLog) -> str:
-        if not isinstance(log.data, str):
-            raise InvalidArgumentError(f"log data must be text, got {type(log.data).__name__}")
+        checks.text("log data", log.data)
         seq = await self._next_seq("log")
         doc: Doc = {"_id": log.log_id, "log_id": log.log_id, "name": log.name, "timestamp": nowstr(),
                     "dataset_id": log.dataset_id, "task_id": log.task_id, "attempt": log.attempt,
@@ -57,8 +57,7 @@ class LogsMixin(MongoBase):
         return log.log_id
 
     async def append_log(self, log_id: str, chunk: str) -> int:
-        if not isinstance(chunk, str):
-            raise InvalidArgumentError(f"log chunk must be text, got {type(chunk).__name__}")
+        checks.text("a log chunk", chunk)
         doc = await self._logs.find_one({"_id": log_id}, {"chunked": 1, "size": 1})
         if doc is None:
             raise NotFoundError(f"log {log_id} not found")
@@ -134,10 +133,7 @@ class LogsMixin(MongoBase):
 
     async def task_logs(self, task_id: str, *, num: int | None = None, group: bool = False,
                         order: str = "desc") -> list[Log]:
-        if order not in ("asc", "desc"):
-            raise InvalidArgumentError(f"order must be asc or desc, got {order!r}")
-        if num is not None and num <= 0:
-            raise InvalidArgumentError(f"num must be positive, got {num}")
+        checks.task_logs_args(order, num)
         docs = await self._logs.find({"task_id": task_id}).sort([("timestamp", -1), ("seq", -1)]).to_list()
         if group:
             newest: dict[str, Doc] = {}
@@ -156,8 +152,7 @@ class LogsMixin(MongoBase):
         return result.deleted_count > 0
 
     async def delete_logs(self, *, dataset_id: str | None = None, task_id: str | None = None) -> int:
-        if dataset_id is None and task_id is None:
-            raise InvalidArgumentError("delete_logs needs a dataset_id or a task_id")
+        checks.log_selection(dataset_id, task_id)
         query: Doc = {}
         if dataset_id is not None:
             query["dataset_id"] = dataset_id

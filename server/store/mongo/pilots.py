@@ -8,13 +8,11 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from ..interface import ConflictError, InvalidArgumentError
+from .. import checks
+from ..interface import ConflictError
 from ..records import HeartbeatReply, NewPilot, Pilot, nowstr
 from .base import Doc, MongoBase
 from .docs import pilot_from
-
-PILOT_STATES = ("active", "lost", "exited")
-
 
 class PilotsMixin(MongoBase):
     async def register_pilot(self, pilot: NewPilot) -> str:
@@ -50,7 +48,7 @@ class PilotsMixin(MongoBase):
         if site is not None:
             query["site"] = site
         if state is not None:
-            query["state"] = _state(state)
+            query["state"] = checks.pilot_state(state)
         return [pilot_from(d) for d in await self._pilots.find(query).sort("seq", 1).to_list()]
 
     async def set_pilot_drain(self, pilot_id: str, drain: bool = True) -> bool:
@@ -58,7 +56,7 @@ class PilotsMixin(MongoBase):
         return result.matched_count > 0
 
     async def set_pilot_state(self, pilot_id: str, state: str) -> bool:
-        result = await self._pilots.update_one({"_id": pilot_id}, {"$set": {"state": _state(state)}})
+        result = await self._pilots.update_one({"_id": pilot_id}, {"$set": {"state": checks.pilot_state(state)}})
         return result.matched_count > 0
 
     async def mark_lost_pilots(self, last_seen_before: float) -> list[str]:
@@ -73,9 +71,3 @@ class PilotsMixin(MongoBase):
 
     async def delete_pilot(self, pilot_id: str) -> bool:
         return (await self._pilots.delete_one({"_id": pilot_id})).deleted_count > 0
-
-
-def _state(state: str) -> str:
-    if state not in PILOT_STATES:
-        raise InvalidArgumentError(f"unknown pilot state {state!r}; expected one of {', '.join(PILOT_STATES)}")
-    return state

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from .. import checks
 from ..records import (
     Attempt, AttemptResult, FailureClass, Outcome, ReportOutcome, RetryPolicy, nowstr,
 )
@@ -129,6 +130,7 @@ class ReportsMixin(ClaimMixin):
                                   lambda doc: self._failure_plan(doc, result, pol, physics))
 
     async def renew_leases(self, pilot_id: str, task_ids: Sequence[str], lease_seconds: float) -> list[str]:
+        checks.lease_seconds(lease_seconds)
         if not task_ids:
             return []
         ids = list(dict.fromkeys(task_ids))

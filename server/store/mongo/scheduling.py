@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from pymongo import UpdateOne
 
-from ..interface import InvalidArgumentError
+from .. import checks
 from ..records import new_id, nowstr
 from .base import Doc
 from .jobs import VISIBLE
@@ -28,8 +28,7 @@ RELEASE_BATCH = 1_000
 
 class SchedulingMixin(TransitionsMixin):
     async def release_dependencies(self, limit: int = 10_000, dataset_id: str | None = None) -> int:
-        if limit <= 0:
-            raise InvalidArgumentError(f"limit must be positive, got {limit}")
+        checks.count("limit", limit)
         released = 0
         # A suspended (or finished) dataset's tasks stay idle until it runs again.
         running = [d["_id"] for d in await self._datasets.find({"status": "processing"}, {"_id": 1}).to_list()]
@@ -67,8 +66,7 @@ class SchedulingMixin(TransitionsMixin):
 
     async def queue_tasks(self, num: int, *, dataset_deprio: Sequence[str] = (),
                           dataset_id: str | None = None) -> list[str]:
-        if num <= 0:
-            return []
+        checks.count("num", num)
         base: Doc = {"status": "waiting", **VISIBLE}
         picks: list[Doc] = []
         projection = {"class_key": 1, "resource_class": 1, "req": 1}

@@ -1,7 +1,6 @@
 """Task queries, counts, requirement and priority updates, per-name statistics."""
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -11,7 +10,7 @@ from pymongo import UpdateOne
 
 from common import states
 
-from ..interface import InvalidArgumentError
+from .. import checks
 from ..query import TASK_SORT_FIELDS, InvalidQuery, ListOptions, Page, TaskFilter, check_statuses
 from ..records import Task
 from ..rules import checked_requirements
@@ -144,15 +143,11 @@ class TasksMixin(JobsMixin):
 
     async def set_priorities(self, priorities: Sequence[tuple[str, float]]) -> int:
         found = 0
-        items = list(priorities)
+        items = checks.task_priorities(priorities)  # all checked before any is written
         for start in range(0, len(items), BULK):
             ops = []
             for task_id, priority in items[start:start + BULK]:
-                if not isinstance(priority, (int, float)) or isinstance(priority, bool) \
-                        or not math.isfinite(priority):
-                    raise InvalidArgumentError(f"priority of task {task_id} must be a finite number, "
-                                               f"got {priority!r}")
-                ops.append(UpdateOne({"_id": task_id}, {"$set": {"priority": float(priority)}}))
+                ops.append(UpdateOne({"_id": task_id}, {"$set": {"priority": priority}}))
             if ops:
                 result = await self._tasks.bulk_write(ops, ordered=False)
                 found += result.matched_count

@@ -18,9 +18,10 @@ from typing import Any
 from pymongo import UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 
-from ..interface import InvalidArgumentError, StoreError
+from .. import checks
+from ..interface import StoreError
 from ..records import new_id, nowstr
-from ..rules import allowed_from, check_status
+from ..rules import allowed_from
 from .base import Doc
 from .jobs import VISIBLE
 from .tasks import TasksMixin
@@ -58,12 +59,6 @@ def attempt_base(doc: Doc) -> Doc:
         "exit_codes": [], "inputs": [], "outputs": [], "frazil_version": "",
         "config_version": doc.get("config_version"), "requirement_changes": {}, "time_used": None,
     }
-
-
-def settable(status: str) -> None:
-    check_status("task", status)
-    if status == "processing":
-        raise InvalidArgumentError("a task becomes processing only by a claim (which records the attempt)")
 
 
 class TransitionsMixin(TasksMixin):
@@ -165,7 +160,7 @@ class TransitionsMixin(TasksMixin):
 
     async def set_task_status(self, task_id: str, status: str, *, instance_id: str | None = None,
                               force: bool = False) -> bool:
-        settable(status)
+        checks.settable_task_status(status)
         allowed = allowed_from("task", status, force) - {status}
         while True:
             doc = await self._read_task(task_id)
@@ -180,9 +175,8 @@ class TransitionsMixin(TasksMixin):
                                task_ids: Sequence[str] | None = None,
                                job_ids: Sequence[str] | None = None, force: bool = False,
                                reset_failures: bool = False) -> int:
-        settable(status)
-        if dataset_id is None and task_ids is None and job_ids is None:
-            raise InvalidArgumentError("bulk task status needs a dataset, task ids or job ids")
+        checks.settable_task_status(status)
+        checks.bulk_task_selection(dataset_id, task_ids, job_ids)
         base: Doc = dict(VISIBLE)
         if dataset_id is not None:
             base["dataset_id"] = dataset_id

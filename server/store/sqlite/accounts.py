@@ -3,22 +3,17 @@ from __future__ import annotations
 
 import sqlite3
 
-from ..interface import ConflictError, InvalidArgumentError
+from .. import checks
+from ..interface import ConflictError
 from ..records import Group, Usage, User, new_id
 from .base import SQLiteBase
 from .rows import to_user
 
 
-def _priority(value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise InvalidArgumentError(f"priority must be a number between 0 and 1, got {value!r}")
-    return float(value)
-
-
 class AccountsMixin(SQLiteBase):
 
     async def create_user(self, username: str, priority: float = 0.5) -> User:
-        user = User(new_id(), username, _priority(priority))
+        user = User(new_id(), username, checks.priority(priority))
 
         def op(conn: sqlite3.Connection) -> User:
             try:
@@ -46,7 +41,7 @@ class AccountsMixin(SQLiteBase):
         return [to_user(r) for r in rows]
 
     async def set_user_priority(self, username: str, priority: float) -> bool:
-        value = _priority(priority)
+        value = checks.priority(priority)
         return await self.db.write(lambda conn: conn.execute(
             "UPDATE users SET priority = ? WHERE username = ?", (value, username)).rowcount > 0)
 
@@ -55,7 +50,7 @@ class AccountsMixin(SQLiteBase):
             "DELETE FROM users WHERE username = ?", (username,)).rowcount > 0)
 
     async def create_group(self, name: str, priority: float = 0.5) -> Group:
-        group = Group(name, _priority(priority))
+        group = Group(name, checks.priority(priority))
 
         def op(conn: sqlite3.Connection) -> Group:
             try:
@@ -71,7 +66,7 @@ class AccountsMixin(SQLiteBase):
         return [Group(r[0], r[1]) for r in rows]
 
     async def set_group_priority(self, name: str, priority: float) -> bool:
-        value = _priority(priority)
+        value = checks.priority(priority)
         return await self.db.write(lambda conn: conn.execute(
             "UPDATE groups SET priority = ? WHERE name = ?", (value, name)).rowcount > 0)
 
@@ -80,8 +75,7 @@ class AccountsMixin(SQLiteBase):
             "DELETE FROM groups WHERE name = ?", (name,)).rowcount > 0)
 
     async def add_usage(self, username: str, group: str, core_hours: float) -> None:
-        if not core_hours >= 0:
-            raise InvalidArgumentError(f"core_hours must be >= 0, got {core_hours!r}")
+        core_hours = checks.core_hours(core_hours)
         await self.db.write(lambda conn: conn.executemany(
             """INSERT INTO usage (kind, name, core_hours) VALUES (?, ?, ?)
                ON CONFLICT(kind, name) DO UPDATE SET core_hours = core_hours + excluded.core_hours""",
@@ -93,8 +87,7 @@ class AccountsMixin(SQLiteBase):
         return [Usage(r[0], r[1], r[2]) for r in rows]
 
     async def acquire_lease(self, name: str, holder: str, seconds: float) -> bool:
-        if seconds <= 0:
-            raise InvalidArgumentError(f"lease seconds must be positive, got {seconds}")
+        checks.lease_seconds(seconds, "seconds")
 
         def op(conn: sqlite3.Connection) -> bool:
             now = self.clock()

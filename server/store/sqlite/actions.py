@@ -6,14 +6,13 @@ import json
 import sqlite3
 from typing import Any
 
-from ..interface import InvalidArgumentError
+from .. import checks
 from ..records import ACTION_STATUSES, ActionMessage, new_id, nowstr
 from .base import SQLiteBase
 from .rows import dumps
 
 ACTION_COLS = ("message_id, action, status, payload, priority, created_at, updated_at, attempts, worker_id, "
                "locked_at, error_message, progress, dataset_id, dedupe_key")
-FINISH_STATUSES = frozenset({"complete", "error", "queued"})
 
 
 def _action(r: sqlite3.Row) -> ActionMessage:
@@ -36,8 +35,7 @@ class ActionsMixin(SQLiteBase):
 
     async def add_action(self, action: str, payload: dict[str, Any], *, priority: int = 10,
                          dataset_id: str | None = None, dedupe_key: str | None = None) -> ActionMessage:
-        if not isinstance(payload, dict):
-            raise InvalidArgumentError(f"an action payload must be an object, got {type(payload).__name__}")
+        checks.action_payload(payload)
 
         def op(conn: sqlite3.Connection) -> ActionMessage:
             if dedupe_key is not None:
@@ -90,8 +88,8 @@ class ActionsMixin(SQLiteBase):
 
     async def finish_action(self, message_id: str, worker_id: str, status: str, *, error_message: str = "",
                             payload_update: dict[str, Any] | None = None) -> bool:
-        if status not in FINISH_STATUSES:
-            raise InvalidArgumentError(f"an action finishes as one of {sorted(FINISH_STATUSES)}, not {status!r}")
+        checks.action_finish_status(status)
+        checks.action_payload_update(payload_update)
 
         def op(conn: sqlite3.Connection) -> bool:
             row = _get(conn, message_id)
@@ -110,8 +108,8 @@ class ActionsMixin(SQLiteBase):
 
     async def update_action_progress(self, message_id: str, progress: float,
                                      payload_update: dict[str, Any] | None = None) -> bool:
-        if not 0 <= progress <= 100:
-            raise InvalidArgumentError(f"progress must be between 0 and 100, got {progress!r}")
+        checks.action_progress(progress)
+        checks.action_payload_update(payload_update)
 
         def op(conn: sqlite3.Connection) -> bool:
             row = _get(conn, message_id)

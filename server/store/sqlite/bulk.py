@@ -17,11 +17,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from common import states
-
-from ..interface import ConflictError, InvalidArgumentError, NotFoundError
+from .. import checks
+from ..interface import ConflictError, NotFoundError
 from ..records import NewJob, nowstr
-from ..rules import TaskShape, canonical_json, check_status, task_shape
+from ..rules import TaskShape, canonical_json, task_shape
 from .classes import ClassCache, adjust_queued
 from .rows import dumps
 
@@ -31,7 +30,6 @@ TASK_INSERT = """INSERT INTO tasks (task_id, dataset_id, job_id, job_index, task
     VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"""
 JOB_INSERT = "INSERT INTO jobs (job_id, dataset_id, job_index, status, status_changed) VALUES (?,?,?,?,?)"
 
-CREATE_STATUSES = frozenset(states.TASK_STATUSES) - {"processing"}
 """A task is created in any status but processing: processing needs a claim
 and an attempt record, which only the claim makes."""
 
@@ -58,22 +56,15 @@ class Prepared:
 
 
 def prepare(dataset_id: str, jobs: Sequence[NewJob], config_version: int | None) -> Prepared:
+    checks.new_jobs(jobs)
     out = Prepared(dataset_id)
     now = nowstr()
-    seen_index: set[int] = set()
     batch: dict[str, str] = {t.task_id: t.status for job in jobs for t in job.tasks}
     shape_of: dict[str, tuple[TaskShape, str]] = {}
     rows = out.task_rows
     for job in jobs:
-        if job.job_index in seen_index:
-            raise InvalidArgumentError(f"job_index {job.job_index} appears twice in one create")
-        seen_index.add(job.job_index)
-        check_status("job", job.status)
         out.job_rows.append((job.job_id, dataset_id, job.job_index, job.status, now))
         for t in job.tasks:
-            if t.status not in CREATE_STATUSES:
-                raise InvalidArgumentError(
-                    f"task {t.name!r} of job {job.job_index}: cannot be created as {t.status!r}")
             req_json = canonical_json(t.requirements)
             cached = shape_of.get(req_json)
             if cached is None:

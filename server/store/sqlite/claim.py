@@ -14,7 +14,7 @@ import sqlite3
 import uuid
 from typing import Sequence
 
-from ..interface import InvalidArgumentError
+from .. import checks
 from ..records import Attempt, ClaimedTask, ClaimRequest, nowstr
 from .base import SQLiteBase
 from .rows import ATTEMPT_COLS, TASK_COLS, to_attempt, to_task
@@ -117,13 +117,11 @@ def claim_in(conn: sqlite3.Connection, req: ClaimRequest, now: float) -> Claimed
 class ClaimMixin(SQLiteBase):
 
     async def claim(self, request: ClaimRequest) -> ClaimedTask | None:
-        if request.lease_seconds <= 0:
-            raise InvalidArgumentError(f"lease_seconds must be positive, got {request.lease_seconds}")
+        checks.claim_request(request)
         return await self.db.write(lambda conn: claim_in(conn, request, self.clock()))
 
     async def renew_leases(self, pilot_id: str, task_ids: Sequence[str], lease_seconds: float) -> list[str]:
-        if lease_seconds <= 0:
-            raise InvalidArgumentError(f"lease_seconds must be positive, got {lease_seconds}")
+        checks.lease_seconds(lease_seconds)
         ids = list(task_ids)
         if not ids:
             return []

@@ -8,7 +8,8 @@ from typing import Any, Sequence
 from ..interface import ConflictError, InvalidArgumentError, NotFoundError
 from ..query import DatasetFilter, ListOptions, Page, check_statuses
 from ..records import ConfigVersion, Dataset, DatasetRights, NewDataset, nowstr
-from ..rules import allowed_from, canonical_json, config_sha256, prepare_new_dataset
+from .. import checks
+from ..rules import allowed_from, canonical_json, config_sha256
 from common import states
 from .base import SQLiteBase
 from .listing import Where, paginate
@@ -28,7 +29,7 @@ def get_dataset_row(conn: sqlite3.Connection, dataset_id: str) -> sqlite3.Row | 
 class DatasetsMixin(SQLiteBase):
 
     async def create_dataset(self, new: NewDataset) -> Dataset:
-        dataset_id, tasks_submitted = prepare_new_dataset(new)
+        dataset_id, tasks_submitted = checks.new_dataset(new)
 
         def op(conn: sqlite3.Connection) -> Dataset:
             if get_dataset_row(conn, dataset_id) is not None:
@@ -79,6 +80,8 @@ class DatasetsMixin(SQLiteBase):
         return await self.db.write(lambda conn: conn.execute(sql, (*sets.values(), dataset_id)).rowcount > 0)
 
     async def set_jobs_submitted(self, dataset_id: str, jobs_submitted: int) -> Dataset:
+        checks.whole_number("jobs_submitted", jobs_submitted)
+
         def op(conn: sqlite3.Connection) -> Dataset:
             row = get_dataset_row(conn, dataset_id)
             if row is None:
@@ -129,8 +132,7 @@ class DatasetsMixin(SQLiteBase):
 
     async def add_config_version(self, dataset_id: str, config: dict[str, Any], author: str,
                                  comment: str = "") -> int:
-        if not isinstance(config, dict):
-            raise InvalidArgumentError(f"a config must be a JSON object, got {type(config).__name__}")
+        checks.config(config)
         body = canonical_json(config)
         digest = config_sha256(config)
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import sqlite3
 
-from ..interface import InvalidArgumentError, NotFoundError
+from .. import checks
+from ..interface import NotFoundError
 from ..query import ListOptions, Page
 from ..records import DatasetFile, ProvenanceRecord, ScratchFile, TaskStat, new_id, nowstr
-from ..rules import check_file_args
 from .base import SQLiteBase
 from .listing import Where, paginate
 from .rows import FILE_COLS, dumps, to_file, to_scratch, to_task_stat
@@ -19,7 +19,7 @@ class FilesMixin(SQLiteBase):
                        job_index: int | None = None, task_name: str | None = None, local: str = "",
                        type: str = "permanent", transfer: str = "true",
                        compression: bool = False) -> DatasetFile:
-        check_file_args(remote, movement, task_id, job_index, task_name)
+        checks.file_args(remote, movement, task_id, job_index, task_name)
 
         def op(conn: sqlite3.Connection) -> DatasetFile:
             if task_id is not None:
@@ -82,6 +82,7 @@ class FilesMixin(SQLiteBase):
     # ------------------------------------------------------------ task stats
 
     async def add_task_stat(self, task_id: str, dataset_id: str, stats: dict[str, object]) -> str:
+        checks.task_stats(stats)
         stat_id = new_id()
         await self.db.write(lambda conn: conn.execute(
             "INSERT INTO task_stats (task_stat_id, task_id, dataset_id, create_date, stats) VALUES (?, ?, ?, ?, ?)",
@@ -90,8 +91,7 @@ class FilesMixin(SQLiteBase):
 
     async def list_task_stats(self, *, task_id: str | None = None, dataset_id: str | None = None,
                               last: bool = False, opts: ListOptions = ListOptions()) -> Page:
-        if task_id is None and dataset_id is None:
-            raise InvalidArgumentError("list_task_stats needs a task_id or a dataset_id")
+        checks.task_stats_selection(task_id, dataset_id)
         where = Where()
         if task_id is not None:
             where.add("task_id = ?", task_id)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Sequence
 
-from ..interface import InvalidArgumentError, NotFoundError
+from .. import checks
+from ..interface import NotFoundError
 from ..query import ListOptions, LogFilter, Page
 from ..records import Log, NewLog, nowstr
 from .base import SQLiteBase
@@ -44,8 +45,7 @@ def _logs(conn: sqlite3.Connection, rows: Sequence[sqlite3.Row]) -> list[Log]:
 class LogsMixin(SQLiteBase):
 
     async def add_log(self, log: NewLog) -> str:
-        if not isinstance(log.data, str):
-            raise InvalidArgumentError(f"log data must be text, got {type(log.data).__name__}")
+        checks.text("log data", log.data)
 
         def op(conn: sqlite3.Connection) -> str:
             big = len(log.data) > INLINE_LIMIT
@@ -58,6 +58,8 @@ class LogsMixin(SQLiteBase):
         return await self.db.write(op)
 
     async def append_log(self, log_id: str, chunk: str) -> int:
+        checks.text("a log chunk", chunk)
+
         def op(conn: sqlite3.Connection) -> int:
             row = conn.execute("SELECT data, size, chunked FROM logs WHERE log_id = ?", (log_id,)).fetchone()
             if row is None:
@@ -99,10 +101,7 @@ class LogsMixin(SQLiteBase):
 
     async def task_logs(self, task_id: str, *, num: int | None = None, group: bool = False,
                         order: str = "desc") -> list[Log]:
-        if order not in ("asc", "desc"):
-            raise InvalidArgumentError(f"order must be asc or desc, got {order!r}")
-        if num is not None and num <= 0:
-            raise InvalidArgumentError(f"num must be positive, got {num}")
+        checks.task_logs_args(order, num)
 
         def op(conn: sqlite3.Connection) -> list[Log]:
             rows = conn.execute(f"SELECT {LOG_COLS} FROM logs WHERE task_id = ? ORDER BY timestamp DESC, seq DESC",
@@ -124,8 +123,7 @@ class LogsMixin(SQLiteBase):
         return await self.db.write(op)
 
     async def delete_logs(self, *, dataset_id: str | None = None, task_id: str | None = None) -> int:
-        if dataset_id is None and task_id is None:
-            raise InvalidArgumentError("delete_logs needs a dataset_id or a task_id")
+        checks.log_selection(dataset_id, task_id)
         where = Where()
         if dataset_id is not None:
             where.add("dataset_id = ?", dataset_id)

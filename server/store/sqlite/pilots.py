@@ -4,14 +4,12 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Sequence
 
-from ..interface import ConflictError, InvalidArgumentError
+from .. import checks
+from ..interface import ConflictError
 from ..records import HeartbeatReply, NewPilot, Pilot, nowstr
 from .base import SQLiteBase
 from .listing import Where
 from .rows import PILOT_COLS, dumps, to_pilot
-
-PILOT_STATES = frozenset({"active", "lost", "exited"})
-
 
 class PilotsMixin(SQLiteBase):
 
@@ -50,7 +48,7 @@ class PilotsMixin(SQLiteBase):
         if site is not None:
             where.add("site = ?", site)
         if state is not None:
-            where.add("state = ?", state)
+            where.add("state = ?", checks.pilot_state(state))
         rows = await self.db.read(lambda conn: conn.execute(
             f"SELECT {PILOT_COLS} FROM pilots WHERE {where.sql()} ORDER BY seq", where.params).fetchall())
         return [to_pilot(r) for r in rows]
@@ -60,8 +58,7 @@ class PilotsMixin(SQLiteBase):
             "UPDATE pilots SET drain = ? WHERE pilot_id = ?", (int(drain), pilot_id)).rowcount > 0)
 
     async def set_pilot_state(self, pilot_id: str, state: str) -> bool:
-        if state not in PILOT_STATES:
-            raise InvalidArgumentError(f"pilot state must be one of {sorted(PILOT_STATES)}, got {state!r}")
+        checks.pilot_state(state)
         return await self.db.write(lambda conn: conn.execute(
             "UPDATE pilots SET state = ? WHERE pilot_id = ?", (state, pilot_id)).rowcount > 0)
 

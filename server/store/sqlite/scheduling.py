@@ -5,7 +5,7 @@ import json
 import sqlite3
 from typing import Sequence
 
-from ..interface import InvalidArgumentError
+from .. import checks
 from ..records import QueueClass, nowstr
 from .base import SQLiteBase
 from .listing import Where
@@ -15,8 +15,7 @@ from .transitions import MOVE_COLS, move_tasks
 class SchedulingMixin(SQLiteBase):
 
     async def release_dependencies(self, limit: int = 10_000, dataset_id: str | None = None) -> int:
-        if limit <= 0:
-            raise InvalidArgumentError(f"limit must be positive, got {limit}")
+        checks.count("limit", limit)
 
         def op(conn: sqlite3.Connection) -> int:
             # deps_pending is maintained on every completion, so the partial
@@ -34,8 +33,7 @@ class SchedulingMixin(SQLiteBase):
 
     async def queue_tasks(self, num: int, *, dataset_deprio: Sequence[str] = (),
                           dataset_id: str | None = None) -> list[str]:
-        if num <= 0:
-            raise InvalidArgumentError(f"num must be positive, got {num}")
+        checks.count("num", num)
         deprio = list(dict.fromkeys(dataset_deprio))
 
         def op(conn: sqlite3.Connection) -> list[str]:

@@ -7,7 +7,7 @@ import sqlite3
 from collections import Counter
 from typing import Any, Sequence
 
-from ..interface import InvalidArgumentError
+from .. import checks
 from ..query import TASK_SORT_FIELDS, ListOptions, Page, TaskFilter, check_statuses
 from ..records import Task, nowstr
 from ..rules import allowed_from, canonical_json, checked_requirements, task_shape
@@ -48,11 +48,6 @@ def jobs_tasks(job_ids: Sequence[str]) -> tuple[str, list[Any]]:
     """Condition selecting the tasks of many jobs (one parameter, any count)."""
     return ("(dataset_id, job_index) IN (SELECT dataset_id, job_index FROM jobs "
             "WHERE job_id IN (SELECT value FROM json_each(?)))", [json.dumps(list(job_ids))])
-
-
-def _settable(status: str) -> None:
-    if status == "processing":
-        raise InvalidArgumentError("a task becomes processing only by a claim (which records the attempt)")
 
 
 def _replace_requirements(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
@@ -108,8 +103,8 @@ class TasksMixin(SQLiteBase):
 
     async def set_task_status(self, task_id: str, status: str, *, instance_id: str | None = None,
                               force: bool = False) -> bool:
+        checks.settable_task_status(status)
         prev = allowed_from("task", status, force)
-        _settable(status)
 
         def op(conn: sqlite3.Connection) -> bool:
             row = conn.execute(f"SELECT {MOVE_COLS} FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
@@ -124,10 +119,9 @@ class TasksMixin(SQLiteBase):
                                task_ids: Sequence[str] | None = None,
                                job_ids: Sequence[str] | None = None, force: bool = False,
                                reset_failures: bool = False) -> int:
+        checks.settable_task_status(status)
         prev = sorted(allowed_from("task", status, force))
-        _settable(status)
-        if dataset_id is None and task_ids is None and job_ids is None:
-            raise InvalidArgumentError("bulk task status needs a dataset, task ids or job ids")
+        checks.bulk_task_selection(dataset_id, task_ids, job_ids)
         where = Where()
         if dataset_id is not None:
             where.add("dataset_id = ?", dataset_id)
@@ -174,7 +168,7 @@ class TasksMixin(SQLiteBase):
         return await self.db.write(op)
 
     async def set_priorities(self, priorities: Sequence[tuple[str, float]]) -> int:
-        rows = [(float(p), task_id) for task_id, p in priorities]
+        rows = [(p, task_id) for task_id, p in checks.task_priorities(priorities)]
 
         def op(conn: sqlite3.Connection) -> int:
             changed = conn.executemany("UPDATE tasks SET priority = ? WHERE task_id = ?", rows).rowcount
