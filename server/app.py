@@ -5,50 +5,49 @@ reverse order on shutdown, so a SIGTERM stops loops first, then the store.
 """
 from __future__ import annotations
 
-import importlib
 import logging
-from typing import AsyncIterator, Awaitable, Callable
+from typing import AsyncIterator, Awaitable, Callable, Sequence
 
 from aiohttp import web
 
 from common.version import __version__
-from server.api.errors import ApiError, error_response
-from server.api.routing import ApiRoutes, openapi_document
-from server.auth import TokenAuthority, TokenError, load_or_create_key
-from server.metrics import metrics_middleware
-from server.keys import IDENTITY, ROUTE_SPECS, SERVICES, SETTINGS, STORE, TOKENS
-from server.settings import Settings
-from server.store import (
-    ConflictError, InvalidArgumentError, InvalidQuery, NotFoundError, SchemaVersionError, Store, open_store,
+from server.api import (
+    actions, config, dataset_task_actions, datasets, jobs, logs, misc, pilots, provenance, providers, scratch,
+    task_actions, task_stats, tasks, users,
 )
+from server.api.errors import ApiError, error_response
+from server.api.logs import LOG_INDEX, LogIndex
+from server.api.routing import ApiRoutes
+from server.auth import TokenAuthority, TokenError, load_or_create_key
+from server.errors import headers_of, status_of
+from server.keys import (
+    CLAIM_CACHE, CLAIM_LIMITER, IDENTITY, METRICS, REPORTS, ROUTE_SPECS, SETTINGS, STORE, TOKENS,
+)
+from server.metrics import ServerMetrics, metrics_middleware
+from server.provisioning import service as provisioning
+from server.scheduling import action_worker
+from server.scheduling import service as scheduling
+from server.scheduling.claims import ClaimCache, TokenBucket
+from server.scheduling.reports import Reports, UsageMeter
+from server.settings import Settings
+from server.store import SchemaVersionError, Store, open_store
+from server.web import pages
+from server.web.framework import WEB, PageRoutes, WebState
+from server.web.history import HISTORY, History
 
 log = logging.getLogger("frazil.server")
 
-# One module per resource; each exposes ``routes: ApiRoutes``. Modules that do
-# not exist yet are simply not listed.
-ROUTE_MODULES: tuple[str, ...] = (
-    "server.api.misc",
-    "server.api.datasets",
-    "server.api.config",
-    "server.api.jobs",
-    "server.api.tasks",
-    "server.api.dataset_task_actions",
-    "server.api.actions",
-    "server.metrics",
-    "server.api.users",
-    "server.api.pilots",
-    "server.api.task_actions",
-    "server.api.logs",
-    "server.api.task_stats",
-    "server.api.scratch",
-    "server.api.provenance",
-    "server.web.pages",
-    "server.provisioning.api",
+RouteTable = ApiRoutes | PageRoutes
+"""What a route module exposes as ``routes``: ``register(app)`` and ``specs`` (for OpenAPI)."""
+CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
+
+ROUTE_TABLES: tuple[RouteTable, ...] = (
+    misc.routes, datasets.routes, config.routes, jobs.routes, tasks.routes, dataset_task_actions.routes,
+    actions.routes, users.routes, pilots.routes, task_actions.routes, logs.routes, task_stats.routes,
+    scratch.routes, provenance.routes, pages.routes, providers.routes,
 )
-# Background services started with the app: each module exposes
-# ``async def service(app) -> AsyncIterator[None]`` (a cleanup_ctx generator).
-SERVICE_MODULES: tuple[str, ...] = ("server.scheduling.service", "server.scheduling.action_worker",
-                                    "server.provisioning.service")
+BACKGROUND_SERVICES: tuple[CleanupCtx, ...] = (scheduling.service, action_worker.service, provisioning.service)
+"""Started with the app (when ``settings.loops``), after the store opened; stopped before it closes."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SECURITY_HEADERS = {
@@ -75,15 +74,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                    413: "request body too large"}.get(exc.status, exc.reason)
         return error_response(exc.status, message, headers={k: v for k, v in exc.headers.items()
                                                              if k in ("Allow", "Retry-After")})
-    except (InvalidQuery, InvalidArgumentError) as exc:
-        return error_response(400, str(exc))
-    except NotFoundError as exc:
-        return error_response(404, str(exc))
-    except ConflictError as exc:
-        return error_response(409, str(exc))
-    except Exception:  # a bug: logged with its traceback, answered without one
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal server error")
+    except Exception as exc:
+        status = status_of(exc)
+        if status is not None:  # a domain error raised by a service (server.errors)
+            return error_response(status, str(exc), headers=headers_of(exc) or None)
+        log.exception("unhandled error on %s %s", request.method, request.path)  # a bug: logged with its
+        return error_response(500, "internal server error")  # traceback, answered without one
 
 
 @web.middleware
@@ -133,30 +129,32 @@ def _store_context(store: Store | None) -> Callable[[web.Application], AsyncIter
 
 
 def create_app(settings: Settings | None = None, *, store: Store | None = None,
-               route_modules: tuple[str, ...] | None = None,
-               service_modules: tuple[str, ...] | None = None) -> web.Application:
+               routes: Sequence[RouteTable] = ROUTE_TABLES,
+               services: Sequence[CleanupCtx] = BACKGROUND_SERVICES) -> web.Application:
     """Build the server. ``store``: use an already open store (tests); it is then
-    not closed on shutdown. ``service_modules=()`` runs no background loops."""
+    not closed on shutdown. ``routes`` / ``services``: the route tables and
+    background services to use (tests pass fewer; ``services=()`` runs no
+    background loops, as ``settings.loops=False`` does)."""
     settings = settings or Settings()
     app = web.Application(middlewares=[metrics_middleware, headers_middleware, error_middleware, auth_middleware],
                           client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
-    app[SERVICES] = {}
-    secret = load_or_create_key(settings.path(settings.auth_key_file, "auth.key"))
+    secret = load_or_create_key(settings.path(settings.auth_key_file, "auth.key"))  # the one place it is read
     app[TOKENS] = TokenAuthority(secret, issuer=settings.token_issuer, openid_url=settings.openid_url,
                                  audience=settings.openid_audience)
+    app[WEB] = WebState.from_secret(secret)
+    app[METRICS] = ServerMetrics()
+    app[CLAIM_LIMITER] = TokenBucket(settings.claim_rate_per_pilot)
+    app[CLAIM_CACHE] = ClaimCache()
+    app[REPORTS] = Reports(settings, app[CLAIM_CACHE], UsageMeter())
+    app[LOG_INDEX] = LogIndex()
+    app[HISTORY] = History()
     app.cleanup_ctx.append(_store_context(store))
     specs = []
-    for module_name in route_modules if route_modules is not None else ROUTE_MODULES:
-        routes: ApiRoutes = importlib.import_module(module_name).routes
-        routes.register(app)
-        specs.extend(routes.specs)
+    for table in routes:
+        table.register(app)
+        specs.extend(table.specs)
     app[ROUTE_SPECS] = specs
     if settings.loops:
-        for module_name in service_modules if service_modules is not None else SERVICE_MODULES:
-            app.cleanup_ctx.append(importlib.import_module(module_name).service)
+        app.cleanup_ctx.extend(services)
     return app
-
-
-def openapi(app: web.Application) -> dict:
-    return openapi_document(app[ROUTE_SPECS], version=__version__)

@@ -1,4 +1,13 @@
-"""Typed keys for objects shared through the aiohttp application and requests."""
+"""Typed keys for the objects shared through the aiohttp application and requests.
+
+One ``web.AppKey`` per long-lived object. The keys of objects only the
+handlers use live beside them (``server.api.logs.LOG_INDEX``,
+``server.web.framework.WEB``, ``server.web.history.HISTORY``); these are the
+ones services and handlers share. ``create_app`` builds most of them;
+the background services (scheduler, action worker, provider) are built by
+their ``cleanup_ctx`` once the store is open, and are simply absent when that
+service does not run (read them with ``app.get(KEY)``).
+"""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -7,15 +16,39 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from server.auth import Identity, TokenAuthority
+    from server.metrics import ServerMetrics
+    from server.provisioning.base import Provider
+    from server.provisioning.service import Provisioner
+    from server.scheduling.action_worker import ActionWorker
+    from server.scheduling.claims import ClaimCache, TokenBucket
+    from server.scheduling.loops import Scheduler
+    from server.scheduling.reports import Reports
+    from server.scheduling.service import LoopRunner
     from server.settings import Settings
     from server.store import Store
 
-STORE: web.AppKey["Store"] = web.AppKey("store")
+# built by create_app
 SETTINGS: web.AppKey["Settings"] = web.AppKey("settings")
+STORE: web.AppKey["Store"] = web.AppKey("store")
+"""Set by the store's cleanup_ctx (or given to create_app by tests)."""
 TOKENS: web.AppKey["TokenAuthority"] = web.AppKey("tokens")
 ROUTE_SPECS: web.AppKey[list[Any]] = web.AppKey("route_specs")
-SERVICES: web.AppKey[dict[str, Any]] = web.AppKey("services")
-"""Other long-lived objects (scheduler, provider, metrics) by name."""
+METRICS: web.AppKey["ServerMetrics"] = web.AppKey("metrics")
+CLAIM_LIMITER: web.AppKey["TokenBucket"] = web.AppKey("claim_limiter")
+CLAIM_CACHE: web.AppKey["ClaimCache"] = web.AppKey("claim_cache")
+REPORTS: web.AppKey["Reports"] = web.AppKey("reports")
+"""Applies pilots' reports; holds the fair-share usage meter."""
+
+# built by a background service's cleanup_ctx; absent when it does not run
+SCHEDULER: web.AppKey["Scheduler"] = web.AppKey("scheduler")
+LOOP_RUNNER: web.AppKey["LoopRunner"] = web.AppKey("loop_runner")
+ACTION_WORKER: web.AppKey["ActionWorker"] = web.AppKey("action_worker")
+PROVIDER: web.AppKey["Provider"] = web.AppKey("provider")
+PROVISIONER: web.AppKey["Provisioner"] = web.AppKey("provisioner")
+BACKGROUND: tuple[tuple[str, web.AppKey[Any]], ...] = (
+    ("scheduler", SCHEDULER), ("loop_runner", LOOP_RUNNER), ("action_worker", ACTION_WORKER),
+    ("provider", PROVIDER), ("provisioner", PROVISIONER))
+"""By name; the admin page lists which of these run."""
 
 IDENTITY: web.RequestKey["Identity"] = web.RequestKey("identity", object)
 """The caller's :class:`server.auth.Identity` (absent = anonymous)."""

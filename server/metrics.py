@@ -1,4 +1,5 @@
-"""Prometheus metrics at ``/metrics``.
+"""Prometheus metrics: the counters and the middleware that fills them
+(the ``/metrics`` route itself is in :mod:`server.api.misc`).
 
 Labels are low-cardinality on purpose (IceProd had to strip ids from its
 API metrics to keep Prometheus alive): the route *template*
@@ -11,10 +12,9 @@ import time
 from typing import Awaitable, Callable
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from server.api.routing import ANONYMOUS, ApiRoutes
-from server.keys import SERVICES
+from server.keys import METRICS
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -39,13 +39,6 @@ class ServerMetrics:
         self.queued = Gauge("frazil_queued_tasks", "queued tasks (all resource classes)", registry=self.registry)
 
 
-def get_metrics(app: web.Application) -> ServerMetrics:
-    metrics = app[SERVICES].get("metrics")
-    if metrics is None:
-        metrics = app[SERVICES]["metrics"] = ServerMetrics()
-    return metrics
-
-
 def _route_label(request: web.Request) -> str:
     route = request.match_info.route
     resource = getattr(route, "resource", None)
@@ -54,7 +47,7 @@ def _route_label(request: web.Request) -> str:
 
 @web.middleware
 async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    metrics = get_metrics(request.app)
+    metrics = request.app[METRICS]
     started = time.perf_counter()
     status = 500
     try:
@@ -68,13 +61,3 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         route = _route_label(request)
         metrics.requests.labels(request.method, route, f"{status // 100}xx").inc()
         metrics.latency.labels(request.method, route).observe(time.perf_counter() - started)
-
-
-routes = ApiRoutes("misc")
-
-
-@routes.get("/metrics", summary="Prometheus metrics (low-cardinality labels)", roles={ANONYMOUS})
-async def metrics_endpoint(request: web.Request) -> web.Response:
-    metrics = get_metrics(request.app)
-    body = generate_latest(metrics.registry)
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.api.errors import bad_request, forbidden, not_found
+from server.api.errors import bad_request, not_found
 from server.api.params import json_body, json_reply
 from server.api.routing import ApiRoutes, caller
-from server.keys import BODY, SERVICES, SETTINGS, STORE
-from server.scheduling.action_worker import WORKER
-from server.scheduling.actions import ACTIONS, ActionContext, ActionForbidden, ActionInputError, Prepared
+from server.keys import ACTION_WORKER, BODY, SETTINGS, STORE
+from server.scheduling.action_worker import queue_action
+from server.scheduling.actions import ACTIONS
 from server.store import ActionMessage
 
 routes = ApiRoutes("actions")
@@ -36,18 +36,8 @@ def _reply(message: ActionMessage) -> dict:
 
 
 async def _queue(request: web.Request, name: str, payload: object) -> web.Response:
-    ctx = ActionContext(request.app[STORE], request.app[SETTINGS])
-    try:
-        prepared: Prepared = await ACTIONS[name].prepare(ctx, caller(request), payload)  # type: ignore[arg-type]
-    except ActionInputError as exc:
-        raise bad_request(str(exc)) from None
-    except ActionForbidden as exc:
-        raise forbidden(str(exc)) from None
-    message = await request.app[STORE].add_action(name, prepared.payload, priority=prepared.priority,
-                                                  dataset_id=prepared.dataset_id, dedupe_key=prepared.dedupe_key)
-    worker = request.app[SERVICES].get(WORKER)
-    if worker is not None:
-        worker.wake()
+    app = request.app
+    message = await queue_action(app[STORE], app[SETTINGS], app.get(ACTION_WORKER), caller(request), name, payload)
     return json_reply({"result": message.message_id}, status=201)
 
 

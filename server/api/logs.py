@@ -18,7 +18,7 @@ from aiohttp import web
 from server.api.errors import ApiError, bad_request, not_found
 from server.api.params import bool_param, int_param, json_reply, list_options, page_headers, pipe_list
 from server.api.routing import ApiRoutes, QueryParam, caller
-from server.keys import BODY, SERVICES, STORE
+from server.keys import BODY, STORE
 from server.store import Log, LogFilter, NewLog, NotFoundError, Store, Task
 from server.store.query import project
 
@@ -109,11 +109,11 @@ class LogIndex:
         self._logs.pop(log_id, None)
 
 
+LOG_INDEX: web.AppKey[LogIndex] = web.AppKey("log_index", LogIndex)
+
+
 def _index(request: web.Request) -> LogIndex:
-    services = request.app[SERVICES]
-    if "log_index" not in services:
-        services["log_index"] = LogIndex()
-    return services["log_index"]
+    return request.app[LOG_INDEX]
 
 
 async def _task(store: Store, task_id: str, dataset_id: str | None = None) -> Task:

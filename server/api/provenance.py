@@ -16,7 +16,7 @@ from aiohttp import web
 from server.api.errors import bad_request, not_found
 from server.api.params import json_reply
 from server.api.routing import ApiRoutes, QueryParam, caller
-from server.auth import allowed
+from server.auth import readable_ids
 from server.keys import STORE
 from server.store import ProvenanceRecord, Store
 
@@ -53,9 +53,9 @@ async def provenance(request: web.Request) -> web.Response:
         raise bad_request(f'query parameter "url" is longer than {MAX_URL} characters')
     store = request.app[STORE]
     records = await store.provenance(url)
-    if not identity.is_admin and records:
-        rights = await store.rights_for(sorted({r.dataset_id for r in records}))
-        records = [r for r in records if allowed(identity, rights.get(r.dataset_id), "read")]
+    if records:
+        readable = await readable_ids(store, identity, sorted({r.dataset_id for r in records}))
+        records = [r for r in records if r.dataset_id in readable]
     if not records:  # unreadable is reported like unknown: nothing leaks about others' datasets
         raise not_found(f"no provenance recorded for {url}")
     results = []

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from server.api.errors import ApiError, bad_request, forbidden
 from server.api.params import json_body
-from server.auth import Identity, allowed
+from server.auth import Identity, may
 from server.keys import BODY, IDENTITY, STORE
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
@@ -131,20 +131,19 @@ def caller(request: web.Request) -> Identity:
 
 
 async def require_right(request: web.Request, identity: Identity | None, dataset_id: str, right: str) -> None:
+    """One rights lookup when allowed; when not, 404 for a dataset that does
+    not exist (paths may also name it by number), else 403."""
     if identity is None:
         raise ApiError(401, "authentication required")
-    if identity.is_admin:
-        return
     store = request.app[STORE]
-    rights = (await store.rights_for([dataset_id])).get(dataset_id)
-    if rights is None:
-        dataset = await store.get_dataset(dataset_id)
-        if dataset is None and dataset_id.isdigit() and len(dataset_id) <= 18:
-            dataset = await store.get_dataset_by_number(int(dataset_id))  # paths may name a dataset by number
-        if dataset is None:
-            raise ApiError(404, "Dataset not found")
-        rights = (await store.rights_for([dataset.dataset_id])).get(dataset.dataset_id)
-    if not allowed(identity, rights, right):
+    if await may(store, identity, dataset_id, right):
+        return
+    dataset = await store.get_dataset(dataset_id)
+    if dataset is None and dataset_id.isdigit() and len(dataset_id) <= 18:
+        dataset = await store.get_dataset_by_number(int(dataset_id))  # paths may name a dataset by number
+    if dataset is None:
+        raise ApiError(404, "Dataset not found")
+    if dataset.dataset_id == dataset_id or not await may(store, identity, dataset.dataset_id, right):
         raise forbidden("authorization failed")
 
 

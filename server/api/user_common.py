@@ -9,7 +9,7 @@ texts identical across routes, which IceProd clients match on.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 import jsonschema
 from aiohttp import web
@@ -18,9 +18,9 @@ from common import states
 from server.api.errors import bad_request, not_found
 from server.api.params import json_body
 from server.api.routing import caller, first_problem
-from server.auth import Identity, allowed
+from server.auth import readable_ids
 from server.keys import STORE
-from server.store import Page, Store
+from server.store import Page
 
 MAX_IDS = 100_000
 """IceProd's limit on ids in one bulk request."""
@@ -75,15 +75,6 @@ def guarded_result(changed: bool, current_status: str | None, wanted: str, what:
         raise not_found(f"{what} not found")
     if current_status != wanted:
         raise bad_request("Bad state transition for status")
-
-
-async def readable_ids(store: Store, identity: Identity, dataset_ids: Sequence[str]) -> set[str]:
-    """Which of these datasets the caller may read: ONE rights lookup for all
-    of them (IceProd asked once per dataset)."""
-    if identity.is_admin:
-        return set(dataset_ids)
-    rights = await store.rights_for(list(dataset_ids))
-    return {d for d in dataset_ids if allowed(identity, rights.get(d), "read")}
 
 
 async def filter_readable(request: web.Request, page: Page, id_field: str = "dataset_id") -> list[dict[str, Any]]:

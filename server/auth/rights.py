@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from server.auth.identity import Identity
-from server.store import DatasetRights
+from server.store import DatasetRights, Store
 
 DEFAULT_READ_GROUPS = ("users",)
 
@@ -35,3 +35,21 @@ def allowed(identity: Identity, rights: DatasetRights | None, right: str) -> boo
         users = [*users, *rights.write_users]
         groups = [*groups, *rights.write_groups]
     return identity.username in users or bool(identity.groups.intersection(groups))
+
+
+async def may(store: Store, identity: Identity, dataset_id: str, right: str) -> bool:
+    """Whether ``identity`` has ``right`` ("read" | "write") on the dataset;
+    admins without asking the store. The one rights check of the API, the
+    website and the actions."""
+    if identity.is_admin:
+        return True
+    return allowed(identity, (await store.rights_for([dataset_id])).get(dataset_id), right)
+
+
+async def readable_ids(store: Store, identity: Identity, dataset_ids: Sequence[str]) -> set[str]:
+    """Which of these datasets the caller may read: ONE rights lookup for all
+    of them (IceProd asked once per dataset)."""
+    if identity.is_admin:
+        return set(dataset_ids)
+    rights = await store.rights_for(list(dataset_ids))
+    return {d for d in dataset_ids if allowed(identity, rights.get(d), "read")}

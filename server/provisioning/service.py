@@ -16,21 +16,20 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from server.api.pilots import release_pilot_tasks
-from server.keys import SERVICES, SETTINGS, STORE, TOKENS
+from server.auth import TokenAuthority
+from server.keys import METRICS, PROVIDER, PROVISIONER, SETTINGS, STORE, TOKENS
 from server.provisioning.base import Provider, ProviderError
 from server.provisioning.demand import QueuedClass, RegisteredPilot, SiteConfig, plan
 from server.provisioning.htcondor import CondorOptions, CondorProvider, real_schedd
 from server.provisioning.local import LocalProvider, parse_slots
 from server.provisioning.sites import sites_from_settings
-from server.scheduling.service import LoopRunner, LoopSpec
+from server.scheduling.pilots import release_pilot_tasks
+from server.scheduling.service import LoopRunner, LoopSpec, instance_id
 from server.settings import Settings
+from server.store import Store
 
 log = logging.getLogger("frazil.server.provisioning")
 
-PROVIDER = "provider"
-"""app[SERVICES] key of the running provider (the admin page and GET /providers read it)."""
-PROVISIONER = "provisioner"
 PILOT_USER = "frazil-pilot"
 CONDOR_TOKEN_DAYS = 7
 """A glidein may wait in a busy pool for days before it starts."""
@@ -39,9 +38,9 @@ CONDOR_TOKEN_DAYS = 7
 class Provisioner:
     """One demand round: refresh the provider's view, plan, act."""
 
-    def __init__(self, app: web.Application, provider: Provider, sites: list[SiteConfig], *,
+    def __init__(self, store: Store, provider: Provider, sites: list[SiteConfig], *,
                  min_hours: float) -> None:
-        self.app = app
+        self.store = store
         self.provider = provider
         self.sites = sites
         self.min_hours = min_hours
@@ -59,7 +58,7 @@ class Provisioner:
         return False
 
     async def _round(self) -> None:
-        store = self.app[STORE]
+        store = self.store
         # Parsl's order: read the batch system's view (no side effects), act on
         # held pilots, plan and act on the queue, then clean up what ended.
         await self.provider.status()
@@ -90,9 +89,9 @@ def _bundle(settings: Settings) -> str:
     return str(path)
 
 
-def build_provider(app: web.Application, settings: Settings) -> tuple[Provider, list[SiteConfig], float]:
-    """The provider, its sites and the shortest pilot lifetime it uses (hours)."""
-    tokens = app[TOKENS]
+def build_provider(settings: Settings, tokens: TokenAuthority) -> tuple[Provider, list[SiteConfig], float]:
+    """The provider, its sites and the shortest pilot lifetime it uses (hours);
+    ``tokens`` mints the pilots' tokens."""
     data_dir = Path(settings.data_dir)
     if settings.provider == "local":
         slots = parse_slots(settings.local_slots, data_dir)
@@ -119,7 +118,7 @@ def build_provider(app: web.Application, settings: Settings) -> tuple[Provider, 
     raise ValueError(f"provider must be local, htcondor or none, got {settings.provider!r}")
 
 
-async def release_stopped_pilots(app: web.Application, provider_name: str, job_ids: list[str]) -> None:
+async def release_stopped_pilots(store: Store, settings: Settings, provider_name: str, job_ids: list[str]) -> None:
     """Give back the tasks of local pilots stopped with the server.
 
     By the time cleanup runs, aiohttp has closed the listening socket, so the
@@ -127,7 +126,6 @@ async def release_stopped_pilots(app: web.Application, provider_name: str, job_i
     would sit in processing until their leases ran out after a restart."""
     if not job_ids:
         return
-    store, settings = app[STORE], app[SETTINGS]
     wanted = set(job_ids)
     for pilot in await store.list_pilots(state="active"):
         if pilot.provider != provider_name or pilot.provider_job_id not in wanted:
@@ -147,13 +145,15 @@ async def service(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     try:
-        provider, sites, min_hours = build_provider(app, settings)
+        provider, sites, min_hours = build_provider(settings, app[TOKENS])
     except ValueError as exc:
         raise SystemExit(f"frazil server: {exc}") from None
-    provisioner = Provisioner(app, provider, sites, min_hours=min_hours)
-    runner = LoopRunner(app, [LoopSpec("provision", provisioner.step, settings.provider_interval_seconds)])
-    app[SERVICES][PROVIDER] = provider
-    app[SERVICES][PROVISIONER] = provisioner
+    store = app[STORE]
+    provisioner = Provisioner(store, provider, sites, min_hours=min_hours)
+    runner = LoopRunner(store, instance_id(settings), app[METRICS],
+                        [LoopSpec("provision", provisioner.step, settings.provider_interval_seconds)])
+    app[PROVIDER] = provider
+    app[PROVISIONER] = provisioner
     runner.start()
     log.info("provisioning started", extra={"provider": provider.name, "sites": [s.name for s in sites]})
     try:
@@ -162,7 +162,5 @@ async def service(app: web.Application) -> AsyncIterator[None]:
         await runner.stop()
         stopped = [job.job_id for job in provider.jobs()] if isinstance(provider, LocalProvider) else []
         await provider.close()
-        await release_stopped_pilots(app, provider.name, stopped)
-        app[SERVICES].pop(PROVIDER, None)
-        app[SERVICES].pop(PROVISIONER, None)
+        await release_stopped_pilots(store, settings, provider.name, stopped)
         log.info("provisioning stopped", extra={"provider": provider.name})

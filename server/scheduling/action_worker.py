@@ -19,7 +19,8 @@ from typing import Any, AsyncIterator
 
 from aiohttp import web
 
-from server.keys import SERVICES, SETTINGS, STORE
+from server.keys import ACTION_WORKER, SETTINGS, STORE
+from server.auth import Identity
 from server.scheduling.actions import ACTIONS, ActionContext
 from server.settings import Settings
 from server.store import ActionMessage, Store, StoreError
@@ -30,7 +31,6 @@ ACTION_TIMEOUT = 900.0
 STALE_AFTER = ACTION_TIMEOUT + 10
 IDLE_SLEEP = 0.5
 MAX_ERROR_TEXT = 10_000
-WORKER = "action_worker"
 
 
 class ActionWorker:
@@ -103,10 +103,23 @@ class ActionWorker:
                     await asyncio.wait_for(self.wakeup.wait(), IDLE_SLEEP * 4)
 
 
+async def queue_action(store: Store, settings: Settings, worker: ActionWorker | None, identity: Identity,
+                       name: str, payload: Any) -> ActionMessage:
+    """Check a request with the action's own ``prepare`` (everything it can:
+    types, rights, the config) and queue it; a running worker is woken at
+    once. The API's ``POST /actions/...`` and the website's forms both come here."""
+    prepared = await ACTIONS[name].prepare(ActionContext(store, settings), identity, payload)
+    message = await store.add_action(name, prepared.payload, priority=prepared.priority,
+                                     dataset_id=prepared.dataset_id, dedupe_key=prepared.dedupe_key)
+    if worker is not None:
+        worker.wake()
+    return message
+
+
 async def service(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx generator: one worker per server process."""
     worker = ActionWorker(app[STORE], app[SETTINGS])
-    app[SERVICES][WORKER] = worker
+    app[ACTION_WORKER] = worker
     task = asyncio.create_task(worker.loop(), name="frazil-action-worker")
     yield
     task.cancel()

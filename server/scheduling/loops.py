@@ -14,16 +14,14 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from aiohttp import web
-
-from server.api.pilots import release_pilot_tasks, retry_policy
-from server.api.scratch import cleanup_job_scratch
-from server.keys import SETTINGS, STORE
-from server.metrics import get_metrics
+from server.metrics import ServerMetrics
 from server.scheduling.fairshare import FairShare
 from server.scheduling.materialize import MaterializeError, materialize
+from server.scheduling.pilots import release_pilot_tasks, retry_policy
 from server.scheduling.priority import DatasetInputs, dataset_priorities, task_priority
-from server.store import DatasetFilter, JobFilter, ListOptions, TaskFilter
+from server.scratch.files import cleanup_job_scratch
+from server.settings import Settings
+from server.store import DatasetFilter, JobFilter, ListOptions, Store, TaskFilter
 from server.store.records import TIME_FORMAT
 
 log = logging.getLogger("frazil.server.scheduling")
@@ -86,11 +84,11 @@ def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
 class Scheduler:
     """State shared by the loops of one server replica."""
 
-    def __init__(self, app: web.Application, wake: Callable[[str], None]) -> None:
-        self.app = app
-        self.store = app[STORE]
-        self.settings = app[SETTINGS]
+    def __init__(self, store: Store, settings: Settings, wake: Callable[[str], None], metrics: ServerMetrics) -> None:
+        self.store = store
+        self.settings = settings
         self.wake = wake
+        self.metrics = metrics
         self.fair_share = FairShare(self.settings.usage_half_life_hours, self.settings.fair_share_weight)
         self.dirty_jobs: set[str] = set()
         self.dirty_datasets: set[str] = set()
@@ -178,8 +176,7 @@ class Scheduler:
         store, settings = self.store, self.settings
         now = time.time()
         queued = sum(c.queued for c in await store.queued_classes())
-        metrics = get_metrics(self.app)
-        metrics.queued.set(queued)
+        self.metrics.queued.set(queued)
         datasets = await self.processing_datasets()
         # (dataset, status) is an index prefix: each count is as cheap as the
         # dataset has waiting tasks, unlike one count over all datasets
@@ -209,7 +206,7 @@ class Scheduler:
                   for d, c in view.counts.items() if c.get("queued", 0) > 0]
         deprio = [d for _, d in sorted(loaded, reverse=True)]
         taken = await store.queue_tasks(want, dataset_deprio=deprio)
-        metrics.queued.set(queued + len(taken))
+        self.metrics.queued.set(queued + len(taken))
         return len(taken) >= want and len(taken) < waiting
 
     async def _dataset_priorities(self, datasets: list[dict[str, Any]], counts: dict[str, dict[str, int]],
@@ -343,7 +340,7 @@ class Scheduler:
                                           ListOptions(keys=["dataset_id", "job_index"]))
         for row in page.rows:
             if changes.get(row["job_id"]) == "complete":
-                await cleanup_job_scratch(self.app, row["dataset_id"], row["job_index"])
+                await cleanup_job_scratch(self.store, self.settings, row["dataset_id"], row["job_index"])
         return {row["dataset_id"] for row in page.rows}
 
     async def _sweep_page(self, processing: list[str], batch: int) -> list[str]:

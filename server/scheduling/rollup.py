@@ -1,4 +1,4 @@
-"""Roll-up right after a status change made by a user or an action.
+"""Roll-up right after a status change made by a user, an action or a pilot's report.
 
 DESIGN §3.4: job and dataset status follow their tasks at once, not from a
 late cron as in IceProd. The store derives the statuses; this helper decides
@@ -7,9 +7,14 @@ reopened (``complete`` is final for the roll-up itself).
 """
 from __future__ import annotations
 
+import logging
 from typing import Iterable
 
-from server.store import Store
+from server.scratch.files import cleanup_job_scratch
+from server.settings import Settings
+from server.store import JobFilter, ListOptions, Store, Task
+
+log = logging.getLogger("frazil.server.rollup")
 
 CHUNK = 5000
 
@@ -34,3 +39,33 @@ async def roll_up(store: Store, dataset_id: str, job_ids: Iterable[str] | None =
         if dataset is not None and dataset.status == "complete":
             await store.set_dataset_status(dataset_id, "processing", force=True)
     await store.rollup_dataset(dataset_id)
+
+
+async def _dataset_may_change(store: Store, dataset_id: str) -> bool:
+    """False when another job is still processing in a processing dataset:
+    its status is then "processing" whatever this job became. Two index
+    lookups instead of counting every job of a million-job dataset."""
+    dataset = await store.get_dataset(dataset_id)
+    if dataset is None:
+        return False
+    if dataset.status != "processing":
+        return True
+    running = await store.list_jobs(JobFilter(dataset_id=dataset_id, status=["processing"]),
+                                    ListOptions(limit=1, keys=["job_id"]))
+    return not running.rows
+
+
+async def roll_up_task(store: Store, settings: Settings, task: Task) -> dict[str, str]:
+    """After a report on ``task``: its job's status at once; the dataset's only
+    when a job changed (its status depends on job statuses alone, and counting
+    a big dataset's jobs on every report would make the report cost grow with
+    the dataset). A job that just completed has its scratch files removed."""
+    changes = await store.rollup_jobs([task.job_id])
+    if changes and await _dataset_may_change(store, task.dataset_id):
+        await store.rollup_dataset(task.dataset_id)
+    if changes.get(task.job_id) == "complete":
+        try:
+            await cleanup_job_scratch(store, settings, task.dataset_id, task.job_index)
+        except OSError:  # a leftover scratch file must not turn a good report into an error
+            log.exception("scratch cleanup of dataset %s job %s failed", task.dataset_id, task.job_index)
+    return changes

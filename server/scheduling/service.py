@@ -19,15 +19,14 @@ from typing import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from server.keys import SERVICES, SETTINGS, STORE
-from server.metrics import get_metrics
+from server.keys import LOOP_RUNNER, METRICS, SCHEDULER, SETTINGS, STORE
+from server.metrics import ServerMetrics
 from server.scheduling.loops import Scheduler
+from server.settings import Settings
+from server.store import Store
 
 log = logging.getLogger("frazil.server.loops")
 
-SCHEDULER = "scheduler"
-RUNNER = "loop_runner"
-INSTANCE = "instance_id"
 MAX_BACKOFF_SECONDS = 60.0
 STOP_GRACE_SECONDS = 5.0
 ACTIONS_CLEANUP_SECONDS = 3600.0
@@ -42,25 +41,25 @@ class LoopSpec:
     interval: float
 
 
-def instance_id(app: web.Application) -> str:
+def instance_id(settings: Settings) -> str:
     """This server's identity as a lease holder: host and port.
 
     Only one process can listen on a host's port, so a server restarted
     after a crash (kill -9, OOM) is the same holder and takes its loops back
     at once instead of waiting for its own dead leases to run out."""
-    services = app[SERVICES]
-    if INSTANCE not in services:
-        services[INSTANCE] = f"{socket.gethostname()}:{app[SETTINGS].port}"
-    return services[INSTANCE]
+    return f"{socket.gethostname()}:{settings.port}"
 
 
 class LoopRunner:
-    def __init__(self, app: web.Application, specs: list[LoopSpec],
+    """Runs each loop under its store lease (``loop.<name>``), held as ``holder``."""
+
+    def __init__(self, store: Store, holder: str, metrics: ServerMetrics, specs: list[LoopSpec],
                  stop_grace: float = STOP_GRACE_SECONDS) -> None:
-        self.app = app
+        self.store = store
+        self.holder = holder
+        self.metrics = metrics
         self.stop_grace = stop_grace
         self.specs = {spec.name: spec for spec in specs}
-        self.holder = instance_id(app)
         self._wakeups = {name: asyncio.Event() for name in self.specs}
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -88,7 +87,7 @@ class LoopRunner:
         for task in pending:  # a round stuck in a long store call: cut it short
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        store = self.app[STORE]
+        store = self.store
         for name in self.specs:
             try:
                 await store.release_lease(f"loop.{name}", self.holder)
@@ -96,8 +95,8 @@ class LoopRunner:
                 log.warning("could not release loop lease", extra={"loop": name}, exc_info=True)
 
     async def _run(self, spec: LoopSpec) -> None:
-        metrics = get_metrics(self.app)
-        store = self.app[STORE]
+        metrics = self.metrics
+        store = self.store
         wakeup = self._wakeups[spec.name]
         failures = 0
         while not self._stopping.is_set():
@@ -157,7 +156,7 @@ def loop_specs(scheduler: Scheduler, interval: float) -> list[LoopSpec]:
 def wake(app: web.Application, name: str) -> None:
     """Ask loop ``name`` (materialize, release, queue, reap, rollup) to run now,
     e.g. after a submit or a report; harmless when loops are off."""
-    runner: LoopRunner | None = app[SERVICES].get(RUNNER)
+    runner = app.get(LOOP_RUNNER)
     if runner is not None:
         runner.wake(name)
 
@@ -165,7 +164,7 @@ def wake(app: web.Application, name: str) -> None:
 def note_task_change(app: web.Application, dataset_id: str, job_id: str | None = None) -> None:
     """Tasks of this job changed outside the loops (a bulk status change, ...):
     roll the job and dataset up soon rather than at the next sweep."""
-    scheduler: Scheduler | None = app[SERVICES].get(SCHEDULER)
+    scheduler = app.get(SCHEDULER)
     if scheduler is not None:
         scheduler.note_changed(dataset_id, job_id)
         wake(app, "rollup")
@@ -174,16 +173,16 @@ def note_task_change(app: web.Application, dataset_id: str, job_id: str | None =
 async def service(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx generator: start the loops after the store opened, stop
     them before it closes."""
-    scheduler = Scheduler(app, lambda name: wake(app, name))
-    runner = LoopRunner(app, loop_specs(scheduler, app[SETTINGS].loop_interval_seconds))
-    app[SERVICES][SCHEDULER] = scheduler
-    app[SERVICES][RUNNER] = runner
+    settings = app[SETTINGS]
+    scheduler = Scheduler(app[STORE], settings, lambda name: wake(app, name), app[METRICS])
+    runner = LoopRunner(app[STORE], instance_id(settings), app[METRICS],
+                        loop_specs(scheduler, settings.loop_interval_seconds))
+    app[SCHEDULER] = scheduler
+    app[LOOP_RUNNER] = runner
     runner.start()
     log.info("loops started", extra={"loops": list(runner.specs), "holder": runner.holder})
     try:
         yield
     finally:
         await runner.stop()
-        app[SERVICES].pop(RUNNER, None)
-        app[SERVICES].pop(SCHEDULER, None)
         log.info("loops stopped")

@@ -11,9 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from common.version import __version__
-from server.keys import SERVICES, STORE
-from server.provisioning.base import Provider
-from server.provisioning.service import PROVIDER
+from server.keys import BACKGROUND, PROVIDER, STORE
 from server.store import ListOptions, TaskFilter
 from server.store.records import ACTION_STATUSES
 from server.scheduling.actions import ACTIONS
@@ -39,7 +37,7 @@ def provider_summary(app: web.Application, pilots: list[Any]) -> dict[str, Any]:
     """The provider's own counts (submitted / idle / running / held / done, as the
     batch system sees them) and the registered pilots by provider and state
     (as the server sees them)."""
-    provider: Provider | None = app[SERVICES].get(PROVIDER)
+    provider = app.get(PROVIDER)
     counts = provider.counts().to_doc() if provider is not None else None
     states: dict[str, Counter[str]] = {}
     for pilot in pilots:
@@ -83,7 +81,7 @@ async def admin(request: web.Request) -> web.StreamResponse:
     task_counts, _ = await shared.get("admin:tasks", lambda: store.task_counts_by_status(TaskFilter()))
     errors, _ = await shared.get("admin:errors", lambda: error_classes(app))
     health = {"version": __version__, "store": store.backend, "uptime_s": round(time.time() - keeper.started),
-              "services": sorted(app[SERVICES]), "active pilots": len(active), "tasks": task_counts}
+              "services": sorted(name for name, key in BACKGROUND if key in app), "active pilots": len(active), "tasks": task_counts}
     actions = {name: await store.action_counts(name) for name in ACTIONS}
     return render(request, "admin.html", pilots=active, now=time.time(), queue=queue,
                   provider=provider_summary(app, pilots), users=await store.list_users(),

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from common import states
-from server.auth import allowed
+from server.auth import readable_ids
 from server.keys import STORE
 from server.store import Dataset, ListOptions, Store
 from server.web.framework import (
@@ -63,9 +63,8 @@ async def dataset_list(request: web.Request) -> web.StreamResponse:
     store = request.app[STORE]
     rows = (await store.list_datasets(opts=ListOptions(keys=LIST_KEYS))).rows
     identity = session_of(request).identity
-    if not identity.is_admin:
-        rights = await store.rights_for([r["dataset_id"] for r in rows])
-        rows = [r for r in rows if allowed(identity, rights.get(r["dataset_id"]), "read")]
+    readable = await readable_ids(store, identity, [r["dataset_id"] for r in rows])
+    rows = [r for r in rows if r["dataset_id"] in readable]
     all_groups = sorted({r["group"] for r in rows})
     all_users = sorted({r["username"] for r in rows})
     rows.sort(key=lambda r: r["dataset"], reverse=True)

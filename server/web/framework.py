@@ -15,15 +15,16 @@ import logging
 import pathlib
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable
+from urllib.parse import urlencode
 
 import jinja2
 from aiohttp import web
 
-from server.auth import allowed, load_or_create_key
-from server.keys import SERVICES, SETTINGS, STORE
-from server.scheduling.action_worker import WORKER
-from server.scheduling.actions import ACTIONS, ActionContext, ActionForbidden, ActionInputError
-from server.store import ActionMessage, Dataset, InvalidArgumentError, InvalidQuery, NotFoundError, StoreError
+from server.auth import may
+from server.errors import status_of
+from server.keys import ACTION_WORKER, SETTINGS, STORE
+from server.scheduling.action_worker import queue_action as queue
+from server.store import ActionMessage, Dataset
 from server.web import csrf
 from server.web.sessions import COOKIE, Session, SessionCodec, derive_key
 from server.web.snapshots import Snapshots
@@ -35,8 +36,6 @@ PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 's
 PAGE_HEADERS = {"Content-Security-Policy": PAGE_CSP, "X-Frame-Options": "DENY",
                 "Referrer-Policy": "same-origin"}
 SESSION: web.RequestKey[Session | None] = web.RequestKey("frazil.web.session", Session)
-WEB = "web"
-"""Key of the :class:`WebState` in ``app[SERVICES]``."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
@@ -63,21 +62,24 @@ class PageError(Exception):
 
 @dataclass
 class WebState:
-    """Keys and caches the pages share; made once per app."""
+    """Keys and caches the pages share; made once per app by ``create_app``."""
 
     codec: SessionCodec
     csrf_key: bytes
     snapshots: Snapshots = field(default_factory=Snapshots)
 
+    @classmethod
+    def from_secret(cls, secret: bytes) -> "WebState":
+        """Session and CSRF keys derived from the server's signing key."""
+        return cls(SessionCodec(derive_key(secret, "session")), derive_key(secret, "csrf"))
+
+
+WEB: web.AppKey[WebState] = web.AppKey("web", WebState)
+"""The website's session codec, CSRF key and snapshot cache."""
+
 
 def state(app: web.Application) -> WebState:
-    current = app[SERVICES].get(WEB)
-    if current is None:
-        settings = app[SETTINGS]
-        secret = load_or_create_key(settings.path(settings.auth_key_file, "auth.key"))
-        current = app[SERVICES][WEB] = WebState(SessionCodec(derive_key(secret, "session")),
-                                                derive_key(secret, "csrf"))
-    return current
+    return app[WEB]
 
 
 async def snapshots_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -112,11 +114,6 @@ def render(request: web.Request, template: str, *, status: int = 200, **context:
 
 def json_page(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, headers={"Cache-Control": "no-store"})
-
-
-ERRORS: tuple[tuple[type[BaseException], int], ...] = (
-    (NotFoundError, 404), (ActionForbidden, 403), (ActionInputError, 400), (InvalidArgumentError, 400),
-    (InvalidQuery, 400))
 
 
 def _error(request: web.Request, status: int, message: str, as_json: bool) -> web.Response:
@@ -169,15 +166,12 @@ class PageRoutes:
                     return _error(request, exc.status, exc.reason, as_json)
                 except PageError as exc:
                     return _error(request, exc.status, exc.message, as_json)
-                except StoreError as exc:
-                    status = next((code for kind, code in ERRORS if isinstance(exc, kind)), 400)
-                    return _error(request, status, str(exc), as_json)
-                except (ActionForbidden, ActionInputError, InvalidQuery) as exc:
-                    status = next(code for kind, code in ERRORS if isinstance(exc, kind))
-                    return _error(request, status, str(exc), as_json)
-                except Exception:  # a bug: logged with its traceback, shown without one
+                except Exception as exc:
+                    status = status_of(exc)
+                    if status is not None:  # a domain error: the same status as the API gives it
+                        return _error(request, status, str(exc), as_json)
                     log.exception("unhandled error on page %s %s", request.method, request.path)
-                    return _error(request, 500, "internal server error", as_json)
+                    return _error(request, 500, "internal server error", as_json)  # a bug, shown without its traceback
             self.routes.append(PageRoute(method, path, guarded))
             return guarded
         return decorate
@@ -190,7 +184,6 @@ class PageRoutes:
 
 
 def _next_query(request: web.Request) -> str:
-    from urllib.parse import urlencode
     return urlencode({"next": request.path_qs})
 
 
@@ -217,11 +210,7 @@ async def dataset_for(request: web.Request, key: str, right: str = "read") -> Da
 
 
 async def require(request: web.Request, dataset: Dataset, right: str) -> None:
-    identity = session_of(request).identity
-    if identity.is_admin:
-        return
-    rights = (await request.app[STORE].rights_for([dataset.dataset_id])).get(dataset.dataset_id)
-    if not allowed(identity, rights, right):
+    if not await may(request.app[STORE], session_of(request).identity, dataset.dataset_id, right):
         raise PageError(403, f"you may not {right} dataset {dataset.dataset}")
 
 
@@ -236,15 +225,9 @@ async def can_write(request: web.Request, dataset: Dataset) -> bool:
 async def queue_action(request: web.Request, name: str, payload: dict[str, Any]) -> ActionMessage:
     """Check a request with the action's own ``prepare`` (the same checks as
     ``POST /actions/{name}``) and queue it; the worker is woken at once."""
-    identity = session_of(request).identity
-    ctx = ActionContext(request.app[STORE], request.app[SETTINGS])
-    prepared = await ACTIONS[name].prepare(ctx, identity, payload)
-    message = await request.app[STORE].add_action(name, prepared.payload, priority=prepared.priority,
-                                                  dataset_id=prepared.dataset_id, dedupe_key=prepared.dedupe_key)
-    worker = request.app[SERVICES].get(WORKER)
-    if worker is not None:
-        worker.wake()
-    return message
+    app = request.app
+    return await queue(app[STORE], app[SETTINGS], app.get(ACTION_WORKER), session_of(request).identity, name,
+                       payload)
 
 
 async def form_data(request: web.Request) -> dict[str, str]:

@@ -15,13 +15,12 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from server.keys import SERVICES, STORE
+from server.keys import STORE
 
 log = logging.getLogger("frazil.web")
 SAMPLE_SECONDS = 30.0
 MIN_SPACING = 0.5
 KEEP = int(24 * 3600 / SAMPLE_SECONDS)
-HISTORY = "web_history"
 
 
 @dataclass
@@ -56,11 +55,11 @@ class History:
         return out
 
 
+HISTORY: web.AppKey[History] = web.AppKey("web_history", History)
+
+
 def history(app: web.Application) -> History:
-    current = app[SERVICES].get(HISTORY)
-    if current is None:
-        current = app[SERVICES][HISTORY] = History()
-    return current
+    return app[HISTORY]
 
 
 async def history_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -1,4 +1,4 @@
-"""The website's route module (listed in ``server.app.ROUTE_MODULES``).
+"""The website's route table (one of ``server.app.ROUTE_TABLES``).
 
 It gathers the page groups, serves ``static/`` and starts the admin
 history sampler, all through the one ``routes.register(app)`` call that

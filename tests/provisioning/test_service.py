@@ -5,9 +5,8 @@ import dataclasses
 
 import aiohttp
 import pytest
-from aiohttp import web
 
-from server.keys import TOKENS
+from server.auth import TokenAuthority
 from server.provisioning.htcondor import CondorProvider
 from server.provisioning.local import LocalProvider
 from server.provisioning.service import build_provider
@@ -51,33 +50,31 @@ def test_pilot_sites_from_a_toml_file(tmp_path):
 
 
 def test_providers_built_from_settings(tmp_path):
-    app = web.Application()
-    from server.auth import TokenAuthority
-    app[TOKENS] = TokenAuthority("k" * 64)
-    local, sites, hours = build_provider(app, Settings(data_dir=str(tmp_path), local_slots="cpus=3,memory=2GB"))
+    tokens = TokenAuthority("k" * 64)
+    local, sites, hours = build_provider(Settings(data_dir=str(tmp_path), local_slots="cpus=3,memory=2GB"), tokens)
     assert isinstance(local, LocalProvider) and local.slots.cpu == 3 and [s.name for s in sites] == ["local"]
     assert hours == 24.0
     settings = Settings(data_dir=str(tmp_path), provider="htcondor", pilot_bootstrap="shared",
                         pilot_command="/cvmfs/icecube.opensciencegrid.org/frazil/bin/frazil",
                         pilot_sites={"CHTC": {"requirements": 'TARGET.GLIDEIN_Site =?= "CHTC"'}})
-    condor, sites, _ = build_provider(app, settings)
+    condor, sites, _ = build_provider(settings, tokens)
     assert isinstance(condor, CondorProvider)
     assert condor.options.command.startswith("/cvmfs/") and condor.options.bootstrap == "shared"
     assert condor.options.site_requirements == {"CHTC": 'TARGET.GLIDEIN_Site =?= "CHTC"'}
     token = condor.mint_token()
-    assert app[TOKENS].identify(token).role == "system"
+    assert tokens.identify(token).role == "system"
     with pytest.raises(ValueError, match="pilot_bootstrap must be one of"):
-        build_provider(app, dataclasses.replace(settings, pilot_bootstrap="magic"))
+        build_provider(dataclasses.replace(settings, pilot_bootstrap="magic"), tokens)
     with pytest.raises(ValueError, match="does not exist: build it with `make pilot-bundle`"):
-        build_provider(app, dataclasses.replace(settings, pilot_bootstrap="bundle",
-                                                pilot_bundle=str(tmp_path / "nope.pyz")))
+        build_provider(dataclasses.replace(settings, pilot_bootstrap="bundle",
+                                       pilot_bundle=str(tmp_path / "nope.pyz")), tokens)
     bundle = tmp_path / "frazil-pilot.pyz"
     bundle.write_bytes(b"#!/usr/bin/env python3\n")
-    condor, _, _ = build_provider(app, dataclasses.replace(settings, pilot_bootstrap="bundle",
-                                                           pilot_bundle=str(bundle)))
+    condor, _, _ = build_provider(dataclasses.replace(settings, pilot_bootstrap="bundle",
+                                                      pilot_bundle=str(bundle)), tokens)
     assert condor.options.bundle == str(bundle)
     with pytest.raises(ValueError, match="local_slots: cannot read"):
-        build_provider(app, Settings(data_dir=str(tmp_path), local_slots="cores=2"))
+        build_provider(Settings(data_dir=str(tmp_path), local_slots="cores=2"), tokens)
 
 
 async def test_get_providers_is_for_admins(server: RunningServer):

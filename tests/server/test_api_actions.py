@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from server.scheduling import action_worker
 from server.scheduling.materialize import materialize
 from server.store import TaskFilter, open_store
 from tests.server.conftest import start_server
@@ -216,7 +217,7 @@ async def test_failing_action_ends_in_error_with_its_reason(server):
 async def test_worker_service_runs_posted_actions(server_settings, tmp_path):
     settings = dataclasses.replace(server_settings, loops=True)
     store = await open_store(settings.db)
-    runner, running = await start_server(settings, store, service_modules=("server.scheduling.action_worker",))
+    runner, running = await start_server(settings, store, services=(action_worker.service,))
     try:
         rc = running.rest(running.token("alice"))
         message_id = (await rc.request("POST", "/actions/submit", submit_body(jobs=2)))["result"]

@@ -6,8 +6,7 @@ import time
 import pytest
 import requests
 
-from server.api.logs import LogIndex
-from server.keys import SERVICES
+from server.api.logs import LOG_INDEX
 from tests.server.test_api_pilot_support import claim, make_dataset, register
 
 
@@ -109,7 +108,7 @@ async def test_post_log_checks_its_task(server):
 
 
 async def test_streamed_logs_stop_at_their_size_limit(server):
-    server.app[SERVICES]["log_index"] = LogIndex(max_chars=20)
+    server.app[LOG_INDEX].max_chars = 20
     made = await make_dataset(server.store)
     pilot = server.rest(server.token("pilot-1", role="system"))
     task = await claim(pilot, await register(pilot))
@@ -126,6 +125,7 @@ async def test_streamed_logs_stop_at_their_size_limit(server):
     assert await _status(pilot.request("PATCH", f"/logs/{small}", {"instance_id": iid, "append": "x"})) == 404
     # a log this server did not create (another replica, a restart) is looked up once
     other = (await pilot.request("POST", "/logs", {"name": "stderr", "data": "12345", "task_id": tid}))["result"]
-    server.app[SERVICES]["log_index"] = LogIndex(max_chars=8)
+    server.app[LOG_INDEX].max_chars = 8
+    server.app[LOG_INDEX].forget(other)
     assert (await pilot.request("PATCH", f"/logs/{other}", {"instance_id": iid, "append": "678"}))["size"] == 8
     assert await _status(pilot.request("PATCH", f"/logs/{other}", {"instance_id": iid, "append": "9"})) == 413

@@ -10,8 +10,8 @@ import pytest
 import requests
 
 from common.plan import JobContext, build_task_plan
-from server.api.task_actions import UsageMeter
-from server.keys import SERVICES
+from server.keys import CLAIM_CACHE, CLAIM_LIMITER
+from server.scheduling.reports import UsageMeter
 from server.store import NewDataset, NewJob, NewTask
 from tests.server.test_api_pilot_support import PILOT_RESOURCES, claim, make_dataset, register
 
@@ -151,6 +151,7 @@ async def test_drain_stops_claims(server):
 
 async def test_claim_flooding_gets_429(server):
     server.settings.claim_rate_per_pilot = 2.0
+    server.app[CLAIM_LIMITER].set_rate(2.0)
     token = server.token("pilot-1", role="system")
     rc = server.rest(token)
     pilot_id = await register(rc)
@@ -288,7 +289,7 @@ async def test_claim_of_a_task_without_config_says_so(server):
     assert task["config"] is None and task["config_version"] is None and task["dataset"] == dataset.dataset
     # the newest version is what a task without a recorded version runs
     version = await server.store.add_config_version(dataset.dataset_id, {"version": 3.2, "tasks": []}, "alice")
-    cache = server.app[SERVICES]["claim_cache"]
+    cache = server.app[CLAIM_CACHE]
     cache._latest.clear()
     found_version, text = await cache.config_json(server.store, dataset.dataset_id, None)
     assert found_version == version and json.loads(text) == {"version": 3.2, "tasks": []}

@@ -10,7 +10,7 @@ import pytest
 import yarl
 
 from common.transfer import HttpFiles
-from server.api.scratch import cleanup_job_scratch, scratch_root
+from server.scratch.files import cleanup_job_scratch, scratch_root
 from tests.server.test_api_pilot_support import claim, make_dataset, register
 
 
@@ -128,5 +128,5 @@ async def test_job_scratch_removed_when_the_job_completes(server, made):
     remaining = {r.path for r in await server.store.list_scratch_files(made.dataset.dataset_id)}
     assert remaining == {f"{made.dataset.dataset_id}/1/c.i3", f"{made.dataset.dataset_id}/dataset.txt"}
     # the function the roll-up loop calls is idempotent
-    assert await cleanup_job_scratch(server.app, made.dataset.dataset_id, 1) == 1
-    assert await cleanup_job_scratch(server.app, made.dataset.dataset_id, 1) == 0
+    assert await cleanup_job_scratch(server.store, server.settings, made.dataset.dataset_id, 1) == 1
+    assert await cleanup_job_scratch(server.store, server.settings, made.dataset.dataset_id, 1) == 0

@@ -10,7 +10,7 @@ from typing import AsyncIterator
 
 import pytest
 from common.resources import Resources
-from server.app import create_app
+from server.metrics import ServerMetrics
 from server.scheduling.loops import Scheduler
 from server.scheduling.priority import task_priority
 from server.scheduling.service import loop_specs
@@ -18,7 +18,6 @@ from server.settings import Settings
 from server.store import (
     AttemptResult, ClaimRequest, JobFilter, NewDataset, NewPilot, ScratchFile, Store, TaskFilter, open_store,
 )
-from server.keys import STORE
 
 DEMO = json.loads((pathlib.Path(__file__).parents[2] / "examples" / "local-demo.json").read_text())
 
@@ -28,10 +27,8 @@ async def sched(tmp_path: pathlib.Path) -> AsyncIterator[Scheduler]:
     settings = Settings(db=f"sqlite:///{tmp_path}/frazil.db", data_dir=str(tmp_path / "data"), provider="none",
                         materialize_batch=3, queue_target=1000, queue_batch=1000, heartbeat_seconds=60)
     store = await open_store(settings.db)
-    app = create_app(settings, store=store, route_modules=(), service_modules=())
-    app[STORE] = store
     woken: list[str] = []
-    scheduler = Scheduler(app, woken.append)
+    scheduler = Scheduler(store, settings, woken.append, ServerMetrics())
     scheduler.woken = woken  # type: ignore[attr-defined]
     try:
         yield scheduler

@@ -13,9 +13,9 @@ import pytest
 from aiohttp import web
 
 from server.app import create_app
-from server.keys import SERVICES, STORE
-from server.metrics import get_metrics
-from server.scheduling.service import RUNNER, SCHEDULER, LoopRunner, LoopSpec, note_task_change, wake
+from server.keys import LOOP_RUNNER, METRICS, SCHEDULER, SETTINGS, STORE
+from server.scheduling import service
+from server.scheduling.service import LoopRunner, LoopSpec, instance_id, note_task_change, wake
 from server.settings import Settings
 from server.store import NewDataset, Store, TaskFilter, open_store
 from tests.server.conftest import free_port, start_server
@@ -34,13 +34,18 @@ async def store(tmp_path: pathlib.Path) -> AsyncIterator[Store]:
 
 def make_app(store: Store, tmp_path: pathlib.Path, port: int = 8080) -> web.Application:
     settings = Settings(db="sqlite:///unused.db", data_dir=str(tmp_path / "data"), provider="none", port=port)
-    app = create_app(settings, store=store, route_modules=(), service_modules=())
+    app = create_app(settings, store=store, routes=(), services=())
     app[STORE] = store
     return app
 
 
+def runner_for(app: web.Application, specs: list[LoopSpec], **kwargs) -> LoopRunner:
+    """A runner wired as the scheduling service wires it."""
+    return LoopRunner(app[STORE], instance_id(app[SETTINGS]), app[METRICS], specs, **kwargs)
+
+
 def count(app: web.Application, loop: str, result: str) -> float:
-    return get_metrics(app).loop_runs.labels(loop, result)._value.get()
+    return app[METRICS].loop_runs.labels(loop, result)._value.get()
 
 
 async def wait_for(predicate, timeout: float = 5.0) -> None:
@@ -58,7 +63,7 @@ async def test_wake_runs_a_loop_before_its_interval(store: Store, tmp_path) -> N
         runs.append(time.monotonic())
         return False
 
-    runner = LoopRunner(app, [LoopSpec("one", step, interval=3600)])
+    runner = runner_for(app, [LoopSpec("one", step, interval=3600)])
     runner.start()
     try:
         await wait_for(lambda: len(runs) == 1)
@@ -78,7 +83,7 @@ async def test_a_full_batch_runs_again_at_once(store: Store, tmp_path) -> None:
         left[0] -= 1
         return left[0] > 0
 
-    runner = LoopRunner(app, [LoopSpec("batches", step, interval=3600)])
+    runner = runner_for(app, [LoopSpec("batches", step, interval=3600)])
     runner.start()
     try:
         await wait_for(lambda: left[0] == 0)
@@ -96,7 +101,7 @@ async def test_errors_are_logged_backed_off_and_survived(store: Store, tmp_path,
             raise RuntimeError("store hiccup")
         return False
 
-    runner = LoopRunner(app, [LoopSpec("flaky", step, interval=0.1)])
+    runner = runner_for(app, [LoopSpec("flaky", step, interval=0.1)])
     runner.start()
     try:
         await wait_for(lambda: len(calls) >= 3)
@@ -119,10 +124,10 @@ async def test_only_the_lease_holder_runs_a_loop(store: Store, tmp_path) -> None
         return step
 
     app_a, app_b = make_app(store, tmp_path / "a", 8081), make_app(store, tmp_path / "b", 8082)
-    a = LoopRunner(app_a, [LoopSpec("shared", stepper("a"), interval=0.02)])
-    b = LoopRunner(app_b, [LoopSpec("shared", stepper("b"), interval=0.02)])
+    a = runner_for(app_a, [LoopSpec("shared", stepper("a"), interval=0.02)])
+    b = runner_for(app_b, [LoopSpec("shared", stepper("b"), interval=0.02)])
     assert a.holder != b.holder  # replicas listen on different ports
-    assert LoopRunner(make_app(store, tmp_path / "c", 8081), []).holder == a.holder  # a restart is the same holder
+    assert runner_for(make_app(store, tmp_path / "c", 8081), []).holder == a.holder  # a restart is the same holder
     a.start()
     await wait_for(lambda: runs["a"] >= 1)
     b.start()
@@ -144,7 +149,7 @@ async def test_stop_is_prompt_even_mid_round(store: Store, tmp_path) -> None:
         await asyncio.sleep(3600)
         return False
 
-    runner = LoopRunner(app, [LoopSpec("stuck", stuck, interval=3600),
+    runner = runner_for(app, [LoopSpec("stuck", stuck, interval=3600),
                               LoopSpec("idle", lambda: asyncio.sleep(0, result=False), interval=3600)],
                         stop_grace=0.2)
     runner.start()
@@ -159,8 +164,8 @@ async def test_service_queues_a_new_dataset_on_its_own(tmp_path) -> None:
     settings = Settings(db=f"sqlite:///{tmp_path}/frazil.db", data_dir=str(tmp_path / "data"), port=free_port(),
                         provider="none", loop_interval_seconds=0.2)
     store = await open_store(settings.db)
-    runner, running = await start_server(settings, store, route_modules=(),
-                                         service_modules=("server.scheduling.service",))
+    runner, running = await start_server(settings, store, routes=(),
+                                         services=(service.service,))
     try:
         ds = await store.create_dataset(NewDataset(description="t", jobs_submitted=20, tasks_per_job=2,
                                                    group="users", username="alice"))
@@ -174,8 +179,8 @@ async def test_service_queues_a_new_dataset_on_its_own(tmp_path) -> None:
             assert time.monotonic() < deadline, counts
             await asyncio.sleep(0.05)
         assert counts == {"queued": 20, "idle": 20}
-        assert isinstance(running.app[SERVICES][RUNNER], LoopRunner)
-        assert get_metrics(running.app).queued._value.get() == 20
+        assert isinstance(running.app[LOOP_RUNNER], LoopRunner)
+        assert running.app[METRICS].queued._value.get() == 20
     finally:
         await runner.cleanup()
         await store.close()
@@ -191,10 +196,10 @@ async def test_note_task_change_rolls_the_job_up_early(tmp_path) -> None:
     settings = Settings(db=f"sqlite:///{tmp_path}/frazil.db", data_dir=str(tmp_path / "data"), port=free_port(),
                         provider="none", loop_interval_seconds=3600)
     store = await open_store(settings.db)
-    runner, running = await start_server(settings, store, route_modules=(),
-                                         service_modules=("server.scheduling.service",))
+    runner, running = await start_server(settings, store, routes=(),
+                                         services=(service.service,))
     try:
-        scheduler = running.app[SERVICES][SCHEDULER]
+        scheduler = running.app[SCHEDULER]
         await asyncio.sleep(0.2)  # the first rounds ran; the next are an hour away
         note_task_change(running.app, "ds-1", "job-1")
         assert "ds-1" in scheduler.dirty_datasets or count(running.app, "rollup", "ok") >= 2

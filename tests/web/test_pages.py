@@ -3,6 +3,7 @@ authorization, escaping and the forms' server side."""
 from __future__ import annotations
 
 import asyncio
+import warnings
 import json
 import re
 from html import unescape
@@ -11,9 +12,8 @@ from urllib.parse import unquote
 import aiohttp
 
 from common.resources import Resources
-from server.keys import SERVICES
+from server.keys import PROVIDER
 from server.provisioning.local import LocalProvider
-from server.provisioning.service import PROVIDER
 from server.store import JobFilter, NewLog, TaskFilter
 from server.web.framework import PAGE_CSP
 from tests.web.conftest import CONFIG, WebServer, csrf_of, hidden, make_dataset, sign_in
@@ -216,8 +216,10 @@ async def test_config_edit_makes_a_new_version(web_server: WebServer) -> None:
 async def test_admin_pages_job_page_schemas_and_oidc_off(web_server: WebServer, tmp_path) -> None:
     dataset = await make_dataset(web_server.store)
     await web_server.store.create_group("simprod", 0.5)
-    web_server.app[SERVICES][PROVIDER] = LocalProvider(
-        server_url=web_server.url, slots=Resources(cpu=2), directory=tmp_path / "pilots", mint_token=lambda: "")
+    with warnings.catch_warnings():  # the provisioning service sets it at startup; a running app warns
+        warnings.simplefilter("ignore", DeprecationWarning)
+        web_server.app[PROVIDER] = LocalProvider(
+            server_url=web_server.url, slots=Resources(cpu=2), directory=tmp_path / "pilots", mint_token=lambda: "")
     admin = await sign_in(web_server, "root", role="admin", groups=("admin",))
     async with admin:
         async with admin.get(f"{web_server.url}/admin") as reply:

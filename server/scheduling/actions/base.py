@@ -15,20 +15,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Sequence
 
-from server.auth import Identity, allowed
+from server.auth import Identity, may
+from server.errors import ActionForbidden, ActionInputError
 from server.settings import Settings
 from server.store import ActionMessage, Dataset, NotFoundError, Store
 
 MAX_IDS = 100_000_000
 MAX_JOBS = 100_000_000
-
-
-class ActionInputError(ValueError):
-    """The payload is wrong; the message names the field (REST: 400)."""
-
-
-class ActionForbidden(PermissionError):
-    """The caller may not do this (REST: 403)."""
 
 
 @dataclass
@@ -133,10 +126,8 @@ async def writable_dataset(store: Store, identity: Identity, dataset_id: str) ->
     dataset = await store.get_dataset(dataset_id)
     if dataset is None:
         raise NotFoundError("Dataset not found")
-    if not identity.is_admin:
-        rights = (await store.rights_for([dataset_id])).get(dataset_id)
-        if not allowed(identity, rights, "write"):
-            raise ActionForbidden("authorization failed")
+    if not await may(store, identity, dataset_id, "write"):
+        raise ActionForbidden("authorization failed")
     return dataset
 
 

@@ -28,6 +28,7 @@ from typing import Callable
 
 from ..interface import SchemaVersionError
 from ..rules import task_shape
+from .classes import ClassCache
 
 V1_DDL = """
 CREATE TABLE schema_version (version INTEGER NOT NULL);
@@ -347,7 +348,6 @@ def _migrate_2(conn: sqlite3.Connection) -> None:
     run_ddl(conn, V2_DDL)
     # Classify the tasks a version-1 file already holds with the live code
     # path, so old and new tasks land in the same classes.
-    from .classes import ClassCache
     cache = ClassCache(conn)
     updates = []
     for row in conn.execute("SELECT seq, requirements FROM tasks").fetchall():

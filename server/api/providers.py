@@ -13,8 +13,7 @@ from aiohttp import web
 
 from server.api.params import json_reply
 from server.api.routing import ApiRoutes
-from server.keys import SERVICES, SETTINGS, STORE
-from server.provisioning.service import PROVIDER, PROVISIONER
+from server.keys import PROVIDER, PROVISIONER, SETTINGS, STORE
 
 routes = ApiRoutes("providers")
 
@@ -23,8 +22,8 @@ routes = ApiRoutes("providers")
             roles={"admin"})
 async def providers(request: web.Request) -> web.Response:
     app = request.app
-    provider = app[SERVICES].get(PROVIDER)
-    provisioner = app[SERVICES].get(PROVISIONER)
+    provider = app.get(PROVIDER)
+    provisioner = app.get(PROVISIONER)
     registered: dict[str, Counter[str]] = {}
     for pilot in await app[STORE].list_pilots():
         registered.setdefault(pilot.provider or "(unknown)", Counter())[pilot.state] += 1

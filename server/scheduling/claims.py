@@ -1,0 +1,180 @@
+"""Claiming a task for a pilot (DESIGN.md §3.3): the per-pilot claim rate,
+the pilot's standing, the store's claim, and the reply a pilot builds its
+TaskPlan from (``common.plan.build_task_plan``) without another call."""
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import OrderedDict
+from typing import Any
+
+from common.resources import Resources
+from server.errors import Refused
+from server.federation.claim import pelican_claim_fields
+from server.scheduling.pilots import os_list, revive
+from server.settings import Settings
+from server.store import ClaimedTask, ClaimRequest, Dataset, InvalidArgumentError, Store
+
+
+class TokenBucket:
+    """Per-pilot claim rate limit: a pilot may burst one second's worth of
+    claims, then ``rate`` per second. The server tells an eager pilot when to
+    come back (429 + Retry-After) instead of pilots sleeping blindly."""
+
+    def __init__(self, rate: float, max_keys: int = 100_000):
+        self.max_keys = max_keys
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self.set_rate(rate)
+
+    def set_rate(self, rate: float) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, rate)
+
+    def take(self, key: str, now: float | None = None) -> float:
+        """0 when a claim may go ahead (and is counted), else seconds to wait."""
+        if self.rate <= 0:
+            return 0.0
+        now = time.monotonic() if now is None else now
+        tokens, last = self._buckets.pop(key, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - last) * self.rate)
+        wait = 0.0
+        if tokens >= 1.0:
+            tokens -= 1.0
+        else:
+            wait = (1.0 - tokens) / self.rate
+        self._buckets[key] = (tokens, now)  # most recently used last
+        while len(self._buckets) > self.max_keys:  # forget the pilots idle longest
+            self._buckets.popitem(last=False)
+        return wait
+
+
+class ClaimCache:
+    """Config versions are immutable, so a claim need not re-read, re-parse
+    and re-serialise the config each time (it is kept as JSON text); dataset
+    fields a pilot needs (number, jobs_submitted, debug) are cached for a few
+    seconds only, as jobs_submitted may grow."""
+
+    def __init__(self, max_configs: int = 256, dataset_ttl: float = 5.0):
+        self.max_configs = max_configs
+        self.dataset_ttl = dataset_ttl
+        self._configs: OrderedDict[tuple[str, int], str] = OrderedDict()
+        self._latest: dict[str, tuple[float, int | None]] = {}
+        self._datasets: dict[str, tuple[float, Dataset | None]] = {}
+
+    async def config_json(self, store: Store, dataset_id: str, version: int | None) -> tuple[int | None, str]:
+        """(version, the config as JSON text; "null" when there is none)."""
+        now = time.monotonic()
+        if version is None:  # a task without a recorded version runs the newest
+            cached = self._latest.get(dataset_id)
+            if cached is not None and now - cached[0] < self.dataset_ttl:
+                version = cached[1]
+        if version is not None and (dataset_id, version) in self._configs:
+            self._configs.move_to_end((dataset_id, version))
+            return version, self._configs[(dataset_id, version)]
+        found = await store.get_config(dataset_id, version)
+        if found is None:
+            return version, "null"
+        if version is None:
+            self._latest[dataset_id] = (now, found.version)
+        text = json.dumps(found.config, separators=(",", ":"), default=str)
+        self._configs[(dataset_id, found.version)] = text
+        while len(self._configs) > self.max_configs:
+            self._configs.popitem(last=False)
+        return found.version, text
+
+    async def _dataset(self, store: Store, dataset_id: str) -> Dataset | None:
+        now = time.monotonic()
+        cached = self._datasets.get(dataset_id)
+        if cached is not None and now - cached[0] < self.dataset_ttl:
+            return cached[1]
+        dataset = await store.get_dataset(dataset_id)
+        if len(self._datasets) > 10_000:
+            self._datasets.clear()
+        self._datasets[dataset_id] = (now, dataset)
+        return dataset
+
+    async def dataset(self, store: Store, dataset_id: str) -> dict[str, Any]:
+        """The runtime values a pilot needs for macros."""
+        dataset = await self._dataset(store, dataset_id)
+        if dataset is None:
+            return {"dataset": None, "jobs_submitted": None, "debug": False}
+        return {"dataset": dataset.dataset, "jobs_submitted": dataset.jobs_submitted, "debug": dataset.debug}
+
+    async def owner(self, store: Store, dataset_id: str) -> tuple[str, str] | None:
+        """(username, group) charged for the dataset's consumed core-hours."""
+        dataset = await self._dataset(store, dataset_id)
+        return None if dataset is None else (dataset.username, dataset.group)
+
+
+def retry_after(settings: Settings) -> float:
+    """Idle pilots come back after about two queueing rounds: sooner only adds load."""
+    return max(1, math.ceil(2 * settings.loop_interval_seconds))
+
+
+def scratch_base(settings: Settings, origin: str) -> str:
+    """Where job_temp/dataset_temp files go when the config names no site_temp:
+    the configured store, else this server at the address the pilot reached
+    it by (``origin``: a server bound to 0.0.0.0 has no better name for itself)."""
+    if settings.scratch_url:
+        return settings.scratch_url
+    return (settings.public_url or origin).rstrip("/") + "/scratch"
+
+
+async def _task_files(store: Store, task: Any, config_text: str) -> list[dict[str, Any]]:
+    """Per-job files (``/datasets/{id}/files``) for tasks that use them, as data
+    entries for ``JobContext.task_files``. Only configs that mention
+    ``task_files: true`` (compact JSON text) cost a query on the claim path."""
+    if '"task_files":true' not in config_text:
+        return []
+    files = await store.list_files(task.dataset_id, task.task_id)
+    return [{"remote": f.remote, "local": f.local, "type": f.type, "movement": f.movement, "transfer": f.transfer}
+            for f in files]
+
+
+async def claim_reply(store: Store, cache: ClaimCache, settings: Settings, claimed: ClaimedTask,
+                      scratch_url: str) -> bytes:
+    """The claimed task plus everything a pilot needs to build its TaskPlan,
+    as JSON. The cached config text is spliced in rather than serialised
+    again for every claim."""
+    task = claimed.task
+    version, config_text = await cache.config_json(store, task.dataset_id, task.config_version)
+    doc = task.to_doc()
+    doc.update(await cache.dataset(store, task.dataset_id))
+    doc.update(instance_id=claimed.instance_id, attempt=claimed.attempt, lease_expires=claimed.lease_expires,
+               lease_seconds=settings.lease_seconds, heartbeat_seconds=settings.heartbeat_seconds,
+               config_version=version, scratch_url=scratch_url, files=await _task_files(store, task, config_text),
+               **pelican_claim_fields(settings))
+    head = json.dumps(doc, separators=(",", ":"), default=str)
+    return f'{head[:-1]},"config":{config_text}}}'.encode()
+
+
+async def claim(store: Store, settings: Settings, limiter: TokenBucket, cache: ClaimCache, *, pilot_id: str,
+                resources: dict[str, Any], os: str | list[str] | None, site: str | None, hostname: str | None,
+                origin: str) -> bytes:
+    """Claim one queued task that fits the pilot's free ``resources``; the
+    reply document as JSON. Refused (with when to come back) when the pilot
+    claims too fast, has left or drains, or when nothing fits."""
+    wait = limiter.take(pilot_id)
+    if wait > 0:
+        raise Refused(429, f"pilot {pilot_id} is claiming faster than {settings.claim_rate_per_pilot:g}/s",
+                      retry_after=wait)
+    try:
+        free = Resources(**{k: int(v) if k in ("cpu", "gpu") else v for k, v in resources.items()})
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(f"key 'resources': {exc}") from None
+    pilot = await store.get_pilot(pilot_id)
+    if pilot is None:
+        raise InvalidArgumentError(f"unknown pilot_id {pilot_id!r}: register with POST /pilots first")
+    await revive(store, pilot)
+    if pilot.state != "active":
+        raise Refused(404, f"pilot {pilot_id} has {pilot.state}: no new tasks")
+    if pilot.drain:
+        raise Refused(404, f"pilot {pilot_id} is draining: no new tasks", retry_after=retry_after(settings))
+    request = ClaimRequest(pilot_id=pilot_id, free=free, os=os_list(os) or list(pilot.os),
+                           site=pilot.site if site is None else site, lease_seconds=settings.lease_seconds,
+                           host=pilot.hostname if hostname is None else hostname)
+    claimed = await store.claim(request)
+    if claimed is None:
+        raise Refused(404, "no queued task fits these resources", retry_after=retry_after(settings))
+    return await claim_reply(store, cache, settings, claimed, scratch_base(settings, origin))
