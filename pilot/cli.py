@@ -56,6 +56,13 @@ def _non_negative(kind: type, what: str):
     return parse
 
 
+def _os_image(text: str) -> tuple[str, str]:
+    name, sep, image = text.partition("=")
+    if not sep or not name.strip() or not image.strip():
+        raise argparse.ArgumentTypeError(f"expected OS_ARCH=IMAGE, got {text!r}")
+    return name.strip(), image.strip()
+
+
 _seconds = _non_negative(float, "a number of seconds")
 _count = _non_negative(int, "a whole number")
 
@@ -73,6 +80,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     slot.add_argument("--disk", type=_size, help="disk, GB")
     slot.add_argument("--time", type=_hours, help="lifetime, hours (or '90m', '2h')")
     slot.add_argument("--site", help="site name (default: the ad's GLIDEIN_Site)")
+    slot.add_argument("--os", help="this worker's OS in CVMFS OS_ARCH form, e.g. RHEL_9_x86_64 "
+                                   "(default: the machine ad's, else /etc/os-release and the machine)")
+    box = parser.add_argument_group("containers and the module sandbox (docs/pilot.md)")
+    box.add_argument("--os-image", action="append", default=[], metavar="OS=IMAGE", type=_os_image,
+                     help="image for tasks asking for OS (over the server's os_images); repeatable")
+    box.add_argument("--sandbox", choices=["auto", "on", "off"], default="auto",
+                     help="run modules of tasks without an image in a bwrap sandbox that hides the pilot's "
+                          "files: auto = where bwrap works (default), on = refuse to start without it, off")
+    box.add_argument("--hide", action="append", default=[], metavar="PATH",
+                     help="a path no module may see (e.g. the server's data dir); repeatable")
     parser.add_argument("--workdir", default=str(DEFAULT_WORKDIR),
                         help="task work dirs and the report spool (default: ./frazil-pilot)")
     parser.add_argument("--idle-timeout", type=_seconds, default=300.0,
@@ -120,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
     # Imported here: `frazil pilot --help` must not need psutil/aiohttp to work.
     from pilot.detect import Flags, detect_slot
     from pilot.pilot import Pilot, PilotConfig
+    from pilot.sandbox import SandboxPolicy, detect_runtimes
 
     url, token = _url(args), _token(args)
     workdir = pathlib.Path(args.workdir).resolve()
@@ -130,16 +148,30 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     slot = detect_slot(workdir, Flags(cpus=args.cpus, gpus=args.gpus, memory=args.memory, disk=args.disk,
-                                      time=args.time, site=args.site))
+                                      time=args.time, site=args.site, os=args.os))
     if slot.cpu < 1 or slot.memory <= 0:
         raise CliError(f"this slot has no room for any task: {slot.cpu} cores, {slot.memory} GB memory")
     config = PilotConfig(url=url, token=token, workdir=workdir, slot=slot, idle_timeout=args.idle_timeout,
                          max_backoff=args.max_backoff, heartbeat=args.heartbeat,
                          lifetime_margin=args.lifetime_margin, term_grace=args.term_grace,
                          keep_workdirs=args.keep_workdirs, monitor_interval=args.monitor_interval or 1.0,
+                         sandbox=_policy(args, slot.os, detect_runtimes(), SandboxPolicy),
+                         os_image_flags=dict(args.os_image),
                          provider=os.environ.get("FRAZIL_PROVIDER", ""),
                          provider_job_id=os.environ.get("FRAZIL_PROVIDER_JOB_ID", ""))
     return asyncio.run(_main(Pilot(config)))
+
+
+def _policy(args: argparse.Namespace, host_os: str, runtimes, policy_class):
+    """The pilot's sandbox policy; ``--sandbox on`` without a working bwrap is an error."""
+    if args.sandbox == "on" and not runtimes.bwrap:
+        raise CliError("--sandbox on: bwrap cannot run here"
+                       + (f" ({runtimes.bwrap_problem})" if runtimes.bwrap_problem else " (not installed)"))
+    hide = [str(pathlib.Path(p).resolve()) for p in args.hide]
+    if args.token_file:
+        hide.append(str(pathlib.Path(args.token_file).resolve()))
+    return policy_class(runtimes=runtimes, host_os=host_os, isolate=args.sandbox != "off" and bool(runtimes.bwrap),
+                        hide=hide)
 
 
 async def _main(pilot: "Pilot") -> int:

@@ -54,7 +54,7 @@ class Slot:
         src = self.sources
         return (f"{self.cpu} cores ({src.get('cpu')}), {self.gpu} GPUs ({src.get('gpu')}), "
                 f"{self.memory:g} GB memory ({src.get('memory')}), {self.disk:g} GB disk ({src.get('disk')}), "
-                f"lifetime {lifetime} ({src.get('time')}), OS {self.os}, site {self.site or '-'}")
+                f"lifetime {lifetime} ({src.get('time')}), OS {self.os} ({src.get('os')}), site {self.site or '-'}")
 
     def hours_left(self, now: float | None = None) -> float:
         if self.end is None:
@@ -145,6 +145,23 @@ def os_string(os_release: str | None = None, machine: str | None = None) -> str:
     return f"{name}_{major}_{arch}"
 
 
+_AD_OS_FAMILIES = {"centos": "RHEL", "redhat": "RHEL", "rhel": "RHEL", "almalinux": "RHEL", "rocky": "RHEL",
+                   "scientificlinux": "RHEL", "sl": "RHEL", "ubuntu": "UBUNTU", "debian": "DEBIAN"}
+
+
+def ad_os(machine: Mapping[str, str]) -> str:
+    """The slot's OS_ARCH from the machine ad: ``OS_ARCH`` where the glidein publishes it,
+    else from ``OpSysAndVer`` (``AlmaLinux9``, ``CentOS7``) and ``Arch`` (``X86_64``)."""
+    if machine.get("os_arch"):
+        return machine["os_arch"]
+    name_ver, arch = machine.get("opsysandver", ""), machine.get("arch", "")
+    family = name_ver.rstrip("0123456789").lower()
+    version = name_ver[len(family):]
+    if not version or not arch or family not in _AD_OS_FAMILIES:
+        return ""
+    return f"{_AD_OS_FAMILIES[family]}_{version}_{arch.lower()}"
+
+
 def visible_gpus(environ: Mapping[str, str], nvidia_smi: str | None = "nvidia-smi") -> list[Gpu]:
     """GPUs this slot may use: ``CUDA_VISIBLE_DEVICES`` when set (HTCondor and
     most batch systems set it to the slot's share), else every GPU
@@ -194,6 +211,7 @@ class Flags:
     disk: float | None = None
     time: float | None = None
     site: str | None = None
+    os: str | None = None
 
 
 def detect_slot(workdir: Path, flags: Flags, environ: Mapping[str, str] | None = None,
@@ -238,6 +256,8 @@ def detect_slot(workdir: Path, flags: Flags, environ: Mapping[str, str] | None =
     else:
         sources["time"] = "host"
     site = machine.get("glidein_site") or job.get("glidein_site") or flags.site or ""
+    os_name = ad_os(machine) or flags.os or os_string(os_release)
+    sources["os"] = "ad" if ad_os(machine) else "flag" if flags.os else "host"
     return Slot(cpu=max(int(cpu), 0), gpu=max(int(gpu), 0), memory=round(max(memory, 0.0), 3),
-                disk=round(max(disk, 0.0), 3), end=end, os=os_string(os_release), site=site,
+                disk=round(max(disk, 0.0), 3), end=end, os=os_name, site=site,
                 gpus=gpus, sources=sources)

@@ -30,11 +30,14 @@ from pilot.attempt import Claim, build_plan, claim_from, plan_failure, report_bo
 from pilot.detect import Slot
 from pilot.logstream import TaskLogs
 from pilot.runner import Monitor, TaskResult, run_task
+from pilot.sandbox import SandboxPolicy, default_policy
 from pilot.scratch import use_server_credentials
 from pilot.storage import pelican_schemes
 from pilot.spool import Spool
 
 log = logging.getLogger("frazil.pilot")
+SECRET_VARIABLES = frozenset({"FRAZIL_TOKEN", "FRAZIL_TOKEN_FILE"})
+"""The pilot's credentials: never in a module's environment."""
 
 
 @dataclass
@@ -59,6 +62,10 @@ class PilotConfig:
     provider: str = ""
     provider_job_id: str = ""
     monitor_interval: float = 1.0
+    sandbox: SandboxPolicy | None = None
+    """Containers and the module sandbox (default: this host's runtimes, no bare sandbox)."""
+    os_image_flags: dict[str, str] = field(default_factory=dict)
+    """--os-image OS=IMAGE: this worker's own images, over the server's os_images."""
 
 
 @dataclass
@@ -109,6 +116,11 @@ class Pilot:
         self._register_lock = asyncio.Lock()
         self._last_busy = time.monotonic()
         self._hostname = socket.gethostname()
+        self.sandbox = config.sandbox or default_policy()
+        self.sandbox.host_os = config.slot.os
+        self.sandbox.hide.append(str(config.workdir))  # the spool, other tasks' dirs
+        self.sandbox.os_images.update(config.os_image_flags)
+        self.advertised_os = self.sandbox.advertised_os()
 
     # -- resources -------------------------------------------------------------------------
 
@@ -175,7 +187,7 @@ class Pilot:
         slot = self.slot
         body = {"pilot_id": pilot_id, "resources": {"cpu": slot.cpu, "gpu": slot.gpu, "memory": slot.memory,
                                                     "disk": slot.disk, "time": round(slot.hours_left(), 6)},
-                "site": slot.site, "hostname": self._hostname, "os": [slot.os], "version": __version__,
+                "site": slot.site, "hostname": self._hostname, "os": self.advertised_os, "version": __version__,
                 "provider": self.config.provider, "provider_job_id": self.config.provider_job_id}
         deadline = time.monotonic() + self.config.idle_timeout
         attempt = 0
@@ -191,11 +203,20 @@ class Pilot:
                 continue
             if reply.ok:
                 self.pilot_id = str(reply.data["result"])
-                log.info("registered as pilot %s: %s", self.pilot_id, slot.describe())
+                self._use_os_images(reply.data.get("os_images"))
+                log.info("registered as pilot %s: %s; container runtimes %s; claims for OS %s",
+                         self.pilot_id, slot.describe(), self.sandbox.runtimes.names() or "none",
+                         self.advertised_os)
                 return True
             log.error("registration refused: %s", reply.error)
             return False
         return False
+
+    def _use_os_images(self, images: Any) -> None:
+        """The server's os_images (its setting), under this worker's own --os-image flags."""
+        if isinstance(images, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in images.items()):
+            self.sandbox.os_images = {**images, **self.config.os_image_flags}
+            self.advertised_os = self.sandbox.advertised_os()
 
     async def _reregister(self, stale_id: str) -> bool:
         """The server forgot this pilot (deleted): register again, once, even when the
@@ -233,7 +254,7 @@ class Pilot:
                 continue
             try:
                 reply = await self.api.call("POST", "/task_actions/process", {
-                    "pilot_id": self.pilot_id, "resources": free.as_dict(), "os": [self.slot.os],
+                    "pilot_id": self.pilot_id, "resources": free.as_dict(), "os": self.advertised_os,
                     "site": self.slot.site, "hostname": self._hostname})
             except Unreachable as exc:
                 empty += 1
@@ -288,7 +309,7 @@ class Pilot:
             except (PlanError, ValueError, TypeError) as exc:
                 result = plan_failure(exc, started)
             else:
-                environ = dict(os.environ)
+                environ = {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES}
                 if claim.gpus:
                     environ["CUDA_VISIBLE_DEVICES"] = ",".join(claim.gpus)
                 elif self.slot.gpu and not claim.requirements.gpu:
@@ -298,7 +319,8 @@ class Pilot:
                                         limits=self._limits(claim), log_callback=logs.feed,
                                         stop_event=claim.stop, attempt=claim.doc.get("attempt"),
                                         monitor=self.monitor, term_grace=self.config.term_grace,
-                                        environ=environ, schemes=pelican_schemes(claim.doc))
+                                        environ=environ, schemes=pelican_schemes(claim.doc),
+                                        sandbox=self.sandbox)
             await self._report(claim, result, logs)
         except Exception:  # a pilot bug must not take the other tasks down
             log.exception("task %s: internal error", claim.task_id)

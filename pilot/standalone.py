@@ -100,6 +100,8 @@ def _plans(config: dict[str, Any], args: argparse.Namespace, ctx: JobContext) ->
 
 def print_dry_run(plan: TaskPlan, out=sys.stdout) -> None:
     print(f"# task {plan.task_name} (dataset {plan.dataset}, job {plan.job}); requirements {json.dumps(plan.requirements, sort_keys=True)}", file=out)
+    if plan.container:
+        print(f"# container {plan.container}: modules run in this image (docs/pilot.md)", file=out)
     for entry in plan.steering_data + plan.task_data:
         _print_transfer(entry, out)
     for tray, module in plan.modules():

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from common.cli_errors import CliError
+from common.containers import os_images
 
 
 @dataclass
@@ -107,6 +108,9 @@ class Settings:
     """Collector that locates condor_schedd (empty: the configured one)."""
     condor_submit_dir: str = ""
     """Where pilot submit files, token files and the job event log go (default <data_dir>/condor)."""
+    os_images: dict[str, Any] = field(default_factory=dict)
+    """OS_ARCH = image for tasks asking for an OS, over IceCube's EL7/EL8/EL9 OSG images
+    (common/containers.py); an empty image removes an OS. Sent to pilots at registration."""
     log_level: str = "info"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -174,4 +178,9 @@ def load_settings(config_file: str | None = None, environ: Mapping[str, str] | N
     for name, value in overrides.items():
         if value is not None:
             values[name] = _coerce(name, value)
-    return Settings(**values)
+    settings = Settings(**values)
+    try:
+        os_images(settings.os_images)
+    except ValueError as exc:
+        raise CliError(f"setting 'os_images': {exc}") from None
+    return settings

@@ -47,6 +47,7 @@ HINTS: dict[str, tuple[str, str]] = {
     # task's retries (a refreshed credential may fix it), so never retried for ever.
     "credentials": ("retry", "the storage refused the credentials"),
     "pilot-lost": ("retry", "the pilot running the task was lost"),
+    "container": ("retry", "the task's container could not be used on this worker"),
 }
 #: Kinds that are the infrastructure's fault: DESIGN.md §3.4 gives them their
 #: own retry budget, so they do not use up the task's retries.

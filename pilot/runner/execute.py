@@ -23,10 +23,12 @@ from common.commands import clean_environment
 from common.plan.records import ModulePlan, TrayPlan
 from pilot.runner.monitor import LimitSource, Monitor, Usage, kill_tree
 from pilot.runner.result import RECORDED_ENV, ModuleRecord
+from pilot.runner.runtime_status import BwrapStatus, runtime_outcome
 from pilot.runner.shellvars import resolve
 from pilot.runner.stdlog import StdLog, tail
 from pilot.runner.streaming import Streamer
 from pilot.runner.workdir import WorkDir
+from pilot.sandbox import TaskSandbox
 
 CHUNK = 1 << 16
 TAIL_BYTES = 64 * 1024
@@ -103,6 +105,8 @@ class ModuleContext:
     stop_event: asyncio.Event | None
     term_grace: float
     environ: Mapping[str, str]
+    sandbox: TaskSandbox | None = None
+    """The task's image or module sandbox; None: modules are plain child processes."""
 
 
 def write_configs(module: ModulePlan, workdir: WorkDir, stdlog: StdLog) -> None:
@@ -161,13 +165,16 @@ async def _not_started(record: ModuleRecord, ctx: ModuleContext, message: str) -
 _SETPRIV = shutil.which("setpriv")
 
 
-def _die_with_pilot(argv: list[str], env: dict[str, str], cwd: object) -> list[str]:
+def _die_with_pilot(argv: list[str], env: dict[str, str], cwd: object, wrapped: bool = False) -> list[str]:
     """Modules run in their own session (so a kill reaches their whole tree);
     util-linux's ``setpriv --pdeathsig`` makes the module die with the pilot
     too, so a pilot killed with -9 outside HTCondor leaves no orphan running.
-    The recorded argv stays the module's own."""
+    The recorded argv stays the module's own. A ``wrapped`` argv starts a
+    container runtime, whose program exists on the host (the module's is in the image)."""
     if not _SETPRIV:
         return argv
+    if wrapped:
+        return [_SETPRIV, "--pdeathsig", "KILL", "--", *argv]
     # Only a program that exists is wrapped, so a missing one still fails to
     # start here and is reported like a shell would (status 127).
     program = argv[0] if "/" not in argv[0] or argv[0].startswith("/") else str(pathlib.Path(str(cwd), argv[0]))
@@ -181,7 +188,8 @@ def _python_fallback(argv: list[str], env_shell: list[str], env: dict[str, str],
     only ``python3`` (IceProd 3.2 probes for a ``$PYTHON_BIN`` the same way).
     Under an ``env_shell`` the environment it sets up decides, so only a bare
     ``python`` is replaced."""
-    if env_shell or not argv or argv[0] != "python" or shutil.which("python", path=env.get("PATH")):
+    if env_shell or not argv or argv[0] != "python" or shutil.which("python", path=env.get("PATH")) \
+            or (ctx.sandbox is not None and ctx.sandbox.image):  # the image's PATH decides
         return argv
     python3 = shutil.which("python3", path=env.get("PATH"))
     if python3 is None:
@@ -198,8 +206,11 @@ async def run_module(module: ModulePlan, tray: TrayPlan, ctx: ModuleContext) -> 
     write_configs(module, ctx.workdir, ctx.stdlog)
     env = clean_environment(ctx.environ, module.env_clear)
     record.environment = {key: env[key] for key in RECORDED_ENV if key in env}
+    box = ctx.sandbox
+    if box is not None:
+        env.update(box.env)
     argv, unresolved, capture_error = await resolve(module.argv, module.env_shell, env,
-                                                    ctx.workdir.root)
+                                                    ctx.workdir.root, box.wrap if box else None)
     if capture_error:
         ctx.stdlog.write(f"module {module.name}: could not read env_shell's environment: "
                          f"{capture_error}")
@@ -212,18 +223,21 @@ async def run_module(module: ModulePlan, tray: TrayPlan, ctx: ModuleContext) -> 
     err_offset = ctx.workdir.stderr.stat().st_size if ctx.workdir.stderr.exists() else 0
     ctx.stdlog.write(f"running module {module.name} (tray {tray.name} iteration "
                      f"{tray.iteration}): {json.dumps(argv)} env_clear={module.env_clear}")
+    status = BwrapStatus() if box is not None and box.is_bwrap else None
+    command = box.wrap(argv, status.write_fd) if box is not None else argv
     try:
         proc = await asyncio.create_subprocess_exec(
-            *_die_with_pilot(argv, env, ctx.workdir.root), cwd=ctx.workdir.root, env=env,
+            *_die_with_pilot(command, env, ctx.workdir.root, box is not None), cwd=ctx.workdir.root, env=env,
             stdin=asyncio.subprocess.PIPE if module.stdin is not None else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            start_new_session=True)
-    except FileNotFoundError:
-        return await _not_started(record, ctx, f"{argv[0]}: command not found")
-    except PermissionError:
-        return await _not_started(record, ctx, f"{argv[0]}: Permission denied")
+            start_new_session=True, pass_fds=status.pass_fds if status else ())
     except OSError as exc:
-        return await _not_started(record, ctx, f"{argv[0]}: {exc.strerror or exc}")
+        if status is not None:
+            status.close()
+        what = {FileNotFoundError: "command not found", PermissionError: "Permission denied"}
+        return await _not_started(record, ctx, f"{command[0]}: {what.get(type(exc)) or exc.strerror or exc}")
+    if status is not None:
+        status.started()
     record.start = time.time()
     watch = ctx.monitor.watch(proc.pid, ctx.workdir.root, ctx.usage, ctx.limits)
     killed_for: str | None = None
@@ -261,6 +275,13 @@ async def run_module(module: ModulePlan, tray: TrayPlan, ctx: ModuleContext) -> 
     if killed_for is None and ctx.stop_event is not None and ctx.stop_event.is_set():
         killed_for, detail = "eviction", "stopped by the pilot (SIGTERM/eviction)"
     rc = proc.returncode if proc.returncode is not None else -signal.SIGKILL
+    stderr_tail = tail(ctx.workdir.stderr, TAIL_BYTES, err_offset)
+    if box is not None and killed_for is None:
+        rc, trouble = runtime_outcome(box, status, rc, stderr_tail)
+        if trouble:
+            killed_for, detail = "container", trouble
+    if status is not None:
+        status.close()
     record.exit_code, record.signal = (rc, None) if rc >= 0 else (None, -rc)
     record.killed_for = killed_for
     ended = f"exit code {rc}" if rc >= 0 else f"signal {-rc} ({signal_name(-rc)})"
@@ -269,7 +290,7 @@ async def run_module(module: ModulePlan, tray: TrayPlan, ctx: ModuleContext) -> 
                      + (f"; killed by the runner: {detail}" if killed_for else ""))
     return ModuleOutcome(record=record, killed_for=killed_for, detail=detail, pgid=proc.pid,
                          stdout_tail=tail(ctx.workdir.stdout, TAIL_BYTES, out_offset),
-                         stderr_tail=tail(ctx.workdir.stderr, TAIL_BYTES, err_offset))
+                         stderr_tail=stderr_tail)
 
 
 async def _terminate(proc: asyncio.subprocess.Process, members: set[int], ctx: ModuleContext,

@@ -13,7 +13,10 @@ from __future__ import annotations
 import asyncio
 import re
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
+
+Wrap = Callable[[list[str]], list[str]]
+"""Puts a command in the task's container (the environment is the image's, not the host's)."""
 
 _VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 
@@ -37,10 +40,11 @@ def substitute(argv: list[str], env: Mapping[str, str]) -> list[str]:
 
 
 async def env_shell_environment(env_shell: list[str], env: Mapping[str, str], cwd: Path,
-                                timeout: float = 300.0) -> dict[str, str]:
+                                timeout: float = 300.0, wrap: Wrap | None = None) -> dict[str, str]:
     """The environment ``env_shell`` gives the program it wraps (raises OSError/RuntimeError)."""
+    command = [*env_shell, "env", "-0"]
     proc = await asyncio.create_subprocess_exec(
-        *env_shell, "env", "-0", cwd=cwd, env=dict(env),
+        *(wrap(command) if wrap else command), cwd=cwd, env=dict(env),
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL, start_new_session=True)
     try:
@@ -60,7 +64,7 @@ async def env_shell_environment(env_shell: list[str], env: Mapping[str, str], cw
 
 
 async def resolve(argv: list[str], env_shell: list[str], env: Mapping[str, str],
-                  cwd: Path) -> tuple[list[str], set[str], str | None]:
+                  cwd: Path, wrap: Wrap | None = None) -> tuple[list[str], set[str], str | None]:
     """argv with variables substituted, the names left unresolved, and any capture error."""
     names = referenced(argv)
     if not names:
@@ -69,7 +73,7 @@ async def resolve(argv: list[str], env_shell: list[str], env: Mapping[str, str],
     if not missing or not env_shell:
         return substitute(argv, env), missing, None
     try:
-        shell_env = await env_shell_environment(env_shell, env, cwd)
+        shell_env = await env_shell_environment(env_shell, env, cwd, wrap=wrap)
     except (OSError, RuntimeError) as exc:
         return substitute(argv, env), missing, f"{type(exc).__name__}: {exc}"
     merged = {**env, **shell_env}

@@ -27,6 +27,7 @@ from pilot.runner.staging import StagingFailed, fetch_executables, stage_in, sta
 from pilot.runner.stdlog import StdLog, tail
 from pilot.runner.streaming import LogCallback, Streamer
 from pilot.runner.workdir import WorkDir, create_workdir
+from pilot.sandbox import ContainerError, SandboxPolicy, TaskSandbox, default_policy
 
 LimitsArg = Resources | Callable[[], Resources | None] | None
 EVICTION_REASON = "stopped by the pilot (SIGTERM/eviction)"
@@ -128,6 +129,39 @@ class _Attempt:
             self.ctx.stdlog.write(f"killed processes left running in process group {pgid}")
 
 
+def _task_sandbox(policy: SandboxPolicy, plan: TaskPlan, workdir: WorkDir,
+                  stdlog: StdLog) -> TaskSandbox | None:
+    """Where the modules run; a container that cannot be used ends the attempt before stage-in."""
+    try:
+        box = policy.for_task(plan.container, plan.requirements, workdir.root, gpus=_wants_gpus(plan),
+                              needs=_named_paths(plan))
+    except ContainerError as exc:
+        raise _Failure(str(exc), "container") from None
+    stdlog.write(f"modules run in {box.describe()}" if box else "modules run as plain processes "
+                 "(no container asked for, no sandbox)")
+    return box
+
+
+def _named_paths(plan: TaskPlan) -> list[str]:
+    """Existing absolute host paths the modules' command lines name (their programs, scripts)."""
+    paths = set()
+    for _, module in plan.modules():
+        for word in [*module.argv, *module.env_shell]:
+            if word.startswith("/") and "\0" not in word and os.path.exists(word):
+                paths.add(os.path.normpath(word))
+    return sorted(paths)
+
+
+def _wants_gpus(plan: TaskPlan) -> bool:
+    gpu = plan.requirements.get("gpu")
+    if isinstance(gpu, list):
+        return bool(gpu)
+    try:
+        return float(gpu or 0) > 0
+    except (TypeError, ValueError):
+        return False
+
+
 def _module_reason(outcome: ModuleOutcome) -> str:
     record = outcome.record
     if outcome.killed_for:
@@ -154,13 +188,16 @@ async def run_task(plan: TaskPlan, *, workdir_base: Path, limits: LimitsArg = No
                    monitor: Monitor | None = None, retry: RetryPolicy | None = None,
                    term_grace: float = 10.0,
                    environ: Mapping[str, str] | None = None,
-                   schemes: Mapping[str, Scheme] | None = None) -> TaskResult:
+                   schemes: Mapping[str, Scheme] | None = None,
+                   sandbox: SandboxPolicy | None = None) -> TaskResult:
     """Run ``plan`` in a new work dir under ``workdir_base`` and classify the outcome.
 
     ``limits``: a Resources (the task's requirements as hard limits) or a
     function returning the limits now (the pilot tightens memory when others
     need the slot); None: no limits. ``monitor``: share one across tasks
-    (the pilot); by default a private one sampling at 1 Hz.
+    (the pilot); by default a private one sampling at 1 Hz. ``sandbox``: the
+    pilot's container/sandbox policy; by default this host's runtimes, with
+    containers as the task asks and no sandbox for image-less tasks.
     """
     workdir = create_workdir(workdir_base, plan, attempt)
     streamer = Streamer(log_callback)
@@ -178,13 +215,9 @@ async def run_task(plan: TaskPlan, *, workdir_base: Path, limits: LimitsArg = No
                         stdlog=str(workdir.stdlog))
     stdlog.write(f"task {plan.task_name} of dataset {plan.dataset} job {plan.job}, "
                  f"attempt {workdir.attempt}, in {workdir.root}")
-    if plan.container:
-        # Under IceProd the image was the whole HTCondor job's (+SingularityImage); here
-        # the pilot's slot provides it, so the runner only records what was asked for.
-        stdlog.write(f"container {plan.container} requested: modules run in this pilot's "
-                     "environment")
     failure: _Failure | None = None
     try:
+        ctx.sandbox = _task_sandbox(sandbox or default_policy(), plan, workdir, stdlog)
         await run.run()
     except _Failure as exc:
         failure = exc

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from common.containers import os_images
 from common.resources import Resources
 from server.api.errors import bad_request, not_found
 from server.api.params import json_reply
@@ -62,17 +63,19 @@ HEARTBEAT_SCHEMA: dict[str, Any] = {
 
 
 @routes.post("/pilots", summary="register a pilot with its slot's total resources", roles=PILOT_ROLES,
-             pilot=True, body=REGISTER_SCHEMA, responses={201: "created: {\"result\": pilot_id}"})
+             pilot=True, body=REGISTER_SCHEMA, responses={201: "created: {\"result\": pilot_id, \"os_images\": {OS_ARCH: image}}"})
 async def register(request: web.Request) -> web.Response:
     body = request[BODY]
     try:
         Resources.from_requirements(body["resources"])
     except ValueError as exc:
         raise bad_request(f"key 'resources': {exc}") from None
+    images = os_images(request.app[SETTINGS].os_images)  # checked when the settings were loaded
     new = NewPilot(resources=dict(body["resources"]), site=body.get("site", ""), hostname=body.get("hostname", ""),
                    os=pilots.os_list(body.get("os")), provider=body.get("provider", ""),
                    provider_job_id=body.get("provider_job_id", ""), version=body.get("version", ""))
-    return json_reply({"result": await pilots.register(request.app[STORE], new, body.get("pilot_id"))}, status=201)
+    return json_reply({"result": await pilots.register(request.app[STORE], new, body.get("pilot_id")),
+                       "os_images": images}, status=201)
 
 
 @routes.patch("/pilots/{pilot_id}", summary="heartbeat: free resources and running tasks; renews their leases",

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from common.containers import needs_container
 from common.plan import JobContext, PlanError, task_requirements
 from common.resources import RequirementError, parse_requirements
 
@@ -44,11 +45,17 @@ class TaskRequirements:
     raw: dict[str, Any]
     static: dict[str, Any] | None
     """The shared, already parsed requirements when ``raw`` holds no macro."""
+    container: bool = False
+    """The task names a ``container``: stored as ``requirements.container = true``, which
+    the claim matches only with pilots that run images (common/containers.py)."""
 
     @classmethod
     def build(cls, config: dict[str, Any], task_index: int) -> "TaskRequirements":
         task = config["tasks"][task_index]
         raw = task.get("requirements") or {}
+        container = needs_container(task.get("container"))
+        if container:
+            raw = {**raw, "container": True}
         name = str(task.get("name") or task_index)
         static = None
         if not has_macro(raw):
@@ -57,7 +64,7 @@ class TaskRequirements:
             except RequirementError as exc:
                 where = f"config['tasks'][{task_index}]['requirements']"
                 raise RequirementsError(f"task {name!r}: {where}['{exc.key}']: {exc.message}") from None
-        return cls(config=config, task_index=task_index, name=name, raw=raw, static=static)
+        return cls(config=config, task_index=task_index, name=name, raw=raw, static=static, container=container)
 
     def for_job(self, *, dataset: int, dataset_id: str, job: int, jobs_submitted: int, task_id: str,
                 debug: bool = False) -> dict[str, Any]:
@@ -66,7 +73,8 @@ class TaskRequirements:
         ctx = JobContext(dataset=dataset, job=job, jobs_submitted=jobs_submitted, dataset_id=dataset_id,
                          task_id=task_id, debug=debug)
         try:
-            return task_requirements(self.config, self.task_index, ctx)
+            resolved = task_requirements(self.config, self.task_index, ctx)
+            return {**resolved, "container": True} if self.container else resolved
         except PlanError as exc:
             first = exc.problems[0]
             raise RequirementsError(f"job {job}, task {self.name!r}: {first.path}: {first.message}") from None

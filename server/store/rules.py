@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from common import resources as res
+from common.containers import CONTAINER_NEED
 from common import states
 
 from .checks import check_status
@@ -78,6 +79,8 @@ def task_shape(requirements: Mapping[str, Any] | None) -> TaskShape:
         site = res.parse_site(requirements.get("site"))
     except res.RequirementError as exc:
         raise InvalidArgumentError(f"invalid task requirements: {exc}") from None
+    if requirements.get("container") is True:  # the image is its OS: any pilot that runs images
+        os_tuple = (CONTAINER_NEED,)
     rclass = res.resource_class(need)
     return TaskShape(need, site, os_tuple, rclass, f"{rclass}|{site}|{','.join(os_tuple)}")
 

@@ -21,8 +21,9 @@ from server.store import Attempt, NewDataset, Store, TaskFilter, open_store
 REPO = Path(__file__).resolve().parents[2]
 NVIDIA_SMI = """#!/bin/sh
 # What a real nvidia-smi prints for the two queries frazil makes. Compute apps:
-# every process whose command line matches $FAKE_NVIDIA_SMI_MATCH uses 1024 MiB
-# on GPU 0; each reported pid is noted in $FAKE_NVIDIA_SMI_SEEN/<pid>.
+# every python process running the script $FAKE_NVIDIA_SMI_MATCH uses 1024 MiB
+# on GPU 0 (host pids, as the real one reports them, also for sandboxed modules);
+# each one is noted in $FAKE_NVIDIA_SMI_SEEN/<its CUDA_VISIBLE_DEVICES>.
 case "$*" in
   *--query-gpu=*)
     echo "0, GPU-5e1b8c4a-27c1-4f0e-9d0a-0c7e6b1a2f10, NVIDIA A100-SXM4-40GB, 40960"
@@ -30,9 +31,10 @@ case "$*" in
     ;;
   *--query-compute-apps=*)
     if [ -n "$FAKE_NVIDIA_SMI_MATCH" ]; then
-      for pid in $(pgrep -f "$FAKE_NVIDIA_SMI_MATCH"); do
+      for pid in $(pgrep -f "^[^ ]*python[^ ]* $FAKE_NVIDIA_SMI_MATCH"); do
         echo "$pid, GPU-5e1b8c4a-27c1-4f0e-9d0a-0c7e6b1a2f10, 1024"
-        [ -n "$FAKE_NVIDIA_SMI_SEEN" ] && : > "$FAKE_NVIDIA_SMI_SEEN/$pid"
+        devices=$(tr '\\0' '\\n' < /proc/$pid/environ | sed -n 's/^CUDA_VISIBLE_DEVICES=//p')
+        [ -n "$FAKE_NVIDIA_SMI_SEEN" ] && : > "$FAKE_NVIDIA_SMI_SEEN/${devices:-unset}"
       done
     fi
     ;;

@@ -81,7 +81,9 @@ async def test_gridftp_dying_during_stage_out_never_completes(deployment: Deploy
             os.killpg({server.proc.pid}, signal.SIGKILL)  # the storage dies before the upload
         """))
         dataset_id = await deployment.submit(_config(script, server.url, with_input=False), jobs=1)
-        deployment.pilot("p1", "--cpus", "1", "--memory", "1", "--disk", "5", "--idle-timeout", "30")
+        # --sandbox off: the module kills the storage server, a process a sandboxed module cannot see
+        deployment.pilot("p1", "--cpus", "1", "--memory", "1", "--disk", "5", "--idle-timeout", "30",
+                         "--sandbox", "off")
 
         async def first_attempt_done() -> bool:
             rows = await tasks_of(deployment.db, dataset_id)

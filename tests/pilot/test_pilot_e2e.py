@@ -162,7 +162,7 @@ async def test_gpu_tasks_get_their_own_device(deployment: Deployment, tmp_path: 
         words = dict(word.split("=") for log in logs if log.name == "stdout" for word in log.data.split())
         devices.append(words["devices"])
         [attempt] = await attempts_of(deployment.db, row["task_id"])
-        if (tmp_path / "seen" / words["pid"]).exists():  # nvidia-smi listed this module
+        if (tmp_path / "seen" / words["devices"]).exists():  # nvidia-smi listed this module
             measured += 1
             assert attempt.resources_used["gpu"] == 1
             assert attempt.resources_used["gpumem"] == pytest.approx(1024 * 2**20 / 1e9)
