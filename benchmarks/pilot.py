@@ -34,7 +34,7 @@ from typing import Any
 
 import psutil
 
-from benchmarks.claim import ServerProcess
+from benchmarks.server_process import ServerProcess
 from benchmarks.pilot_monitor import measure as measure_monitor
 from pilot.api import Reply, ServerApi
 from pilot.detect import Flags, detect_slot

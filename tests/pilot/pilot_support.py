@@ -14,7 +14,7 @@ from typing import Any, Awaitable, Callable
 
 import psutil
 
-from benchmarks.claim import ServerProcess
+from benchmarks.server_process import ServerProcess
 from server.auth import default_rights
 from server.store import Attempt, NewDataset, Store, TaskFilter, open_store
 

@@ -15,7 +15,7 @@ from typing import Any, AsyncIterator
 import aiohttp
 import pytest
 
-from benchmarks.claim import ServerProcess
+from benchmarks.server_process import ServerProcess
 from server.store import NewDataset, Store, TaskFilter, open_store
 
 DEMO = json.loads((pathlib.Path(__file__).parents[2] / "examples" / "local-demo.json").read_text())
