@@ -12,13 +12,16 @@ from aiohttp import web
 
 from common.version import __version__
 from server.api import (
-    actions, config, dataset_task_actions, datasets, jobs, logs, misc, pilots, provenance, providers, scratch,
-    task_actions, task_stats, tasks, users,
+    actions, config, credentials, dataset_task_actions, datasets, jobs, logs, misc, pilots, provenance, providers,
+    scratch, task_actions, task_stats, tasks, users,
 )
 from server.api.errors import ApiError, error_response
 from server.api.logs import LOG_INDEX, LogIndex
 from server.api.routing import ApiRoutes
 from server.auth import TokenAuthority, TokenError, load_or_create_key
+from server.credentials import loop as credentials_refresh
+from server.credentials.cipher import SecretCipher, load_or_create_fernet_key
+from server.credentials.keys import CIPHER
 from server.errors import headers_of, status_of
 from server.keys import (
     CLAIM_CACHE, CLAIM_LIMITER, IDENTITY, METRICS, REPORTS, ROUTE_SPECS, SETTINGS, STORE, TOKENS,
@@ -43,10 +46,11 @@ CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
 
 ROUTE_TABLES: tuple[RouteTable, ...] = (
     misc.routes, datasets.routes, config.routes, jobs.routes, tasks.routes, dataset_task_actions.routes,
-    actions.routes, users.routes, pilots.routes, task_actions.routes, logs.routes, task_stats.routes,
+    actions.routes, users.routes, credentials.routes, pilots.routes, task_actions.routes, logs.routes, task_stats.routes,
     scratch.routes, provenance.routes, pages.routes, providers.routes,
 )
-BACKGROUND_SERVICES: tuple[CleanupCtx, ...] = (scheduling.service, action_worker.service, provisioning.service)
+BACKGROUND_SERVICES: tuple[CleanupCtx, ...] = (scheduling.service, action_worker.service, provisioning.service,
+                                               credentials_refresh.service)
 """Started with the app (when ``settings.loops``), after the store opened; stopped before it closes."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -149,6 +153,8 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
     app[REPORTS] = Reports(settings, app[CLAIM_CACHE], UsageMeter())
     app[LOG_INDEX] = LogIndex()
     app[HISTORY] = History()
+    app[CIPHER] = SecretCipher(load_or_create_fernet_key(
+        settings.path(settings.credentials_key_file, "credentials.key")))
     app.cleanup_ctx.append(_store_context(store))
     specs = []
     for table in routes:

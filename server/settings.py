@@ -47,6 +47,16 @@ class Settings:
     e.g. pelican://127.0.0.1:8443 for a `frazil federation`."""
     pelican_ca_file: str = ""
     """PEM file of an extra CA pilots trust for the federation (a `frazil federation`'s ca.pem)."""
+    credentials_key_file: str = ""
+    """Key that encrypts stored credentials (default <data_dir>/credentials.key, created on first start)."""
+    token_clients: dict[str, Any] = field(default_factory=dict)
+    """IceProd's TOKEN_CLIENTS: {issuer URL: {"client_id": ..., "client_secret": ...}} for refresh and exchange."""
+    token_refresh_window_hours: float = 168.0
+    """Only credentials used within this window are refreshed (IceProd's TOKEN_REFRESH_WINDOW)."""
+    token_expire_buffer_minutes: float = 15.0
+    """Refresh a credential this long before it expires (IceProd's TOKEN_EXPIRE_BUFFER)."""
+    token_check_interval_seconds: float = 180.0
+    """How often the refresh loop looks (IceProd's TOKEN_SERVICE_CHECK_INTERVAL)."""
     lease_seconds: float = 600.0
     """How long a claimed task stays a pilot's without a heartbeat."""
     heartbeat_seconds: float = 60.0

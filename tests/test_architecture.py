@@ -79,7 +79,7 @@ FORBIDDEN: list[tuple[tuple[str, ...], tuple[str, ...], str]] = [
     (("common",), ("server", "pilot"), "common is shared by the pilot and the server and imports neither"),
     (("pilot",), ("server",), "the pilot runs on worker nodes without the server's code"),
     (("server.scheduling", "server.provisioning", "server.store", "server.auth", "server.scratch",
-      "server.federation"),
+      "server.federation", "server.credentials"),
      ("server.api", "server.web", "server.app"), "services never reach up into the HTTP handlers"),
     (("server.store",), ("server.scheduling", "server.provisioning"), "the store is below the services"),
     (("server.api",), ("server.app", "server.web"), "handlers do not import the app factory or the website"),

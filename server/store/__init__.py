@@ -21,7 +21,8 @@ from .query import (
     DatasetFilter, InvalidQuery, JobFilter, ListOptions, LogFilter, Page, TaskFilter,
 )
 from .records import (
-    ACTION_STATUSES, ActionMessage, Attempt, AttemptResult, ClaimedTask, ClaimRequest, ConfigVersion, Dataset, DatasetFile,
+    ACTION_STATUSES, ActionMessage, Attempt, AttemptResult, ClaimedTask, ClaimRequest, ConfigVersion, Credential,
+    Dataset, DatasetFile,
     DatasetRights, FailureClass, Group, HeartbeatReply, Job, Log, NewDataset, NewJob, NewLog,
     NewPilot, NewTask, OutputFile, Outcome, Pilot, ProvenanceRecord, QueueClass, ReportOutcome,
     RetryPolicy, ScratchFile, Task, TaskStat, Usage, User, new_id, nowstr,
@@ -38,7 +39,7 @@ __all__ = [
     "DatasetFile", "DatasetRights", "FailureClass", "Group", "HeartbeatReply", "Job", "Log",
     "NewDataset", "NewJob", "NewLog", "NewPilot", "NewTask", "OutputFile", "Outcome", "Pilot",
     "ProvenanceRecord", "QueueClass", "ReportOutcome", "RetryPolicy", "ScratchFile", "Task",
-    "TaskStat", "Usage", "User", "new_id", "nowstr",
+    "TaskStat", "Usage", "User", "new_id", "nowstr", "Credential",
 ]
 
 

@@ -17,6 +17,7 @@ from common.resources import Resources
 
 from .errors import InvalidArgumentError
 from .records import ClaimRequest, NewDataset, NewJob, new_id
+from .records.credentials import CREDENTIAL_TYPES, OWNER_KINDS, Credential
 
 PILOT_STATES = ("active", "lost", "exited")
 ACTION_FINISH_STATUSES = ("complete", "error", "queued")
@@ -244,3 +245,13 @@ def action_progress(value: Any) -> float:
     if not _is_number(value) or not 0 <= value <= 100:
         raise InvalidArgumentError(f"progress must be a number between 0 and 100, got {value!r}")
     return value
+
+
+def credential(value: Credential) -> None:
+    """A credential both backends may store (its secret already encrypted)."""
+    one_of("owner_kind", value.owner_kind, OWNER_KINDS)
+    one_of("type", value.type, CREDENTIAL_TYPES)
+    if not value.owner or not value.url:
+        raise InvalidArgumentError("a credential needs an owner and a url")
+    if not isinstance(value.secret, str) or not value.secret:
+        raise InvalidArgumentError("the secret must be the encrypted text")

@@ -19,7 +19,7 @@ Conventions:
 
 ``Store`` is the sum of one role interface per concern (``server/store/roles/``:
 datasets and configs, jobs and tasks, claim and leases, logs and files,
-pilots, accounts, actions); each method's docstring there is its contract.
+pilots, accounts, actions, credentials); each method's docstring there is its contract.
 Argument checks both backends apply live once, in ``server/store/checks.py``.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ import abc
 
 from .errors import ConflictError, InvalidArgumentError, NotFoundError, SchemaVersionError, StoreError
 from .roles import (
-    AccountsRole, ActionsRole, ClaimRole, DatasetsRole, JobsRole, LogsFilesRole, PilotsRole,
+    AccountsRole, ActionsRole, ClaimRole, CredentialsRole, DatasetsRole, JobsRole, LogsFilesRole, PilotsRole,
 )
 
 __all__ = [
@@ -36,7 +36,8 @@ __all__ = [
 ]
 
 
-class Store(DatasetsRole, JobsRole, ClaimRole, LogsFilesRole, PilotsRole, AccountsRole, ActionsRole, abc.ABC):
+class Store(DatasetsRole, JobsRole, ClaimRole, LogsFilesRole, PilotsRole, AccountsRole, ActionsRole,
+            CredentialsRole, abc.ABC):
     """Abstract store. Obtain one with ``server.store.open_store(url)``."""
 
     backend: str = ""

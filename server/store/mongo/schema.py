@@ -37,6 +37,7 @@ USAGE = "usage"
 LEASES = "loop_leases"
 SCRATCH = "scratch_files"
 ACTIONS = "actions"
+CREDENTIALS = "credentials"
 
 A, D = ASCENDING, DESCENDING
 
@@ -101,6 +102,10 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("state", A), ("last_seen", A)], name="state_seen"),
     ],
     SCRATCH: [IndexModel([("dataset_id", A), ("job_index", A)], name="dataset_job")],
+    CREDENTIALS: [
+        IndexModel([("owner_kind", A), ("owner", A), ("url", A)], name="owner_url", unique=True),
+        IndexModel([("refreshable", A), ("expiration", A)], name="refresh"),
+    ],
     ACTIONS: [
         IndexModel([("status", A), ("priority", D), ("seq", A)], name="pop"),
         IndexModel([("action", A), ("dataset_id", A), ("seq", A)], name="action_dataset"),

@@ -8,6 +8,7 @@ from ..interface import InvalidArgumentError, Store
 from .accounts import AccountsMixin
 from .actions import ActionsMixin
 from .connection import database_name, make_client, probe_server
+from .credentials import CredentialsMixin
 from .datasets import DatasetsMixin
 from .files import FilesMixin
 from .logs import LogsMixin
@@ -17,7 +18,7 @@ from .schema import ensure_indexes
 
 
 class MongoStore(RepairMixin, DatasetsMixin, LogsMixin, FilesMixin, PilotsMixin, AccountsMixin, ActionsMixin,
-                 Store):
+                 CredentialsMixin, Store):
     """A frazil store in one MongoDB database. Build it with :func:`open_mongo_store`."""
 
     backend = "mongodb"

@@ -16,6 +16,7 @@ from .accounts import DatasetRights, Group, Usage, User
 from .actions import ACTION_STATUSES, ActionMessage
 from .attempts import Attempt, AttemptResult, FailureClass, OutputFile, ProvenanceRecord
 from .base import TIME_FORMAT, JsonDict, as_doc, new_id, nowstr
+from .credentials import CREDENTIAL_TYPES, OWNER_KINDS, Credential
 from .claim import ClaimedTask, ClaimRequest, Outcome, QueueClass, ReportOutcome, RetryPolicy
 from .datasets import ConfigVersion, Dataset, NewDataset
 from .jobs import Job, NewJob, NewTask, Task, TaskStat
@@ -23,7 +24,7 @@ from .logs_files import DatasetFile, Log, NewLog, ScratchFile
 from .pilots import HeartbeatReply, NewPilot, Pilot
 
 __all__ = [
-    "ACTION_STATUSES", "ActionMessage", "Attempt", "AttemptResult", "ClaimRequest", "ClaimedTask",
+    "ACTION_STATUSES", "ActionMessage", "CREDENTIAL_TYPES", "Credential", "OWNER_KINDS", "Attempt", "AttemptResult", "ClaimRequest", "ClaimedTask",
     "ConfigVersion", "Dataset", "DatasetFile", "DatasetRights", "FailureClass", "Group", "HeartbeatReply",
     "Job", "JsonDict", "Log", "NewDataset", "NewJob", "NewLog", "NewPilot", "NewTask", "Outcome",
     "OutputFile", "Pilot", "ProvenanceRecord", "QueueClass", "ReportOutcome", "RetryPolicy", "ScratchFile",

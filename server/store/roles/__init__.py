@@ -9,11 +9,12 @@ from __future__ import annotations
 from .accounts import AccountsRole
 from .actions import ActionsRole
 from .claim import ClaimRole
+from .credentials import CredentialsRole
 from .datasets import DatasetsRole
 from .jobs import JobsRole
 from .logs_files import LogsFilesRole
 from .pilots import PilotsRole
 
 __all__ = [
-    "AccountsRole", "ActionsRole", "ClaimRole", "DatasetsRole", "JobsRole", "LogsFilesRole", "PilotsRole",
+    "AccountsRole", "ActionsRole", "ClaimRole", "CredentialsRole", "DatasetsRole", "JobsRole", "LogsFilesRole", "PilotsRole",
 ]

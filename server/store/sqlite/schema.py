@@ -331,6 +331,19 @@ DROP INDEX ix_tasks_dataset
 """
 
 
+# Stored credentials (issue 13): the secret is a Fernet token the server encrypts.
+CREDENTIALS_DDL = """
+CREATE TABLE credentials (
+    owner_kind TEXT NOT NULL, owner TEXT NOT NULL, url TEXT NOT NULL, type TEXT NOT NULL,
+    secret TEXT NOT NULL, transfer_prefix TEXT NOT NULL DEFAULT '', scope TEXT NOT NULL DEFAULT '',
+    buckets TEXT NOT NULL DEFAULT '[]', expiration REAL, refreshable INTEGER NOT NULL DEFAULT 0,
+    last_use REAL, last_refresh REAL, refresh_error TEXT NOT NULL DEFAULT '', created TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (owner_kind, owner, url)
+) WITHOUT ROWID;
+CREATE INDEX ix_credentials_refresh ON credentials(refreshable, expiration)
+"""
+
+
 def run_ddl(conn: sqlite3.Connection, ddl: str) -> None:
     """Statement by statement: ``executescript`` would COMMIT the migration's
     transaction first and lose its atomicity."""
@@ -369,7 +382,12 @@ def _migrate_4(conn: sqlite3.Connection) -> None:
     run_ddl(conn, V4_DDL)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1, _migrate_2, _migrate_3, _migrate_4]
+def _migrate_credentials(conn: sqlite3.Connection) -> None:
+    run_ddl(conn, CREDENTIALS_DDL)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1, _migrate_2, _migrate_3, _migrate_4,
+                                                           _migrate_credentials]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

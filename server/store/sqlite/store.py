@@ -8,6 +8,7 @@ from .accounts import AccountsMixin
 from .actions import ActionsMixin
 from .claim import ClaimMixin
 from .connection import Database, connect
+from .credentials import CredentialsMixin
 from .datasets import DatasetsMixin
 from .files import FilesMixin
 from .jobs import JobsMixin
@@ -21,7 +22,7 @@ from .tasks import TasksMixin
 
 
 class SQLiteStore(DatasetsMixin, JobsMixin, TasksMixin, SchedulingMixin, ClaimMixin, ReportsMixin,
-                  RollupMixin, LogsMixin, FilesMixin, PilotsMixin, AccountsMixin, ActionsMixin):
+                  RollupMixin, LogsMixin, FilesMixin, PilotsMixin, AccountsMixin, ActionsMixin, CredentialsMixin):
     """The embedded default store (``sqlite:///./frazil-data/frazil.db``)."""
 
 

@@ -1,0 +1,109 @@
+"""IceProd's credentials routes (reference §4.5): users', groups', datasets' and tasks' credentials.
+
+Rights as IceProd's: a user manages their own and their groups' credentials,
+admins everyone's; dataset and per-task credentials are admins'. Pilots
+(system tokens) get no credential here: an attempt's token comes with its
+claim. Replies never carry a secret (``access_token``, ``refresh_token``,
+``access_key``, ``secret_key``).
+"""
+from __future__ import annotations
+
+from aiohttp import web
+
+from server.api.errors import ApiError, bad_request, forbidden, not_found
+from server.api.params import json_body, json_reply
+from server.api.routing import ApiRoutes, QueryParam, caller
+from server.credentials.cipher import CipherError
+from server.credentials.keys import CIPHER
+from server.credentials.service import CredentialInputError, CredentialService
+from server.keys import SETTINGS, STORE
+
+routes = ApiRoutes("credentials")
+PEOPLE = {"admin", "user"}
+ADMIN = {"admin"}
+URL_QUERY = [QueryParam("url", "only the credential for this url")]
+
+
+def service(request: web.Request) -> CredentialService:
+    return CredentialService(request.app[STORE], request.app[CIPHER], request.app[SETTINGS].token_clients)
+
+
+def _owner(request: web.Request, kind: str) -> str:
+    """The owner the path names, after the rights check."""
+    identity = caller(request)
+    match = request.match_info
+    if kind == "user":
+        owner = match["username"]
+        if not (identity.is_admin or identity.username == owner):
+            raise forbidden("users may only manage their own credentials")
+    elif kind == "group":
+        owner = match["group_name"]
+        if not (identity.is_admin or owner in identity.groups):
+            raise forbidden("users may only manage the credentials of their own groups")
+    elif kind == "dataset":
+        owner = match["dataset_id"]
+    else:
+        owner = f"{match['dataset_id']}/{match['task_name']}"
+    return owner
+
+
+async def _list(request: web.Request, kind: str) -> web.Response:
+    owner = _owner(request, kind)
+    return json_reply(await service(request).list(kind, [owner], request.query.get("url")))
+
+
+async def _put(request: web.Request, kind: str, patch: bool) -> web.Response:
+    owner = _owner(request, kind)
+    body = await json_body(request)
+    try:
+        if patch:
+            doc = await service(request).patch(kind, owner, body)
+            if doc is None:
+                raise not_found("no credential for that url")
+        else:
+            doc = await service(request).put(kind, owner, body)
+    except CredentialInputError as exc:
+        raise bad_request(str(exc)) from None
+    except CipherError as exc:
+        raise ApiError(409, f"{exc}; delete the credential and add it again") from None
+    return json_reply(doc, status=200 if patch else 201)
+
+
+async def _delete(request: web.Request, kind: str) -> web.Response:
+    owner = _owner(request, kind)
+    url = request.query.get("url")
+    if url is None and request.can_read_body:
+        body = await json_body(request, required=False)
+        url = body.get("url") if isinstance(body, dict) and isinstance(body.get("url"), str) else None
+    deleted = await request.app[STORE].delete_credentials(kind, owner, url)
+    if url is not None and not deleted:
+        raise not_found("no credential for that url")
+    return json_reply({"deleted": deleted})
+
+
+def _routes(kind: str, path: str, roles: set[str]) -> None:
+    noun = {"user": "a user's", "group": "a group's", "dataset": "a dataset's", "task": "a dataset task's"}[kind]
+
+    async def list_(request: web.Request) -> web.Response:
+        return await _list(request, kind)
+
+    async def post(request: web.Request) -> web.Response:
+        return await _put(request, kind, patch=False)
+
+    async def patch(request: web.Request) -> web.Response:
+        return await _put(request, kind, patch=True)
+
+    async def delete(request: web.Request) -> web.Response:
+        return await _delete(request, kind)
+
+    routes.get(path, summary=f"{noun} credentials (never their secrets)", roles=roles, query=URL_QUERY)(list_)
+    routes.post(path, summary=f"add or replace one of {noun} credentials (by url)", roles=roles)(post)
+    routes.patch(path, summary=f"change one of {noun} credentials (named by url)", roles=roles)(patch)
+    routes.delete(path, summary=f"delete {noun} credentials (one with ?url=, else all)", roles=roles,
+                  query=URL_QUERY)(delete)
+
+
+_routes("user", "/users/{username}/credentials", PEOPLE)
+_routes("group", "/groups/{group_name}/credentials", PEOPLE)
+_routes("dataset", "/datasets/{dataset_id}/credentials", ADMIN)
+_routes("task", "/datasets/{dataset_id}/tasks/{task_name}/credentials", ADMIN)
