@@ -82,7 +82,9 @@ def build_plan(doc: dict[str, Any], scratch_url: str | None = None) -> TaskPlan:
                      dataset_id=str(doc.get("dataset_id", "")), task_id=str(doc.get("task_id", "")),
                      debug=bool(doc.get("debug", False)),
                      task_files=[f for f in doc.get("files") or [] if isinstance(f, dict)])
-    return build_task_plan({**config, "options": options}, int(doc.get("task_index") or 0), ctx)
+    # The server stores the config filled with defaults at submit: planned as is.
+    return build_task_plan({**config, "options": options}, int(doc.get("task_index") or 0), ctx,
+                           defaults_filled=True)
 
 
 def plan_failure(exc: Exception, started: float) -> TaskResult:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import copy
 import json
 import os
 import pathlib
@@ -25,7 +24,7 @@ import signal
 import sys
 from typing import Any
 
-from common.config import check_config
+from common.config import prepare_config
 from common.plan import JobContext, PlanError, TaskPlan, build_task_plan, find_task, task_names
 from common.cli_errors import CliError, load_json_file
 
@@ -59,10 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _prepare_config(config: Any, scratch: pathlib.Path) -> dict[str, Any]:
-    problems = check_config(config)
+    prepared, problems = prepare_config(config)  # a filled copy, as the server stores it
     if problems:
         raise CliError("invalid config:\n" + "\n".join(str(p) for p in problems), exit_code=1)
-    prepared = copy.deepcopy(config)
     options = prepared.setdefault("options", {})
     # job_temp without a remote goes to the server's scratch store under a
     # pilot; standalone, a local directory stands in for it.
@@ -93,7 +91,7 @@ def _context(args: argparse.Namespace, config: dict[str, Any]) -> JobContext:
 def _plans(config: dict[str, Any], args: argparse.Namespace, ctx: JobContext) -> list[TaskPlan]:
     try:
         selected = [find_task(config, args.task)[0]] if args.task is not None else list(range(len(task_names(config))))
-        return [build_task_plan(config, index, ctx, strict=True) for index in selected]
+        return [build_task_plan(config, index, ctx, strict=True, defaults_filled=True) for index in selected]
     except PlanError as exc:
         raise CliError("cannot resolve the task:\n" + "\n".join(f"{p.path}: {p.message}" for p in exc.problems), exit_code=1)
 

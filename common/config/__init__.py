@@ -5,7 +5,7 @@ same ``Validation error in config[...]: msg`` text); ``check_config``
 reports every problem at once, adding frazil's extra checks. Macro
 expansion lives in ``common.macros``; this package only checks structure.
 """
-from .checks import check_config
+from .checks import check_config, prepare_config
 from .defaults import fill_defaults
 from .errors import ConfigError, ConfigProblem
 from .schema import load_schema, schema_version
@@ -17,6 +17,7 @@ __all__ = [
     "check_config",
     "fill_defaults",
     "load_schema",
+    "prepare_config",
     "schema_version",
     "validate",
 ]

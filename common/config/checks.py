@@ -18,9 +18,9 @@ from typing import Any
 from common.resources import RequirementError, is_macro, parse_requirement
 
 from .defaults import fill_defaults
+from .depends import names_to_index, read_depends
 from .errors import ConfigError, ConfigProblem, format_path
 from .validation import schema_problems
-
 
 
 def _tasks(config: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
@@ -30,29 +30,13 @@ def _tasks(config: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
     return [(i, task) for i, task in enumerate(tasks) if isinstance(task, dict)]
 
 
-def _first_index_by_name(tasks: list[tuple[int, dict[str, Any]]]) -> dict[str, int]:
-    index: dict[str, int] = {}
-    for i, task in tasks:
-        name = task.get("name")
-        if isinstance(name, str):
-            index.setdefault(name, i)
-    return index
-
-
-def _check_unique_names(tasks: list[tuple[int, dict[str, Any]]]) -> Iterator[ConfigProblem]:
-    first = _first_index_by_name(tasks)
-    for i, task in tasks:
-        name = task.get("name")
+def _check_unique_names(tasks: list[Any]) -> Iterator[ConfigProblem]:
+    first = names_to_index(tasks)
+    for i, task in enumerate(tasks):
+        name = task.get("name") if isinstance(task, dict) else None
         if isinstance(name, str) and first[name] != i:
             yield ConfigProblem(format_path(["tasks", i, "name"]),
                                 f"duplicate task name {name!r} (task {first[name]} has the same name)")
-
-
-def _depends(task: dict[str, Any]) -> list[tuple[int, str]]:
-    depends = task.get("depends")
-    if not isinstance(depends, list):
-        return []
-    return [(j, dep) for j, dep in enumerate(depends) if isinstance(dep, str)]
 
 
 def _path_to(graph: dict[int, list[int]], start: int, goal: int) -> list[int] | None:
@@ -73,39 +57,24 @@ def _path_to(graph: dict[int, list[int]], start: int, goal: int) -> list[int] | 
     return None
 
 
-def _check_depends(tasks: list[tuple[int, dict[str, Any]]]) -> Iterator[ConfigProblem]:
-    index = _first_index_by_name(tasks)
-    names = {i: task.get("name") for i, task in tasks}
+def _check_depends(tasks: list[Any]) -> Iterator[ConfigProblem]:
+    """Each entry read by :func:`depends.read_depends`, as materialization reads
+    it; an edge to a later (or the same) task is reported as the cycle it
+    closes, if it closes one. ``tasks``: the config's whole task list."""
+    names = names_to_index(tasks)
+    read = [(i, dep) for i in range(len(tasks)) for dep in read_depends(tasks, i, names)]
     graph: dict[int, list[int]] = {}
-    later: list[tuple[int, int, int, str]] = []
-    found: dict[tuple[int, int], ConfigProblem] = {}
-    for i, task in tasks:
-        for j, dep in _depends(task):
-            path = format_path(["tasks", i, "depends", j])
-            if dep in index:
-                graph.setdefault(i, []).append(index[dep])
-                if index[dep] >= i:
-                    later.append((i, j, index[dep], dep))
-            elif ":" in dep:
-                dataset_id, _, ref = dep.partition(":")
-                if not dataset_id.strip() or not ref.strip():
-                    found[i, j] = ConfigProblem(path, f"malformed cross-dataset dependency {dep!r} "
-                                                      "(expected '<dataset_id>:<task name or index>')")
-            else:
-                found[i, j] = ConfigProblem(path, f"depends on unknown task {dep!r}")
-    # Only an edge to a later (or the same) task can close a cycle, so
-    # checking each of those finds every cycle, reported where it closes.
-    for i, j, target, dep in later:
-        path = format_path(["tasks", i, "depends", j])
-        back = _path_to(graph, target, i)
-        if back is not None:
-            chain = " -> ".join(str(names[k]) for k in [i, *back])
-            found[i, j] = ConfigProblem(path, f"dependency cycle: {chain}")
-        else:
-            found[i, j] = ConfigProblem(path, f"depends on a later task {dep!r} (task {target}); "
-                                              "a task may only depend on tasks listed before it")
-    for key in sorted(found):
-        yield found[key]
+    for i, dep in read:
+        if dep.task_index is not None:
+            graph.setdefault(i, []).append(dep.task_index)
+    for i, dep in read:
+        message = dep.problem
+        if dep.task_index is not None and message:
+            back = _path_to(graph, dep.task_index, i)
+            if back is not None:
+                message = "dependency cycle: " + " -> ".join(str(tasks[k].get("name")) for k in [i, *back])
+        if message:
+            yield ConfigProblem(format_path(["tasks", i, "depends", dep.position]), message)
 
 
 # The types the schema allows per resource; a value of another type is the
@@ -154,19 +123,22 @@ def _check_modules(tasks: list[tuple[int, dict[str, Any]]]) -> Iterator[ConfigPr
 
 def extra_checks(config: dict[str, Any]) -> list[ConfigProblem]:
     """frazil's checks on a (preferably default-filled) config, in check order."""
+    every = config.get("tasks") if isinstance(config.get("tasks"), list) else []
     tasks = _tasks(config)
-    problems: list[ConfigProblem] = []
-    for check in (_check_unique_names, _check_depends, _check_requirements, _check_modules):
+    problems: list[ConfigProblem] = [*_check_unique_names(every), *_check_depends(every)]
+    for check in (_check_requirements, _check_modules):
         problems.extend(check(tasks))
     return problems
 
 
-def check_config(config: dict[str, Any]) -> list[ConfigProblem]:
-    """Every problem of a user's config at once; an empty list means usable.
+def prepare_config(config: dict[str, Any]) -> tuple[dict[str, Any], list[ConfigProblem]]:
+    """The config with defaults filled (once) and every problem it has.
 
-    Defaults are filled on a copy first (as on submit), then come all schema
-    problems in document order, then frazil's extra checks. Never raises for
-    bad input: an unsupported version or a non-object config is a problem too.
+    Defaults are filled on a copy first, then come all schema problems in
+    document order, then frazil's extra checks. The filled config is what
+    gets stored: readers later (materialization, the pilot) use it as is.
+    Never raises for bad input: an unsupported version or a non-object config
+    is a problem too (and the config then comes back unfilled).
     """
     try:
         filled = fill_defaults(config)
@@ -174,11 +146,16 @@ def check_config(config: dict[str, Any]) -> list[ConfigProblem]:
     except ConfigError as err:
         problems = list(err.problems)
         if not isinstance(config, dict):
-            return problems
+            return config, problems
         # Without a known version there is no schema to check against;
         # the version problem plus the structural checks still help.
         filled = copy.deepcopy(config)
         if "tasks" not in config:
             problems.append(ConfigProblem("config", "'tasks' is a required property"))
     problems.extend(extra_checks(filled))
-    return problems
+    return filled, problems
+
+
+def check_config(config: dict[str, Any]) -> list[ConfigProblem]:
+    """Every problem of a user's config at once (:func:`prepare_config`); empty means usable."""
+    return prepare_config(config)[1]

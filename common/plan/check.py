@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.config import ConfigProblem, check_config, fill_defaults
+from common.config import ConfigProblem, prepare_config
 from common.macros import Diagnostic
 from common.plan.build import JobContext, PlanError, build_task_plan
 
@@ -19,19 +19,21 @@ def _problem(diag: Diagnostic, job: int) -> ConfigProblem:
     return ConfigProblem(path=diag.path or "config", message=f"{diag.message}{phrase} [job {job}]")
 
 
-def check_submission(config: Any, jobs: int, *, dataset: int = 1, dataset_id: str = "") -> list[ConfigProblem]:
-    """All problems of ``config`` submitted with ``jobs`` jobs; empty means it can run.
+def prepare_submission(config: Any, jobs: int, *, dataset: int = 1,
+                       dataset_id: str = "") -> tuple[Any, list[ConfigProblem]]:
+    """``config`` with its defaults filled (once) and all its problems when
+    submitted with ``jobs`` jobs; no problems means it can run, and the filled
+    config is the one to store.
 
     Schema and structure problems come first; macro expansion is only tried
     when the structure is sound (expanding a malformed config would only add
     noise). ``dataset`` is the dataset number the runtime values use.
     """
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
-        return [ConfigProblem(path="jobs", message=f"number of jobs must be an integer >= 1, got {jobs!r}")]
-    problems = check_config(config)
+        return config, [ConfigProblem(path="jobs", message=f"number of jobs must be an integer >= 1, got {jobs!r}")]
+    filled, problems = prepare_config(config)
     if problems:
-        return problems
-    filled = fill_defaults(config)
+        return filled, problems
     seen: set[tuple[str, str]] = set()
     for job in sorted({0, jobs - 1}):
         ctx = JobContext(dataset=dataset, job=job, jobs_submitted=jobs, dataset_id=dataset_id)
@@ -44,4 +46,9 @@ def check_submission(config: Any, jobs: int, *, dataset: int = 1, dataset_id: st
                     if key not in seen:
                         seen.add(key)
                         problems.append(_problem(diag, job))
-    return problems
+    return filled, problems
+
+
+def check_submission(config: Any, jobs: int, *, dataset: int = 1, dataset_id: str = "") -> list[ConfigProblem]:
+    """All problems of ``config`` submitted with ``jobs`` jobs (:func:`prepare_submission`)."""
+    return prepare_submission(config, jobs, dataset=dataset, dataset_id=dataset_id)[1]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from common.config import check_config
+from common.config import ConfigProblem, prepare_config
 from server.api.errors import bad_request, not_found
 from server.api.params import int_param, json_reply
 from server.api.routing import ApiRoutes, QueryParam, caller
@@ -20,10 +20,9 @@ routes = ApiRoutes("config")
 MAX_COMMENT = 10_000
 
 
-def config_problems_text(config: object) -> str | None:
+def problems_text(problems: list[ConfigProblem]) -> str | None:
     """All problems, one ``Validation error in config[...]: msg`` line each
     (the first line is the one IceProd would have reported)."""
-    problems = check_config(config)  # type: ignore[arg-type]  # check_config accepts anything
     return "\n".join(str(p) for p in problems) if problems else None
 
 
@@ -43,8 +42,9 @@ async def get_config(request: web.Request) -> web.Response:
             right="write", body={"type": "object"},
             query=[QueryParam("comment", "why the config changed (kept with the version)")])
 async def put_config(request: web.Request) -> web.Response:
-    config = request[BODY]
-    text = config_problems_text(config)
+    # Filled with defaults and checked once; the filled config is stored.
+    config, problems = prepare_config(request[BODY])
+    text = problems_text(problems)
     if text:
         raise bad_request(text)
     comment = request.query.get("comment", "")

@@ -30,7 +30,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from common.config import fill_defaults
+from common.config.depends import read_depends, resolve_ref
 from server.scheduling.requirements import RequirementsError, TaskRequirements
 from server.settings import Settings
 from server.store import Dataset, InvalidArgumentError, NewJob, NewTask, NotFoundError, Store, TaskFilter
@@ -74,35 +74,32 @@ class DependencyRef:
 
 async def _resolve_depends(store: Store, config: dict[str, Any], dataset: Dataset,
                            task_index: int) -> list[DependencyRef]:
-    task = config["tasks"][task_index]
-    names = {str(t.get("name") or i): i for i, t in enumerate(config["tasks"])}
+    """The task's ``depends``, read by the same function as the submit checks
+    (``common.config.depends``); a cross-dataset entry is looked up in the
+    other dataset's stored config."""
+    tasks = config["tasks"]
     refs: list[DependencyRef] = []
-    for dep in task.get("depends") or []:
-        dep = str(dep)
-        if dep in names:
-            if names[dep] >= task_index:
-                raise MaterializeError(f"bad depends {dep!r} of task {task.get('name')!r}: "
-                                       "a task may only depend on tasks listed before it")
-            refs.append(DependencyRef(names[dep]))
+    for dep in read_depends(tasks, task_index):
+        if dep.problem:
+            raise MaterializeError(f"bad depends {dep.entry!r} of task {tasks[task_index].get('name')!r}: {dep.problem}")
+        if dep.task_index is not None:
+            refs.append(DependencyRef(dep.task_index))
             continue
-        other_id, sep, ref = dep.partition(":")
-        if not sep:
-            raise MaterializeError(f"bad depends {dep!r} of task {task.get('name')!r}: no such task")
+        other_id = str(dep.dataset_id)
         other = await store.get_dataset(other_id)
         other_config = await store.get_config(other_id) if other else None
         if other is None or other_config is None:
-            raise MaterializeError(f"bad depends {dep!r}: dataset {other_id} does not exist or has no config")
+            raise MaterializeError(f"bad depends {dep.entry!r}: dataset {other_id} does not exist or has no config")
         if other.jobs_submitted < dataset.jobs_submitted:
             log.warning("dataset %s depends on %s, which has only %d jobs: later jobs wait for it to grow",
                         dataset.dataset_id, other_id, other.jobs_submitted)
-        other_names = [str(t.get("name") or i) for i, t in enumerate(other_config.config.get("tasks", []))]
-        if ref in other_names:
-            refs.append(DependencyRef(other_names.index(ref), other_id))
-        elif ref.isdigit() and int(ref) < len(other_names):
-            refs.append(DependencyRef(int(ref), other_id))
-        else:
-            raise MaterializeError(f"bad depends {dep!r}: dataset {other_id} has no task {ref!r} "
-                                   f"(tasks: {', '.join(other_names)})")
+        other_tasks = other_config.config.get("tasks", [])
+        found = resolve_ref(other_tasks, dep.ref)
+        if found is None:
+            names = ", ".join(str(t.get("name")) for t in other_tasks if isinstance(t, dict))
+            raise MaterializeError(f"bad depends {dep.entry!r}: dataset {other_id} has no task {dep.ref!r} "
+                                   f"(tasks: {names})")
+        refs.append(DependencyRef(found, other_id))
     return refs
 
 
@@ -147,7 +144,7 @@ async def _materialize(store: Store, settings: Settings, dataset_id: str, num: i
     stored = await store.get_config(dataset_id)
     if stored is None:
         raise MaterializeError(f"dataset {dataset_id} has no config")
-    config = fill_defaults(stored.config)
+    config = stored.config  # stored filled and checked at submit: read as is
     count = len(config.get("tasks", []))
     if count != dataset.tasks_per_job:
         raise MaterializeError(f"config has {count} tasks but the dataset has tasks_per_job={dataset.tasks_per_job}")

@@ -7,7 +7,8 @@ import pathlib
 
 import pytest
 
-from common.plan import JobContext, PlanError, build_task_plan, check_submission
+from common.config import fill_defaults
+from common.plan import JobContext, PlanError, build_task_plan, check_submission, task_requirements
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
 NUGEN_SRC = "/cvmfs/icecube.opensciencegrid.org/py3-v4.3.0/metaprojects/icetray/v1.9.2/simprod-scripts/resources/scripts/nugen.py"
@@ -144,3 +145,22 @@ def test_literal_arguments_reach_the_program_as_written(args, expected):
     plan = build_task_plan(config, "t", JobContext(dataset=1, job=7, jobs_submitted=8))
     [(_, module)] = list(plan.modules())
     assert module.argv[-len(expected):] == expected
+
+
+def test_task_requirements_is_the_plans_reading() -> None:
+    """Materialization sizes a task with ``task_requirements``: the same scopes
+    and parser as the plan the pilot builds, so both give the same dict."""
+    config = fill_defaults({"version": 3.2, "steering": {"parameters": {"mem": "1500MB", "base": 2}},
+                            "tasks": [{"name": "t", "parameters": {"hours": "$eval($(base) * 2)h"},
+                                       "requirements": {"memory": "$(mem)", "time": "${hours}",
+                                                        "disk": "$eval($(job) + 1)", "os": ["$(task)"]},
+                                       "trays": [{"modules": [{"src": "a.py"}]}]}]})
+    for job in (0, 6):
+        ctx = JobContext(dataset=3, job=job, jobs_submitted=7, dataset_id="d" * 32)
+        plan = build_task_plan(config, 0, ctx, defaults_filled=True)
+        assert task_requirements(config, 0, ctx) == plan.requirements == {
+            "cpu": 1, "memory": 1.5, "disk": job + 1, "time": 4.0, "os": ["t"]}
+    bad = copy.deepcopy(config)
+    bad["tasks"][0]["requirements"]["memory"] = "$eval(0 - $(job))"
+    with pytest.raises(PlanError, match=r"\['memory'\]: memory: must be greater than 0 \(GB\), got 0"):
+        task_requirements(bad, 0, JobContext(dataset=3, job=0, jobs_submitted=7))

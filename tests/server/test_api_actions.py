@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from common.config import fill_defaults
 from server.scheduling import action_worker
 from server.scheduling.materialize import materialize
 from server.store import TaskFilter, open_store
@@ -251,3 +252,30 @@ async def test_edit_config_with_per_job_requirements_lists_them(server):
     await materialize(server.store, server.settings, dataset_id, 1)
     page = await server.store.list_tasks(TaskFilter(dataset_id=dataset_id, name=["generate"], job_index=3))
     assert page.rows[0]["requirements"]["memory"] == 4 and page.rows[0]["config_version"] == 2
+
+
+async def test_every_write_path_stores_the_config_filled_once(server):
+    """submit, edit_config and PUT /config fill the defaults at the door; the
+    stored version is the filled one, so materialization and the pilot read it
+    as it is. The action message already carries the filled config."""
+    token = server.token("alice")
+    filled = fill_defaults(CONFIG)
+    assert filled != CONFIG  # the defaults add something to fill
+    status, body, _ = await call(server, "POST", "/actions/submit", token, body=submit_body(jobs=1))
+    assert status == 201, body
+    assert json.loads((await server.store.get_action(body["result"])).payload["config"]) == filled
+    await run_actions(server)
+    dataset_id = (await server.store.get_action(body["result"])).payload["dataset_id"]
+    assert (await server.store.get_config(dataset_id)).config == filled
+
+    status, body, _ = await call(server, "POST", "/actions/edit_config", token,
+                                 body={"dataset_id": dataset_id, "config": json.dumps(CONFIG)})
+    assert status == 201, body
+    await run_actions(server)
+    assert (await server.store.get_config(dataset_id, 2)).config == filled
+
+    status, body, _ = await call(server, "PUT", f"/config/{dataset_id}", token, body=CONFIG)
+    assert status == 200, body
+    assert (await server.store.get_config(dataset_id, 3)).config == filled
+    status, body, _ = await call(server, "GET", f"/config/{dataset_id}", token)
+    assert body == filled

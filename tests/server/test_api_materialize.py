@@ -4,9 +4,11 @@ requirements with the shared fast path, brakes, idempotent retries."""
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 
+from common.config import check_config
 from server.scheduling.materialize import MaterializeError, materialize, task_id_for
 from server.store import ListOptions, TaskFilter
 from tests.server.user_api_helpers import config, create_dataset
@@ -106,3 +108,20 @@ async def test_task_count_mismatch_is_refused(server):
     await rc.request("PUT", f"/config/{reply['result']}", config())
     with pytest.raises(MaterializeError, match="3 tasks but the dataset has tasks_per_job=2"):
         await materialize(server.store, server.settings, reply["result"], 1)
+
+
+async def test_materialize_reads_depends_as_the_submit_checks_do(server):
+    """A config stored without the checks (an older version, another tool)
+    with a dependency on a later task: materialization refuses it with the
+    very message the submit checks give (one reader, common.config.depends)."""
+    cfg = config()
+    for task in cfg["tasks"]:
+        task["depends"] = []
+    cfg["tasks"][0]["depends"] = ["detect"]
+    [problem] = check_config(cfg)
+    assert problem.message.startswith("depends on a later task 'detect'")
+    assert problem.path == "config['tasks'][0]['depends'][0]"
+    dataset_id = await create_dataset(server, server.token("alice"), jobs=1, materialized=False)
+    await server.store.add_config_version(dataset_id, cfg, "alice")  # straight into the store
+    with pytest.raises(MaterializeError, match=re.escape(problem.message)):
+        await materialize(server.store, server.settings, dataset_id, 1)

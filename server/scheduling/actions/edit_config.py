@@ -11,15 +11,15 @@ and the message's payload lists those tasks under ``requirements_per_job``.
 """
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from common.config import fill_defaults
-from common.plan import check_submission
+from common.plan import prepare_submission
 from server.auth import Identity
 from server.scheduling.actions.base import (
-    Action, ActionContext, ActionInputError, Prepared, check_keys, check_problems, get_json_object, get_str,
-    writable_dataset,
+    Action, ActionContext, ActionInputError, Prepared, check_keys, check_problems, get_str, writable_dataset,
 )
+from server.scheduling.actions.submit import parse_config
 from server.scheduling.requirements import RequirementsError, TaskRequirements
 from server.store import ActionMessage, NotFoundError
 
@@ -38,13 +38,12 @@ async def prepare(ctx: ActionContext, identity: Identity, payload: dict[str, Any
     get_str(payload, "description")
     get_str(payload, "comment", max_len=10_000)
     dataset = await writable_dataset(ctx.store, identity, dataset_id)
-    config = get_json_object(payload, "config")
-    assert config is not None
-    config.setdefault("version", 3.2)
-    check_problems(check_submission(config, dataset.jobs_submitted, dataset=dataset.dataset, dataset_id=dataset_id))
+    config, problems = prepare_submission(parse_config(payload), dataset.jobs_submitted, dataset=dataset.dataset,
+                                          dataset_id=dataset_id)
+    check_problems(problems)
     current = await ctx.store.get_config(dataset_id)
     if current is not None:
-        old, new = _shape(fill_defaults(current.config)), _shape(fill_defaults(config))
+        old, new = _shape(current.config), _shape(config)
         if len(old) != len(new):
             raise ActionInputError(f"the config must keep its {len(old)} tasks (got {len(new)})")
         for index, ((old_name, old_deps), (new_name, new_deps)) in enumerate(zip(old, new)):
@@ -52,7 +51,9 @@ async def prepare(ctx: ActionContext, identity: Identity, payload: dict[str, Any
                 raise ActionInputError(f"task {index} must keep its name {old_name!r} (got {new_name!r})")
             if old_deps != new_deps:
                 raise ActionInputError(f"task {old_name!r} must keep its depends {old_deps} (got {new_deps})")
-    return Prepared(payload={**payload, "username": identity.username}, dataset_id=dataset_id)
+    # The message carries the FILLED config: run() stores it as it is.
+    return Prepared(payload={**payload, "config": json.dumps(config), "username": identity.username},
+                    dataset_id=dataset_id)
 
 
 def _requirements(config: dict[str, Any], index: int, dataset: Any) -> dict[str, Any] | None:
@@ -72,10 +73,7 @@ async def run(ctx: ActionContext, message: ActionMessage) -> dict[str, Any]:
     dataset = await store.get_dataset(dataset_id)
     if dataset is None:
         raise NotFoundError(f"dataset {dataset_id} not found")
-    raw = get_json_object(payload, "config")
-    assert raw is not None
-    raw.setdefault("version", 3.2)
-    config = fill_defaults(raw)
+    config = parse_config(payload)  # filled and checked by prepare()
     version = await store.add_config_version(dataset_id, config, payload.get("username", ""),
                                              payload.get("comment") or "edit_config")
     if payload.get("description") is not None:

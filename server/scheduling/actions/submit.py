@@ -6,9 +6,11 @@ Payload as IceProd's: ``config`` (a JSON string), ``description``,
 ``extra_submit_fields`` (a JSON string with more ``POST /datasets`` fields,
 e.g. ``{"status": "suspended"}``). ``dataset_id`` is added on completion.
 
-The whole submission is checked up front with ``common.plan.check_submission``
-(schema, frazil's checks, and every task planned for the first and last job),
-so a config that would fail at run time is a 400 listing every problem.
+The whole submission is parsed, filled with defaults and checked once, up
+front, with ``common.plan.prepare_submission`` (schema, frazil's checks, and
+every task planned for the first and last job), so a config that would fail
+at run time is a 400 listing every problem. The filled config travels in the
+message and is stored as it is; nothing later fills or re-checks it.
 The dataset id is derived from the message id, so a worker that dies half way
 and is retried finishes the same dataset instead of making a second one.
 """
@@ -20,8 +22,7 @@ import uuid
 from typing import Any
 
 from common import states
-from common.config import fill_defaults
-from common.plan import check_submission
+from common.plan import prepare_submission
 from server.auth import Identity, default_rights
 from server.scheduling.actions.base import (
     MAX_JOBS, Action, ActionContext, ActionForbidden, ActionInputError, Prepared, check_keys, check_problems,
@@ -74,19 +75,21 @@ async def prepare(ctx: ActionContext, identity: Identity, payload: dict[str, Any
         if group not in identity.groups:
             raise ActionForbidden(f"group {group!r} is not one of your groups ({', '.join(sorted(identity.groups))})")
     extra = check_extra(get_json_object(payload, "extra_submit_fields", "{}") or {})
-    config = parse_config(payload)
-    check_problems(check_submission(config, jobs))
+    config, problems = prepare_submission(parse_config(payload), jobs)
+    check_problems(problems)
     description = get_str(payload, "description", None)
     if description is None:
         description = str(config.get("description") or "")
-    return Prepared(payload={**payload, "username": username, "group": group, "description": description,
-                             "jobs_submitted": jobs, "extra_submit_fields": json.dumps(extra)})
+    # The message carries the FILLED config: run() stores it as it is.
+    return Prepared(payload={**payload, "config": json.dumps(config), "username": username, "group": group,
+                             "description": description, "jobs_submitted": jobs,
+                             "extra_submit_fields": json.dumps(extra)})
 
 
 async def run(ctx: ActionContext, message: ActionMessage) -> dict[str, Any]:
     payload = message.payload
     store = ctx.store
-    config = fill_defaults(parse_config(payload))
+    config = parse_config(payload)  # filled and checked by prepare()
     extra = json.loads(payload.get("extra_submit_fields") or "{}")
     dataset_id = uuid.uuid5(ID_NAMESPACE, message.message_id).hex
     username, group = payload["username"], payload["group"]
