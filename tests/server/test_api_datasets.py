@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 from requests import HTTPError
 
+from common.config import fill_defaults
 from tests.server.user_api_helpers import CONFIG, call, config, create_dataset
 
 pytestmark = pytest.mark.asyncio
@@ -139,7 +140,7 @@ async def test_config_versions_kept_on_edit(server):
     token = server.token("alice")
     dataset_id = await create_dataset(server, token, materialized=False)
     rc = server.rest(token)
-    assert await rc.request("GET", f"/config/{dataset_id}") == CONFIG
+    assert await rc.request("GET", f"/config/{dataset_id}") == fill_defaults(CONFIG)  # stored filled
     edited = config(description="second")
     status, _, _ = await call(server, "PUT", f"/config/{dataset_id}", token, body=edited, params={"comment": "why"})
     assert status == 200
