@@ -18,7 +18,7 @@ from typing import Callable, Mapping
 
 from common.errors import Classification, FailureEvidence, classify
 from common.plan.records import DataTransfer, TaskPlan
-from common.resources import Resources
+from common.resources import RequirementError, Resources, parse_requirement
 from common.transfer import RetryPolicy, Scheme, TransferRecord
 from pilot.runner.execute import ModuleContext, ModuleOutcome, run_module, signal_name
 from pilot.runner.monitor import GB, Limits, LimitSource, Monitor, Usage
@@ -153,12 +153,10 @@ def _named_paths(plan: TaskPlan) -> list[str]:
 
 
 def _wants_gpus(plan: TaskPlan) -> bool:
-    gpu = plan.requirements.get("gpu")
-    if isinstance(gpu, list):
-        return bool(gpu)
+    """Read by the one requirement parser, as the pilot sized the claim."""
     try:
-        return float(gpu or 0) > 0
-    except (TypeError, ValueError):
+        return parse_requirement("gpu", plan.requirements.get("gpu")) > 0
+    except RequirementError:
         return False
 
 

@@ -83,3 +83,21 @@ def test_backoff_grows_with_jitter_and_honours_retry_after(tmp_path: Path) -> No
     assert 30.0 <= pilot._backoff(30.0, 5) <= 37.5  # never below what the server asked for
     free = pilot.free()
     assert (free.cpu, free.memory, free.time) == (2, 4.0, pytest.approx(UNLIMITED_HOURS - 120 / 3600))
+
+
+async def test_a_claim_the_pilot_cannot_size_fails_without_running(tmp_path: Path) -> None:
+    """Requirements this pilot cannot read (a server of another version) are not
+    guessed at (it once ran such a task as a 0-GPU task): the claim holds
+    nothing and the task is reported failed, naming the field."""
+    slot = Slot(cpu=2, gpu=1, memory=4.0, disk=10.0, end=None, os="DEBIAN_12_x86_64")
+    pilot = Pilot(PilotConfig(url="http://127.0.0.1:1", token="t", workdir=tmp_path, slot=slot))
+    claim = claim_from(_doc(requirements={"gpu": "two"}))
+    assert claim.problem.startswith("unreadable requirements: requirements.gpu: expected a whole number")
+    assert (claim.requirements.cpu, claim.requirements.gpu, claim.requirements.memory) == (0, 0, 0.0)
+    pilot.running[claim.task_id] = claim
+    assert pilot.free().gpu == 1  # the unreadable claim takes nothing from the slot
+    await pilot._run_claim(claim)
+    [report] = [e for e in pilot.spool.pending() if e.route.endswith("/task_actions/failed")]
+    assert report.body["kind"] == "config" and "requirements.gpu" in report.body["reason"]
+    assert report.body["modules"] == []  # nothing ran
+    assert claim.task_id not in pilot.running
