@@ -86,7 +86,7 @@ class Settings:
     rollup_sweep_batch: int = 250
     """Jobs re-checked per roll-up cycle by the safety sweep (reports roll up at once)."""
     priority_refresh_seconds: float = 600.0
-    """Longest time a dataset's waiting-task priorities go without a recomputation."""
+    """Longest time between two recomputations of the dataset priorities (task priority = dataset base + offset)."""
     provider_interval_seconds: float = 5.0
     """How often the provisioning loop compares the queue with the pilots (seconds)."""
     local_site: str = "local"

@@ -3,8 +3,10 @@ materialize → release → queue → reap → roll up → actions cleanup.
 
 Each method does one bounded round and returns True when it stopped at a
 batch limit (so the runner goes again at once instead of sleeping). None of
-them does a store call per task: priorities are written in bulk, counts come
-from the store's indexes, and the roll-up works on batches of jobs.
+them does a store call per task, nor reads tasks it does not change: task
+priorities move with one store call per dataset (base + stored offset),
+queueing and release read index ranges per dataset, and the roll-up works on
+batches of jobs and probes which job statuses a dataset has.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from server.metrics import ServerMetrics
 from server.scheduling.fairshare import FairShare
 from server.scheduling.materialize import MaterializeError, materialize
 from server.scheduling.pilots import release_pilot_tasks, retry_policy
-from server.scheduling.priority import DatasetInputs, dataset_priorities, task_priority
+from server.scheduling.priority import DatasetInputs, dataset_priorities
 from server.scratch.files import cleanup_job_scratch
 from server.settings import Settings
 from server.store import DatasetFilter, JobFilter, ListOptions, Store, TaskFilter
@@ -28,18 +30,15 @@ log = logging.getLogger("frazil.server.scheduling")
 
 ACTIVE_STATUSES = ("idle", "waiting", "queued", "processing")
 """Tasks that count towards a dataset's share of the backlog (reference §6.3)."""
-PAGE = 10_000
 ACTIONS_KEPT_SECONDS = 86_400.0
 MAX_DIRTY = 100_000
 """Jobs remembered for an early roll-up; beyond that the sweep catches them."""
 PRIORITY_TOLERANCE = 0.005
-"""Priority changes smaller than this are not written (ordering barely moves)."""
-PRIORITY_MIN_INTERVAL = 10.0
-"""Newly released tasks of a dataset get their priority within this many seconds."""
-PRIORITY_WRITE_BATCH = 2_000
-PRIORITY_PAGE = 1_000
-"""Waiting tasks read per store call: each page is converted in the event
-loop, so pages stay small enough not to delay requests."""
+"""Dataset priority changes smaller than this are not written (ordering barely
+moves, and each write re-prices the dataset's queued tasks)."""
+COUNT_COST_FACTOR = 100.0
+"""The per-dataset task counts are recounted at most every this many times
+the last count took: at most 1 % of a core, at any backlog size."""
 ROLLUP_CHUNK = 250
 """Jobs per roll-up store call: short writer transactions, so claims interleave."""
 FULL_ROLLUP_SECONDS = 600.0
@@ -47,25 +46,20 @@ FULL_ROLLUP_SECONDS = 600.0
 often; in between only datasets whose jobs changed (a full pass counts every
 job of every dataset, in the store's writer)."""
 DATASET_VIEW_SECONDS = 30.0
+SWEEP_STATUSES = ("processing", "errors", "suspended")
+"""Job statuses the roll-up sweep re-checks (complete is final)."""
 
 
 @dataclass
 class _DatasetView:
-    """Processing datasets with their task counts and priorities at ``at``."""
+    """Processing datasets with their task counts and priorities at ``at``;
+    ``cost``: seconds the counts took."""
 
     datasets: list[dict[str, Any]]
     counts: dict[str, dict[str, int]]
     priorities: dict[str, float]
     at: float
-
-
-@dataclass
-class _PriorityState:
-    """What a dataset's waiting-task priorities were last computed from."""
-
-    priority: float
-    waiting: int
-    at: float
+    cost: float
 
 
 def _age_days(start_date: str, now: float) -> float:
@@ -92,9 +86,10 @@ class Scheduler:
         self.fair_share = FairShare(self.settings.usage_half_life_hours, self.settings.fair_share_weight)
         self.dirty_jobs: set[str] = set()
         self.dirty_datasets: set[str] = set()
-        self._priorities: dict[str, _PriorityState] = {}
+        self.priority_bases: dict[str, float] = {}
+        """Dataset priorities last written to the store as task priority bases."""
         self._view: _DatasetView | None = None
-        self._sweep_datasets: list[str] = []
+        self._sweep_todo: list[tuple[str, str]] = []
         self._sweep_cursor: str | None = None
         self._materialize_errors: dict[str, str] = {}
         self._last_full_rollup = -FULL_ROLLUP_SECONDS
@@ -165,38 +160,30 @@ class Scheduler:
     # ------------------------------------------------------------ queue
 
     async def queue(self) -> bool:
-        """Priorities for waiting tasks, then waiting → queued up to the target.
+        """Dataset priorities, then waiting → queued up to the target.
 
-        Only waiting tasks need priorities, so a round without any costs a
-        few index lookups. Per-dataset counts of every active status cost as much as
-        the dataset is large, so the dataset-level view (priorities, queued
-        load) is recomputed when the processing datasets change, else at most
-        every ``DATASET_VIEW_SECONDS``; the
-        cheap per-dataset waiting counts are read every round."""
+        A task's priority is its dataset's base plus an offset stored when
+        the task was created, so priorities cost one store call per dataset
+        whose priority moved (``set_priority_bases``), never a pass over its
+        tasks, and queueing reads the tasks it moves plus one index probe
+        per dataset. The per-dataset task counts the dataset priorities use
+        cost as much as the datasets are large (on a reader, not the writer),
+        so they are recounted when the processing datasets change, else at
+        most every ``DATASET_VIEW_SECONDS`` or 100 × the time the last count
+        took (at most ``priority_refresh_seconds``)."""
         store, settings = self.store, self.settings
         now = time.time()
         queued = sum(c.queued for c in await store.queued_classes())
         self.metrics.queued.set(queued)
         datasets = await self.processing_datasets()
-        # (dataset, status) is an index prefix: each count is as cheap as the
-        # dataset has waiting tasks, unlike one count over all datasets
-        in_waiting = {ds["dataset_id"]: (await store.task_counts_by_status(
-            TaskFilter(dataset_id=ds["dataset_id"], status=["waiting"]))).get("waiting", 0) for ds in datasets}
-        waiting = sum(in_waiting.values())
-        if not waiting:
+        if not datasets:
             return False
-        view = self._view
-        if view is None or now - view.at >= DATASET_VIEW_SECONDS or \
-                [d["dataset_id"] for d in datasets] != [d["dataset_id"] for d in view.datasets]:
-            counts = await self._counts(datasets)
-            view = self._view = _DatasetView(datasets, counts, await self._dataset_priorities(datasets, counts, now),
-                                             now)
-            for gone in set(self._priorities) - set(view.priorities):
-                del self._priorities[gone]
-        for ds in datasets:
-            dataset_id = ds["dataset_id"]
-            await self._refresh_task_priorities(ds, view.priorities[dataset_id], in_waiting[dataset_id], now)
-
+        view = await self._dataset_view(datasets, now)
+        moved = {d: p for d, p in view.priorities.items()
+                 if abs(p - self.priority_bases.get(d, -1.0)) > PRIORITY_TOLERANCE}
+        if moved:
+            await store.set_priority_bases(moved)
+            self.priority_bases.update(moved)
         want = min(settings.queue_target - queued, settings.queue_batch)
         if want <= 0:
             return False
@@ -207,7 +194,22 @@ class Scheduler:
         deprio = [d for _, d in sorted(loaded, reverse=True)]
         taken = await store.queue_tasks(want, dataset_deprio=deprio)
         self.metrics.queued.set(queued + len(taken))
-        return len(taken) >= want and len(taken) < waiting
+        return len(taken) >= want
+
+    async def _dataset_view(self, datasets: list[dict[str, Any]], now: float) -> _DatasetView:
+        view = self._view
+        ids = [d["dataset_id"] for d in datasets]
+        if view is not None and ids == [d["dataset_id"] for d in view.datasets] and now - view.at < min(
+                max(DATASET_VIEW_SECONDS, COUNT_COST_FACTOR * view.cost), self.settings.priority_refresh_seconds):
+            return view
+        started = time.monotonic()
+        counts = await self._counts(datasets)
+        cost = time.monotonic() - started
+        view = self._view = _DatasetView(datasets, counts, await self._dataset_priorities(datasets, counts, now),
+                                         now, cost)
+        for gone in set(self.priority_bases) - set(ids):
+            del self.priority_bases[gone]
+        return view
 
     async def _dataset_priorities(self, datasets: list[dict[str, Any]], counts: dict[str, dict[str, int]],
                                   now: float) -> dict[str, float]:
@@ -223,59 +225,6 @@ class Scheduler:
         owners = {i.dataset_id: (i.username, i.group) for i in inputs}
         return dataset_priorities(inputs, user_priorities=users, group_priorities=groups,
                                   fair_share=self.fair_share.factors(owners, now))
-
-    async def _refresh_task_priorities(self, ds: dict[str, Any], prio: float, waiting: int, now: float) -> None:
-        """Keep the dataset's waiting-task priorities right without reading
-        them all every round (at ~10 µs of Python per row, a 250,000-task
-        backlog would cost seconds):
-
-        * newly released tasks (materialized with priority 0) are found by
-          reading the waiting tasks lowest priority first, page by page, until
-          a page needs no change (at most every ``PRIORITY_MIN_INTERVAL``);
-        * all waiting tasks are recomputed when the dataset priority moved by
-          more than ``PRIORITY_TOLERANCE`` or every ``priority_refresh_seconds``.
-
-        Only values off by more than the tolerance are written, in short
-        batches, so the store's writer is never held long from the claims."""
-        dataset_id = ds["dataset_id"]
-        state = self._priorities.get(dataset_id)
-        full = False
-        if state is not None:
-            age = now - state.at
-            full = abs(state.priority - prio) > PRIORITY_TOLERANCE or age >= self.settings.priority_refresh_seconds
-            if not full and not (waiting > state.waiting and age >= PRIORITY_MIN_INTERVAL):
-                state.waiting = min(state.waiting, waiting)  # queueing lowers it; a later release counts as new
-                return
-        if state is None or full:
-            self._priorities[dataset_id] = _PriorityState(prio, waiting, now)
-        else:  # only new tasks: the dataset priority the others were computed with stays the reference
-            state.waiting, state.at = waiting, now
-            prio = state.priority
-        if waiting:
-            await self._write_task_priorities(ds, prio, full)
-
-    async def _write_task_priorities(self, ds: dict[str, Any], prio: float, full: bool) -> None:
-        jobs_submitted = int(ds.get("jobs_submitted", 0))
-        tasks_per_job = int(ds.get("tasks_per_job", 0))
-        opts = ListOptions(keys=["job_index", "task_index", "priority"], limit=PRIORITY_PAGE,
-                           sort=() if full else (("priority", 1),))
-        while True:
-            page = await self.store.list_tasks(TaskFilter(dataset_id=ds["dataset_id"], status=["waiting"]), opts)
-            changed: list[tuple[str, float]] = []
-            for row in page.rows:
-                new = task_priority(prio, task_index=row.get("task_index", 0), job_index=row.get("job_index", 0),
-                                    tasks_per_job=tasks_per_job, jobs_submitted=jobs_submitted)
-                if abs(new - row.get("priority", 0.0)) > PRIORITY_TOLERANCE:
-                    changed.append((row["task_id"], new))
-            for chunk in _chunks(changed, PRIORITY_WRITE_BATCH):
-                await self.store.set_priorities(chunk)
-            if page.next_cursor is None:
-                return
-            # lowest first: past the never-prioritised tasks (priority 0) and a
-            # page needing nothing, the rest was computed before
-            if not full and not changed and page.rows and page.rows[-1].get("priority", 0.0) > 0.0:
-                return
-            opts = ListOptions(keys=opts.keys, limit=PRIORITY_PAGE, after=page.next_cursor, sort=opts.sort)
 
     # ------------------------------------------------------------ reap
 
@@ -345,18 +294,20 @@ class Scheduler:
 
     async def _sweep_page(self, processing: list[str], batch: int) -> list[str]:
         """The next ``batch`` unfinished jobs of processing datasets, walking
-        one dataset after the other and starting over when all were seen."""
-        if not self._sweep_datasets:
-            self._sweep_datasets = list(processing)
+        one (dataset, status) after the other and starting over when all
+        were seen. One status at a time: each page is then one range of the
+        jobs' (dataset_id, status) index, in ``seq`` order (three statuses
+        at once would make the store merge and sort them for every page)."""
+        if not self._sweep_todo:
+            self._sweep_todo = [(d, s) for d in processing for s in SWEEP_STATUSES]
             self._sweep_cursor = None
-        while self._sweep_datasets:
-            dataset_id = self._sweep_datasets[0]
-            page = await self.store.list_jobs(
-                JobFilter(dataset_id=dataset_id, status=["processing", "errors", "suspended"]),
-                ListOptions(keys=["job_id"], limit=batch, after=self._sweep_cursor))
+        while self._sweep_todo:
+            dataset_id, status = self._sweep_todo[0]
+            page = await self.store.list_jobs(JobFilter(dataset_id=dataset_id, status=[status]),
+                                              ListOptions(keys=["job_id"], limit=batch, after=self._sweep_cursor))
             self._sweep_cursor = page.next_cursor
             if page.next_cursor is None:
-                self._sweep_datasets.pop(0)
+                self._sweep_todo.pop(0)
             if page.rows:
                 return [row["job_id"] for row in page.rows]
         return []

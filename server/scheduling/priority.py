@@ -18,6 +18,8 @@ import math
 from dataclasses import dataclass
 from typing import Mapping
 
+from server.store.rules import task_priority_from, task_priority_offset
+
 GROUP_PRIORITIES: dict[str, float] = {"admin": 1.0, "simprod": 0.5, "filtering": 0.9, "users": 0.8}
 """IceProd's built-in group weights; any other group gets DEFAULT_GROUP_PRIORITY.
 A group record in the store (``PUT /groups/{name}/priority``) overrides them."""
@@ -109,12 +111,8 @@ def task_priority(dataset_prio: float, *, task_index: int, job_index: int, tasks
                   jobs_submitted: int) -> float:
     """Reference §6.3's task formula: later tasks of a job first (finish jobs),
     earlier jobs first, and a boost for the first 100 jobs (quick feedback on a
-    new dataset), clamped to [0, 1]."""
-    if jobs_submitted < 1 or tasks_per_job < 1:
-        return 0.0
-    p = dataset_prio
-    p += (task_index / tasks_per_job) / 5.0
-    p -= (1.0 - (jobs_submitted - job_index) / jobs_submitted) / 5.0
-    if job_index < 100:
-        p += (100 - job_index) / 100.0
-    return clamp(p)
+    new dataset), clamped to [0, 1]. The per-task part is
+    ``server.store.rules.task_priority_offset``, which the store keeps per
+    task, so the store and this function cannot disagree."""
+    return task_priority_from(dataset_prio, task_priority_offset(job_index, task_index, tasks_per_job,
+                                                                 jobs_submitted))

@@ -146,3 +146,31 @@ def plan_failure(requirements: Mapping[str, Any], failures_nonphysics: int, fail
             raise InvalidArgumentError(f"cannot escalate {result.kind}: {exc}") from None
     hours = (result.time_used or 0.0) / 3600.0
     return FailurePlan(status, fclass, nonphysics, infra, new_req, changes, hours)
+# ------------------------------------------------------------ task priority
+
+NO_PRIORITY_OFFSET = -1.0
+"""Offset of a task of a dataset without jobs or tasks: with any dataset
+priority in [0, 1] its task priority clamps to 0, as IceProd's formula says."""
+
+
+def task_priority_offset(job_index: int, task_index: int, tasks_per_job: int, jobs_submitted: int) -> float:
+    """The per-task part of IceProd's task priority (reference §6.3).
+
+    Task priority = clamp(dataset priority + this offset, 0, 1). The offset
+    depends only on the task's own indexes and the dataset's sizes, so both
+    backends store it once, when the task is created; a change of the
+    dataset priority then moves every task of the dataset at once without
+    touching a task row (``server.scheduling.priority`` uses it too)."""
+    if jobs_submitted < 1 or tasks_per_job < 1:
+        return NO_PRIORITY_OFFSET
+    offset = (task_index / tasks_per_job) / 5.0 - (job_index / jobs_submitted) / 5.0
+    if job_index < 100:
+        offset += (100 - job_index) / 100.0
+    return offset
+
+
+def task_priority_from(base: float, offset: float) -> float:
+    """clamp(base + offset) to [0, 1]: a task's priority from its dataset's
+    ``task_base`` and its stored offset."""
+    p = base + offset
+    return 0.0 if p < 0.0 else 1.0 if p > 1.0 else p

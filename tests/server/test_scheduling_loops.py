@@ -89,7 +89,7 @@ async def test_release_and_queue_with_iceprod_task_priorities(sched: Scheduler) 
     counts = await sched.store.task_counts_by_status(TaskFilter(dataset_id=dataset_id))
     assert counts == {"queued": 3, "waiting": 1, "idle": 4}  # only the first task of each job is released
     page = await sched.store.list_tasks(TaskFilter(dataset_id=dataset_id, status=["waiting", "queued"]))
-    dataset_prio = sched._priorities[dataset_id].priority
+    dataset_prio = sched.priority_bases[dataset_id]
     # one processing dataset, user priority 0.5, group users (0.8), 4 jobs:
     # 1 * sqrt(0.5) * 0.8 - (8/8)/4 = 0.3157
     assert dataset_prio == pytest.approx(0.5 ** 0.5 * 0.8 - 0.25)
@@ -99,22 +99,44 @@ async def test_release_and_queue_with_iceprod_task_priorities(sched: Scheduler) 
             jobs_submitted=4))
 
 
-async def test_priorities_are_written_only_when_they_change(sched: Scheduler) -> None:
+async def test_a_dataset_priority_change_writes_no_task(sched: Scheduler, monkeypatch) -> None:
+    """Priorities move per dataset (base + stored offset): a round reads no
+    task listing and writes one value per dataset whose priority moved."""
     dataset_id = await make_dataset(sched.store, jobs=3)
     await sched.materialize()
     await sched.release()
     sched.settings.queue_target = 0  # nothing queued: look at waiting priorities only
+    listed: list[object] = []
+    bases: list[dict[str, float]] = []
+    list_tasks, set_bases = sched.store.list_tasks, sched.store.set_priority_bases
+
+    async def counting_list(*args, **kwargs):
+        listed.append(args)
+        return await list_tasks(*args, **kwargs)
+
+    async def counting_bases(values):
+        bases.append(dict(values))
+        return await set_bases(values)
+    monkeypatch.setattr(sched.store, "list_tasks", counting_list)
+    monkeypatch.setattr(sched.store, "set_priority_bases", counting_bases)
     await sched.queue()
-    page = await sched.store.list_tasks(TaskFilter(dataset_id=dataset_id, status=["waiting"]))
-    assert {row["priority"] for row in page.rows} != {0.0}
-    # overwrite one priority by hand: nothing changed upstream, so it stays until the refresh interval
-    first = page.rows[0]["task_id"]
-    await sched.store.set_priorities([(first, 0.123)])
+    assert listed == [] and len(bases) == 1
+    page = await list_tasks(TaskFilter(dataset_id=dataset_id, status=["waiting"]))
+    before = {row["task_id"]: row["priority"] for row in page.rows}
+    assert len(before) == 3 and all(p > 0 for p in before.values())
     await sched.queue()
-    assert (await sched.store.get_task(first)).priority == pytest.approx(0.123)
-    sched.settings.priority_refresh_seconds = 0.0
+    assert len(bases) == 1  # nothing moved: nothing written
+    # the owner lowers the dataset priority: one base, every waiting task follows
+    await sched.store.create_dataset(NewDataset(description="other", jobs_submitted=1, tasks_per_job=1,
+                                                group="users", username="alice", priority=1.0))
     await sched.queue()
-    assert (await sched.store.get_task(first)).priority != pytest.approx(0.123)
+    assert listed == [] and len(bases) == 2 and dataset_id in bases[1]
+    after = {row["task_id"]: row["priority"] for row in (await list_tasks(
+        TaskFilter(dataset_id=dataset_id, status=["waiting"]))).rows}
+    base = sched.priority_bases[dataset_id]
+    for row in page.rows:
+        assert after[row["task_id"]] == pytest.approx(task_priority(
+            base, task_index=row["task_index"], job_index=row["job_index"], tasks_per_job=2, jobs_submitted=3))
 
 
 async def test_queue_puts_loaded_datasets_last(sched: Scheduler) -> None:
@@ -201,33 +223,6 @@ def test_loop_specs_in_pipeline_order(sched: Scheduler) -> None:
     assert names == ["materialize", "release", "queue", "reap", "rollup", "actions_cleanup"]
     assert loop_specs(sched, 2.0)[-1].interval == 3600.0
 
-
-
-async def test_new_waiting_tasks_get_priorities_without_rereading_the_others(sched: Scheduler, monkeypatch) -> None:
-    monkeypatch.setattr("server.scheduling.loops.PRIORITY_MIN_INTERVAL", 0.0)
-    monkeypatch.setattr("server.scheduling.loops.PRIORITY_PAGE", 2)
-    sched.settings.materialize_batch = 5
-    dataset_id = await make_dataset(sched.store, jobs=10)
-    await sched.materialize()  # jobs 0-4
-    await sched.release()
-    sched.settings.queue_target = 0
-    await sched.queue()
-    first = (await sched.store.list_tasks(TaskFilter(dataset_id=dataset_id, status=["waiting"]))).rows
-    assert len(first) == 5 and all(row["priority"] > 0 for row in first)
-    await sched.materialize()  # jobs 5-9: new waiting tasks with priority 0
-    await sched.release()
-    read: list[int] = []
-    list_tasks = sched.store.list_tasks
-
-    async def counting(*args, **kwargs):
-        page = await list_tasks(*args, **kwargs)
-        read.append(len(page.rows))
-        return page
-    monkeypatch.setattr(sched.store, "list_tasks", counting)
-    await sched.queue()
-    rows = (await list_tasks(TaskFilter(dataset_id=dataset_id, status=["waiting"]))).rows
-    assert len(rows) == 10 and all(row["priority"] > 0 for row in rows)
-    assert sum(read) < 10  # lowest first: stopped after the new ones and one page needing nothing
 
 
 async def test_materialize_leaves_datasets_with_a_pending_request_to_the_action(sched: Scheduler) -> None:

@@ -8,7 +8,9 @@ from server.store import (
     Store, TaskFilter,
 )
 
-from .helpers import chain_jobs, new_dataset
+from server.store.rules import task_priority_from, task_priority_offset
+
+from .helpers import chain_jobs, new_dataset, pilot
 
 
 async def test_bulk_create_jobs_and_tasks(store: Store) -> None:
@@ -165,8 +167,41 @@ async def test_set_priorities_and_task_stats(store: Store) -> None:
     jobs = chain_jobs(2, chain=False)
     await store.create_jobs(ds.dataset_id, jobs)
     ids = [t.task_id for j in jobs for t in j.tasks]
-    assert await store.set_priorities([(ids[0], 0.9), (ids[1], 0.1), ("missing", 1.0)]) == 2
+    assert await store.set_priorities([(ids[0], 0.9), (ids[1], 0.1), (ids[2], 0.3), (ids[3], 0.2),
+                                       ("missing", 1.0)]) == 4
     page = await store.list_tasks(TaskFilter(dataset_id=ds.dataset_id), ListOptions(sort=[("priority", -1)],
                                                                                     keys=["priority"]))
     assert page.rows[0] == {"task_id": ids[0], "priority": 0.9}
+    assert [r["task_id"] for r in page.rows] == [ids[0], ids[2], ids[3], ids[1]]
     assert await store.task_stats_by_name(ds.dataset_id) == {}
+
+
+async def test_priority_of_tasks_not_queued_follows_the_dataset_base(store: Store) -> None:
+    """Task priority = clamp(dataset base + per-task offset): one call moves a
+    whole dataset's waiting tasks; queueing writes the value into the task."""
+    ds = await new_dataset(store, jobs=200, tasks_per_job=2)
+    jobs = chain_jobs(200, chain=False, status="waiting")
+    await store.create_jobs(ds.dataset_id, jobs)
+
+    def expected(base: float, job_index: int, task_index: int) -> float:
+        return task_priority_from(base, task_priority_offset(job_index, task_index, 2, 200))
+
+    late = jobs[150].tasks[0].task_id  # past the first-100-jobs boost: not clamped
+    assert (await store.get_task(late)).priority == pytest.approx(expected(0.0, 150, 0))  # type: ignore[union-attr]
+    assert await store.set_priority_bases({ds.dataset_id: 0.4}) == 1
+    assert await store.set_priority_bases({ds.dataset_id: 0.4}) == 0  # unchanged: nothing written
+    assert (await store.get_task(late)).priority == pytest.approx(expected(0.4, 150, 0))  # type: ignore[union-attr]
+    taken = await store.queue_tasks(3)
+    # the first jobs' boost clamps them to 1; among equal priorities the higher offset goes first
+    assert taken == [jobs[0].tasks[1].task_id, jobs[1].tasks[1].task_id, jobs[2].tasks[1].task_id]
+    queued = await store.get_task(taken[0])
+    assert queued is not None and queued.status == "queued" and queued.priority == 1.0
+    # queued tasks are re-priced with the base; a pilot still gets the best one
+    assert await store.set_priority_bases({ds.dataset_id: 0.0}) == 1
+    claimed = await store.claim(pilot())
+    assert claimed is not None and claimed.task.task_id == taken[0]
+    assert (await store.get_task(late)).priority == pytest.approx(expected(0.0, 150, 0))  # type: ignore[union-attr]
+    # more jobs submitted: the job_index term of the tasks not queued yet follows
+    await store.set_jobs_submitted(ds.dataset_id, 400)
+    got = (await store.get_task(late)).priority  # type: ignore[union-attr]
+    assert got == pytest.approx(task_priority_from(0.0, task_priority_offset(150, 0, 2, 400)))

@@ -8,6 +8,7 @@ import sqlite3
 import pytest
 
 from server.store import InvalidArgumentError, SchemaVersionError, TaskFilter, open_store
+from server.store.rules import task_priority_offset
 from server.store.sqlite.schema import SCHEMA_VERSION, V1_DDL, run_ddl
 
 from .helpers import pilot
@@ -58,6 +59,12 @@ async def test_version_1_file_is_migrated(tmp_path: pathlib.Path) -> None:
         await store.close()
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION
+    # version 6: the tasks the file held got their priority offsets from their indexes
+    offsets = dict(conn.execute("SELECT task_id, prio_offset FROM tasks").fetchall())
+    assert offsets == pytest.approx({f"t{i}": task_priority_offset(0, i, 3, 1) for i in range(3)})
+    indexes = {name: sql for name, sql in conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'")}
+    assert "(dataset_id, prio_offset DESC, seq)" in indexes["ix_tasks_waiting"]
+    assert "(dataset_id, seq)" in indexes["ix_tasks_releasable"] and "ix_tasks_dataset" in indexes
     conn.close()
 
 

@@ -5,7 +5,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from pymongo import DESCENDING, ReturnDocument
+from pymongo import DESCENDING, ReturnDocument, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
 from common import states
@@ -14,10 +14,14 @@ from ..interface import ConflictError, InvalidArgumentError, NotFoundError
 from ..query import DatasetFilter, ListOptions, Page, check_statuses
 from ..records import ConfigVersion, Dataset, DatasetRights, NewDataset, nowstr
 from .. import checks
-from ..rules import allowed_from, config_sha256
+from ..rules import allowed_from, config_sha256, task_priority_offset
 from .base import Doc, MongoBase
 from .docs import config_from, dataset_from
 from .listing import page
+
+
+REBASE_BATCH = 1_000
+"""Task offsets re-based per bulk write after a jobs_submitted change."""
 
 
 def dataset_query(f: DatasetFilter) -> Doc:
@@ -102,7 +106,25 @@ class DatasetsMixin(MongoBase):
             return_document=ReturnDocument.AFTER)
         if doc is None:  # a concurrent call raised it further meanwhile
             raise InvalidArgumentError(f"jobs_submitted of dataset {dataset_id} can only increase")
+        if jobs_submitted != current.jobs_submitted:
+            await self._rebase_offsets(dataset_id, current.tasks_per_job, jobs_submitted)
         return dataset_from(doc)
+
+    async def _rebase_offsets(self, dataset_id: str, tasks_per_job: int, jobs_submitted: int) -> None:
+        """The job_index term of the task priority is relative to
+        jobs_submitted: re-base the offsets of the tasks not queued yet
+        (queued and finished ones keep their value), in batches."""
+        cursor = self._tasks.find({"dataset_id": dataset_id, "status": {"$in": ["idle", "waiting"]}},
+                                      {"job_index": 1, "task_index": 1}).batch_size(REBASE_BATCH)
+        ops: list[UpdateOne] = []
+        async for d in cursor:
+            offset = task_priority_offset(d["job_index"], d["task_index"], tasks_per_job, jobs_submitted)
+            ops.append(UpdateOne({"_id": d["_id"]}, {"$set": {"prio_offset": offset}}))
+            if len(ops) >= REBASE_BATCH:
+                await self._tasks.bulk_write(ops, ordered=False)
+                ops = []
+        if ops:
+            await self._tasks.bulk_write(ops, ordered=False)
 
     async def truncate_dataset(self, dataset_id: str) -> bool:
         doc = await self._datasets.find_one({"_id": dataset_id}, {"status": 1})

@@ -17,7 +17,7 @@ from ..query import JobFilter, ListOptions, Page, check_statuses
 from ..records import Job, NewJob, nowstr
 from .base import Doc, only_duplicates
 from .classes import ClassesMixin
-from ..rules import allowed_from, canonical_json, check_status
+from ..rules import allowed_from, canonical_json, check_status, task_priority_offset
 from .docs import job_from, normalised_requirements
 from .listing import page
 from .txn import in_transaction
@@ -45,7 +45,9 @@ def shape_of(shapes: Shapes, requirements: dict[str, Any]) -> tuple[Doc, str, st
 
 
 def task_doc(dataset_id: str, job: NewJob, task: Any, seq: int, now: str,
-             config_version: int | None, shapes: Shapes) -> Doc:
+             config_version: int | None, shapes: Shapes, sizes: tuple[int, int]) -> Doc:
+    """``sizes``: the dataset's (tasks_per_job, jobs_submitted), for the
+    task's priority offset (``rules.task_priority_offset``)."""
     req, rclass, class_key = shape_of(shapes, task.requirements)
     status = task.status
     doc: Doc = {
@@ -57,6 +59,7 @@ def task_doc(dataset_id: str, job: NewJob, task: Any, seq: int, now: str,
         "walltime_err": 0.0, "walltime_err_n": 0, "site": "", "instance_id": "", "pilot_id": "",
         "lease_expires": None, "resource_class": rclass, "class_key": class_key, "attempts": 0,
         "config_version": config_version, "seq": seq, "req": dict(req),
+        "prio_offset": task_priority_offset(job.job_index, task.task_index, *sizes),
     }
     if status == "idle":
         doc["deps_check"] = "new"  # the release pass looks at it once (scheduling.py)
@@ -66,9 +69,11 @@ def task_doc(dataset_id: str, job: NewJob, task: Any, seq: int, now: str,
 class JobsMixin(ClassesMixin):
     async def create_jobs(self, dataset_id: str, jobs: Sequence[NewJob],
                           config_version: int | None = None) -> int:
-        if await self._datasets.find_one({"_id": dataset_id}, {"_id": 1}) is None:
+        ds = await self._datasets.find_one({"_id": dataset_id}, {"tasks_per_job": 1, "jobs_submitted": 1})
+        if ds is None:
             raise NotFoundError(f"dataset {dataset_id} not found")
         checks.new_jobs(jobs)
+        sizes = (int(ds.get("tasks_per_job", 0)), int(ds.get("jobs_submitted", 0)))
         shapes: Shapes = {}
         for job in jobs:
             for task in job.tasks:
@@ -80,10 +85,10 @@ class JobsMixin(ClassesMixin):
             batch.append(job)
             ntasks += len(job.tasks)
             if ntasks >= BATCH_TASKS:
-                created += await self._create_batch(dataset_id, batch, config_version, shapes)
+                created += await self._create_batch(dataset_id, batch, config_version, shapes, sizes)
                 batch, ntasks = [], 0
         if batch:
-            created += await self._create_batch(dataset_id, batch, config_version, shapes)
+            created += await self._create_batch(dataset_id, batch, config_version, shapes, sizes)
         return created
 
     async def _new_jobs_only(self, dataset_id: str, batch: list[NewJob]) -> list[NewJob]:
@@ -120,7 +125,7 @@ class JobsMixin(ClassesMixin):
                                            "creating": {"$exists": True}})
 
     async def _create_batch(self, dataset_id: str, batch: list[NewJob], config_version: int | None,
-                            shapes: Shapes) -> int:
+                            shapes: Shapes, sizes: tuple[int, int]) -> int:
         for _ in range(3):
             fresh = await self._new_jobs_only(dataset_id, batch)
             if not fresh:
@@ -137,7 +142,7 @@ class JobsMixin(ClassesMixin):
                                  "status_changed": now, "seq": seq})
                 seq += 1
                 for task in job.tasks:
-                    task_docs.append(task_doc(dataset_id, job, task, seq, now, config_version, shapes))
+                    task_docs.append(task_doc(dataset_id, job, task, seq, now, config_version, shapes, sizes))
                     seq += 1
             # counted up before the tasks exist as queued (classes.py)
             await self._count_into_classes(d for d in task_docs if d["status"] == "queued")
@@ -273,6 +278,16 @@ class JobsMixin(ClassesMixin):
                 changed[job["_id"]] = target
         return changed
 
+    async def _all_materialized(self, doc: Doc) -> bool:
+        """Every submitted job exists (or truncated); counted only once the
+        highest job index says it may be true."""
+        if doc.get("truncated"):
+            return True
+        top = await self.max_job_index(doc["_id"])
+        if top + 1 < int(doc["jobs_submitted"]):
+            return False
+        return await self._jobs.count_documents({"dataset_id": doc["_id"]}) >= int(doc["jobs_submitted"])
+
     async def rollup_dataset(self, dataset_id: str) -> str | None:
         doc = await self._datasets.find_one({"_id": dataset_id})
         if doc is None or doc.get("always_active"):
@@ -280,10 +295,15 @@ class JobsMixin(ClassesMixin):
         if doc["status"] == "processing" and await self._jobs.find_one(
                 {"dataset_id": dataset_id, "status": "processing"}, {"_id": 1}):
             return None  # one processing job keeps the dataset processing: no count of every job
-        counts = await self.job_counts_by_status(dataset_id)
-        njobs = sum(counts.values())
-        all_materialized = bool(doc.get("truncated")) or njobs >= int(doc["jobs_submitted"])
-        derived = states.dataset_status_from_jobs(counts, all_materialized=all_materialized)
+        # which job statuses are present, not how many: one probe of the
+        # (dataset_id, status) index per status instead of counting every job
+        present: dict[str, int] = {}
+        for status in states.JOB_STATUSES:
+            if await self._jobs.find_one({"dataset_id": dataset_id, "status": status}, {"_id": 1}):
+                present[status] = 1
+        settled = bool(present) and "processing" not in present  # else the answer needs no count
+        derived = states.dataset_status_from_jobs(
+            present, all_materialized=settled and await self._all_materialized(doc))
         target = states.rollup_target("dataset", doc["status"], derived)
         if target is None:
             return None

@@ -44,8 +44,21 @@ A, D = ASCENDING, DESCENDING
 #: Key patterns the hot paths hint, so a real MongoDB's planner cannot pick a
 #: plan that scans past non-candidate tasks as the queue grows.
 CLAIM_KEY = [("status", A), ("class_key", A), ("priority", D), ("seq", A)]
-QUEUE_KEY = [("status", A), ("priority", D), ("seq", A)]
-DATASET_QUEUE_KEY = [("dataset_id", A), ("status", A), ("priority", D), ("seq", A)]
+WAITING_KEY = [("dataset_id", A), ("status", A), ("prio_offset", D), ("seq", A)]
+"""Queueing merges each processing dataset's best waiting tasks from this
+index (task priority = dataset ``task_base`` + task ``prio_offset``); its
+``(dataset_id, status)`` prefix serves the per-dataset status counts too."""
+RELEASE_KEY = [("dataset_id", A), ("deps_check", A)]
+"""Release walks the woken tasks of one processing dataset at a time."""
+
+RETIRED_INDEXES: dict[str, list[str]] = {
+    "tasks": ["status_priority", "dataset_status", "deps_check"],
+    "jobs": ["dataset_status"],
+}
+"""Indexes of earlier versions that the ones above replace (dropped at start
+if present): queueing no longer sorts all waiting tasks by a stored priority,
+release no longer reads woken tasks of every dataset, and the roll-up sweep
+pages a (dataset, status) of jobs in ``seq`` order."""
 
 INDEXES: dict[str, list[IndexModel]] = {
     DATASETS: [
@@ -55,16 +68,15 @@ INDEXES: dict[str, list[IndexModel]] = {
     CONFIGS: [IndexModel([("dataset_id", A), ("version", A)], name="dataset_version", unique=True)],
     JOBS: [
         IndexModel([("dataset_id", A), ("job_index", A)], name="dataset_job_index", unique=True),
-        IndexModel([("dataset_id", A), ("status", A)], name="dataset_status"),
+        IndexModel([("dataset_id", A), ("status", A), ("seq", A)], name="dataset_status_seq"),
         IndexModel([("dataset_id", A), ("seq", A)], name="dataset_seq"),
         IndexModel([("seq", A)], name="seq"),
     ],
     TASKS: [
         # claim: candidate classes by $in, best priority first, ties by creation
         IndexModel(CLAIM_KEY, name="claim"),
-        # queueing waiting -> queued by priority (and per dataset)
-        IndexModel(QUEUE_KEY, name="status_priority"),
-        IndexModel(DATASET_QUEUE_KEY, name="dataset_status"),
+        # queueing waiting -> queued: per dataset, best offset first
+        IndexModel(WAITING_KEY, name="dataset_waiting"),
         IndexModel([("dataset_id", A), ("name", A)], name="dataset_name"),
         # counts by (name, status) for the dataset page, answered from the index
         IndexModel([("dataset_id", A), ("name", A), ("status", A), ("task_index", A)], name="dataset_name_status"),
@@ -74,7 +86,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         # dependency release: who depends on a task that just completed, and
         # which idle tasks were woken up (sparse: only woken tasks carry it)
         IndexModel([("depends", A)], name="depends"),
-        IndexModel([("deps_check", A)], name="deps_check", sparse=True),
+        IndexModel(RELEASE_KEY, name="dataset_deps_check",
+                   partialFilterExpression={"deps_check": {"$exists": True}}),
         # lease expiry by time (renewals look tasks up by _id)
         IndexModel([("status", A), ("lease_expires", A)], name="status_lease"),
         # crash markers of the transaction-less fallback (see txn.py)
@@ -116,5 +129,10 @@ INDEXES: dict[str, list[IndexModel]] = {
 
 async def ensure_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
     """Create every collection's indexes; creating an existing index is a no-op."""
+    for collection, names in RETIRED_INDEXES.items():
+        have = {ix["name"] async for ix in await db[collection].list_indexes()}
+        for name in names:
+            if name in have:
+                await db[collection].drop_index(name)
     for collection, models in INDEXES.items():
         await db[collection].create_indexes(models)

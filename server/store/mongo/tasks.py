@@ -13,7 +13,7 @@ from common import states
 from .. import checks
 from ..query import TASK_SORT_FIELDS, InvalidQuery, ListOptions, Page, TaskFilter, check_statuses
 from ..records import Task
-from ..rules import checked_requirements
+from ..rules import checked_requirements, task_priority_from
 from .base import Doc
 from .docs import normalised_requirements, task_from
 from .jobs import VISIBLE, JobsMixin
@@ -21,6 +21,8 @@ from .listing import page
 
 #: Tasks per bulk_write when updating many tasks one by one.
 BULK = 1_000
+#: Statuses whose priority is computed from the dataset's base (see _own_priorities).
+NOT_QUEUED = ("idle", "waiting")
 
 
 def task_query(f: TaskFilter) -> Doc:
@@ -62,7 +64,23 @@ def new_requirements(old: dict[str, Any], given: dict[str, Any], replace: bool) 
 class TasksMixin(JobsMixin):
     async def get_task(self, task_id: str) -> Task | None:
         doc = await self._tasks.find_one({"_id": task_id, **VISIBLE})
-        return task_from(doc) if doc else None
+        if doc is None:
+            return None
+        await self._own_priorities([doc])
+        return task_from(doc)
+
+    async def _own_priorities(self, docs: list[Doc]) -> None:
+        """A task not yet queued has no priority of its own: it is its
+        dataset's ``task_base`` + its ``prio_offset`` (clamped), so a dataset
+        priority change shows at once without rewriting the tasks."""
+        pending = [d for d in docs if d.get("status") in NOT_QUEUED and "prio_offset" in d]
+        if not pending:
+            return
+        ids = list({d["dataset_id"] for d in pending})
+        bases = {d["_id"]: float(d.get("task_base", 0.0))
+                 for d in await self._datasets.find({"_id": {"$in": ids}}, {"task_base": 1}).to_list()}
+        for d in pending:
+            d["priority"] = task_priority_from(bases.get(d["dataset_id"], 0.0), float(d["prio_offset"]))
 
     async def list_tasks(self, filter: TaskFilter, opts: ListOptions = ListOptions()) -> Page:
         for name, _ in opts.sort:
@@ -70,7 +88,7 @@ class TasksMixin(JobsMixin):
                 raise InvalidQuery(f"cannot sort tasks by {name!r}; sortable: {sorted(TASK_SORT_FIELDS)}")
         sort = [*opts.sort, ("seq", 1)]
         return await page(self._tasks, task_query(filter), opts, sort=sort,
-                          to_doc=lambda d: task_from(d).to_doc(), id_field="task_id")
+                          to_doc=lambda d: task_from(d).to_doc(), id_field="task_id", adjust=self._own_priorities)
 
     async def task_counts_by_status(self, filter: TaskFilter = TaskFilter()) -> dict[str, int]:
         cursor = await self._tasks.aggregate([
@@ -147,11 +165,24 @@ class TasksMixin(JobsMixin):
         for start in range(0, len(items), BULK):
             ops = []
             for task_id, priority in items[start:start + BULK]:
-                ops.append(UpdateOne({"_id": task_id}, {"$set": {"priority": priority}}))
+                ops.append((task_id, priority))
             if ops:
+                ops = await self._priority_ops(ops)
                 result = await self._tasks.bulk_write(ops, ordered=False)
                 found += result.matched_count
         return found
+
+    async def _priority_ops(self, items: list[tuple[str, float]]) -> list[UpdateOne]:
+        """A hand-set priority (clamped to [0, 1]) also sets the offset
+        (``priority - base``), so a task not yet queued keeps it relative to
+        its dataset's priority."""
+        docs = await self._tasks.find({"_id": {"$in": [t for t, _ in items]}}, {"dataset_id": 1}).to_list()
+        owner = {d["_id"]: d["dataset_id"] for d in docs}
+        bases = {d["_id"]: float(d.get("task_base", 0.0)) for d in await self._datasets.find(
+            {"_id": {"$in": list(set(owner.values()))}}, {"task_base": 1}).to_list()}
+        return [UpdateOne({"_id": t}, {"$set": {"priority": task_priority_from(0.0, p),
+                                                "prio_offset": p - bases.get(owner.get(t, ""), 0.0)}})
+                for t, p in items]
 
     async def task_stats_by_name(self, dataset_id: str) -> dict[str, dict[str, float]]:
         cursor = await self._tasks.aggregate([

@@ -11,7 +11,7 @@ Every method is a coroutine; its docstring is its contract (see
 from __future__ import annotations
 
 import abc
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from ..records import AttemptResult, ClaimedTask, ClaimRequest, QueueClass, ReportOutcome, RetryPolicy
 
@@ -29,10 +29,23 @@ class ClaimRole(abc.ABC):
     @abc.abstractmethod
     async def queue_tasks(self, num: int, *, dataset_deprio: Sequence[str] = (),
                           dataset_id: str | None = None) -> list[str]:
-        """Move up to ``num`` waiting tasks to queued, highest priority first
-        (ties: creation order). Tasks of ``dataset_deprio`` datasets come last;
+        """Move up to ``num`` waiting tasks of processing datasets to queued,
+        highest priority first (ties: the higher offset, then creation order).
+        A waiting task's priority is clamp(its dataset's base
+        (:meth:`set_priority_bases`) + its offset,
+        ``rules.task_priority_offset``, stored at creation); queueing writes
+        it into the task. Tasks of ``dataset_deprio`` datasets come last;
         among those, the last-listed dataset is taken first (the list is
-        most-loaded first, as IceProd's grid sends it). Returns the task ids."""
+        most-loaded first, as IceProd's grid sends it). Returns the task ids.
+        Cost: the tasks moved plus one index probe per processing dataset."""
+
+    @abc.abstractmethod
+    async def set_priority_bases(self, bases: Mapping[str, float]) -> int:
+        """Set the dataset-level part of the task priorities of each dataset
+        (dataset_id -> base): every idle or waiting task of the dataset has
+        priority clamp(base + its offset) from now on, without a task row
+        written; the dataset's queued tasks (at most the queue) are re-priced
+        in the same call. Returns the datasets whose base changed."""
 
     @abc.abstractmethod
     async def queued_classes(self) -> list[QueueClass]:

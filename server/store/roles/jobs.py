@@ -112,7 +112,9 @@ class JobsRole(abc.ABC):
 
     @abc.abstractmethod
     async def set_priorities(self, priorities: Sequence[tuple[str, float]]) -> int:
-        """Bulk-set task priorities (scheduler output); returns tasks found."""
+        """Bulk-set task priorities by hand (clamped to [0, 1]); returns tasks
+        found. A task not yet queued keeps the value relative to its
+        dataset's base (its offset becomes ``priority - base``)."""
 
     @abc.abstractmethod
     async def task_stats_by_name(self, dataset_id: str) -> dict[str, dict[str, float]]:

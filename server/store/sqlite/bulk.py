@@ -20,14 +20,14 @@ from typing import Any, Sequence
 from .. import checks
 from ..interface import ConflictError, NotFoundError
 from ..records import NewJob, nowstr
-from ..rules import TaskShape, canonical_json, task_shape
+from ..rules import TaskShape, canonical_json, task_priority_offset, task_shape
 from .classes import ClassCache, adjust_queued
 from .rows import dumps
 
 TASK_INSERT = """INSERT INTO tasks (task_id, dataset_id, job_id, job_index, task_index, name, depends,
     requirements, status, status_changed, priority, config_version, deps_pending, req_cpu, req_gpu,
-    req_memory, req_disk, req_time, req_site, req_os, resource_class, class_id)
-    VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"""
+    req_memory, req_disk, req_time, req_site, req_os, resource_class, class_id, prio_offset)
+    VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"""
 JOB_INSERT = "INSERT INTO jobs (job_id, dataset_id, job_index, status, status_changed) VALUES (?,?,?,?,?)"
 
 """A task is created in any status but processing: processing needs a claim
@@ -55,9 +55,13 @@ class Prepared:
     """dependency outside this batch -> tasks of the batch waiting for it."""
 
 
-def prepare(dataset_id: str, jobs: Sequence[NewJob], config_version: int | None) -> Prepared:
+def prepare(dataset_id: str, jobs: Sequence[NewJob], config_version: int | None,
+            sizes: tuple[int, int] = (0, 0)) -> Prepared:
+    """``sizes``: the dataset's (tasks_per_job, jobs_submitted), for each
+    task's priority offset (``rules.task_priority_offset``)."""
     checks.new_jobs(jobs)
     out = Prepared(dataset_id)
+    tasks_per_job, jobs_submitted = sizes
     now = nowstr()
     batch: dict[str, str] = {t.task_id: t.status for job in jobs for t in job.tasks}
     shape_of: dict[str, tuple[TaskShape, str]] = {}
@@ -89,7 +93,8 @@ def prepare(dataset_id: str, jobs: Sequence[NewJob], config_version: int | None)
             rows.append((t.task_id, dataset_id, job.job_id, job.job_index, t.task_index, t.name,
                          _ids_json(t.depends), req_json, t.status, now, priority, config_version, pending,
                          need.cpu, need.gpu, need.memory, need.disk, need.time, shape.site, os_json,
-                         shape.resource_class, shape.class_key))
+                         shape.resource_class, shape.class_key,
+                         task_priority_offset(job.job_index, t.task_index, tasks_per_job, jobs_submitted)))
     out.shapes = list(dict.fromkeys(shape for shape, _ in shape_of.values()))
     return out
 
@@ -133,7 +138,7 @@ def insert(conn: sqlite3.Connection, p: Prepared) -> int:
     ids = {shape.class_key: classes.class_id(shape) for shape in p.shapes}
     try:
         conn.executemany(JOB_INSERT, p.job_rows)
-        conn.executemany(TASK_INSERT, [row[:21] + (ids[row[21]],) for row in p.task_rows])
+        conn.executemany(TASK_INSERT, [row[:21] + (ids[row[21]],) + row[22:] for row in p.task_rows])
         conn.executemany("INSERT OR IGNORE INTO task_deps (depends_on, task_id) VALUES (?, ?)", p.dep_rows)
     except sqlite3.IntegrityError as exc:
         raise ConflictError(f"a task id of this create already exists: {exc}") from None

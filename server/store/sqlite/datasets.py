@@ -14,6 +14,7 @@ from common import states
 from .base import SQLiteBase
 from .listing import Where, paginate
 from .rows import DATASET_COLS, dumps, to_config, to_dataset
+from .schema import add_functions
 
 
 def _dataset_where(f: DatasetFilter) -> Where:
@@ -93,6 +94,15 @@ class DatasetsMixin(SQLiteBase):
                     f"jobs_submitted can only increase (is {row['jobs_submitted']}, asked {jobs_submitted})")
             conn.execute("""UPDATE datasets SET jobs_submitted = ?, tasks_submitted = ? * tasks_per_job
                             WHERE dataset_id = ?""", (jobs_submitted, jobs_submitted, dataset_id))
+            if jobs_submitted != row["jobs_submitted"]:
+                # the job_index term of the task priority is relative to
+                # jobs_submitted: one indexed statement re-bases the tasks
+                # not queued yet (queued and finished ones keep their value)
+                add_functions(conn)
+                conn.execute("""UPDATE tasks INDEXED BY ix_tasks_dataset_status
+                                SET prio_offset = task_priority_offset(job_index, task_index, ?, ?)
+                                WHERE dataset_id = ? AND status IN ('idle', 'waiting')""",
+                             (row["tasks_per_job"], jobs_submitted, dataset_id))
             return to_dataset(get_dataset_row(conn, dataset_id))  # type: ignore[arg-type]
         return await self.db.write(op)
 

@@ -29,7 +29,10 @@ class JobsMixin(SQLiteBase):
 
     async def create_jobs(self, dataset_id: str, jobs: Sequence[NewJob],
                           config_version: int | None = None) -> int:
-        prepared = await asyncio.to_thread(prepare, dataset_id, list(jobs), config_version)
+        row = await self.db.read(lambda conn: conn.execute(
+            "SELECT tasks_per_job, jobs_submitted FROM datasets WHERE dataset_id = ?", (dataset_id,)).fetchone())
+        sizes = (0, 0) if row is None else (row[0], row[1])  # no dataset: insert() says so
+        prepared = await asyncio.to_thread(prepare, dataset_id, list(jobs), config_version, sizes)
         return await self.db.write(lambda conn: insert(conn, prepared))
 
     async def get_job(self, job_id: str) -> Job | None:

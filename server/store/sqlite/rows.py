@@ -14,8 +14,15 @@ DATASET_COLS = ("dataset_id, dataset, description, jobs_submitted, tasks_submitt
                 "username, status, start_date, status_changed, priority, debug, jobs_immutable, truncated, "
                 "always_active")
 JOB_COLS = "job_id, dataset_id, job_index, status, status_changed"
+TASK_PRIORITY = ("(CASE WHEN status IN ('idle', 'waiting') THEN min(1.0, max(0.0, prio_offset + coalesce("
+                 "(SELECT task_base FROM datasets WHERE datasets.dataset_id = tasks.dataset_id), 0))) "
+                 "ELSE priority END)")
+"""A task's priority as documents show it. A task not yet queued has none of
+its own: it is its dataset's ``task_base`` plus its ``prio_offset``, so a
+dataset priority change shows at once without rewriting the tasks; queueing
+writes the value into ``priority``, which the claim index orders by."""
 TASK_COLS = ("task_id, dataset_id, job_id, job_index, task_index, name, depends, requirements, status, "
-             "status_changed, priority, failures, failures_nonphysics, failures_infra, evictions, walltime, "
+             f"status_changed, {TASK_PRIORITY} AS priority, failures, failures_nonphysics, failures_infra, evictions, walltime, "
              "walltime_err, walltime_err_n, site, instance_id, pilot_id, lease_expires, resource_class, "
              "attempts, config_version")
 ATTEMPT_COLS = ('task_id, attempt, instance_id, dataset_id, job_id, pilot_id, host, site, start, "end", '

@@ -1,15 +1,61 @@
-"""Dependency release (idle -> waiting) and queueing (waiting -> queued)."""
+"""Dependency release (idle -> waiting) and queueing (waiting -> queued).
+
+Both work per processing dataset on indexes that lead with ``dataset_id``,
+so a round reads the tasks it moves plus one index probe per dataset,
+whatever the backlog (a dataset of 1,000,000 waiting tasks included).
+"""
 from __future__ import annotations
 
+import heapq
 import json
 import sqlite3
-from typing import Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from .. import checks
 from ..records import QueueClass, nowstr
+from ..rules import task_priority_from
 from .base import SQLiteBase
-from .listing import Where
+from .classes import refresh_tops
 from .transitions import MOVE_COLS, move_tasks
+
+FETCH = 256
+"""Rows fetched at a time from each dataset's waiting index while merging."""
+
+_WAITING = f"""SELECT {MOVE_COLS}, prio_offset FROM tasks INDEXED BY ix_tasks_waiting
+               WHERE dataset_id = ? AND status = 'waiting' ORDER BY prio_offset DESC, seq"""
+_RELEASABLE = f"""SELECT {MOVE_COLS} FROM tasks INDEXED BY ix_tasks_releasable
+                  WHERE dataset_id = ? AND status = 'idle' AND deps_pending = 0 ORDER BY seq LIMIT ?"""
+_PROCESSING = "SELECT dataset_id, task_base FROM datasets WHERE status = 'processing' ORDER BY seq"
+_REPRICE = """UPDATE tasks INDEXED BY ix_tasks_dataset_status SET priority = min(1.0, max(0.0, ? + prio_offset))
+              WHERE dataset_id = ? AND status = 'queued'"""
+
+
+def processing_datasets(conn: sqlite3.Connection, dataset_id: str | None) -> list[tuple[str, float]]:
+    """(dataset_id, task_base) of the processing datasets (or of the one asked)."""
+    return [(r[0], r[1]) for r in conn.execute(_PROCESSING) if dataset_id is None or r[0] == dataset_id]
+
+
+def _waiting(conn: sqlite3.Connection, dataset_id: str, base: float) -> Iterator[tuple[Any, ...]]:
+    """One dataset's waiting tasks, best first, as merge keys (-priority,
+    -offset, seq, row): the index order is offset desc, seq, and the
+    priority (base + offset, clamped) follows it."""
+    cursor = conn.execute(_WAITING, (dataset_id,))
+    try:
+        while rows := cursor.fetchmany(FETCH):
+            for r in rows:
+                yield (-task_priority_from(base, r["prio_offset"]), -r["prio_offset"], r["seq"], r)
+    finally:
+        cursor.close()
+
+
+def take_best(conn: sqlite3.Connection, datasets: Sequence[tuple[str, float]], want: int) -> list[tuple[Any, ...]]:
+    """The ``want`` best waiting tasks of ``datasets``: a k-way merge of their
+    index ranges, reading about ``want`` rows (plus one fetch per dataset)."""
+    ranges = [_waiting(conn, d, base) for d, base in datasets]
+    best = [item for _, item in zip(range(want), heapq.merge(*ranges))]
+    for r in ranges:
+        r.close()  # closes the cursors still open
+    return best
 
 
 class SchedulingMixin(SQLiteBase):
@@ -21,14 +67,16 @@ class SchedulingMixin(SQLiteBase):
             # deps_pending is maintained on every completion, so the partial
             # index over (idle, nothing pending) holds exactly the releasable
             # tasks: no scan of tasks still waiting for their dependencies.
-            where = Where().add("status = 'idle'").add("deps_pending = 0")
-            # A suspended (or finished) dataset's tasks stay idle until it runs again.
-            where.add("dataset_id IN (SELECT dataset_id FROM datasets WHERE status = 'processing')")
-            if dataset_id is not None:
-                where.add("dataset_id = ?", dataset_id)
-            rows = conn.execute(f"""SELECT {MOVE_COLS} FROM tasks INDEXED BY ix_tasks_releasable
-                                    WHERE {where.sql()} ORDER BY seq LIMIT ?""", (*where.params, limit)).fetchall()
-            return move_tasks(conn, rows, "waiting", nowstr())
+            # It leads with dataset_id: a suspended dataset's releasable
+            # tasks (they stay idle until it runs again) are never walked.
+            moved = 0
+            now = nowstr()
+            for ds, _ in processing_datasets(conn, dataset_id):
+                if moved >= limit:
+                    break
+                rows = conn.execute(_RELEASABLE, (ds, limit - moved)).fetchall()
+                moved += move_tasks(conn, rows, "waiting", now)
+            return moved
         return await self.db.write(op)
 
     async def queue_tasks(self, num: int, *, dataset_deprio: Sequence[str] = (),
@@ -39,24 +87,42 @@ class SchedulingMixin(SQLiteBase):
         def op(conn: sqlite3.Connection) -> list[str]:
             now = nowstr()
             taken: list[str] = []
-            # IceProd's order: exclude every deprioritised dataset, then allow
-            # them back one at a time from the end of the list (least loaded).
-            for allowed_back in range(len(deprio) + 1):
+            datasets = processing_datasets(conn, dataset_id)
+            base = dict(datasets)
+            # IceProd's order: every dataset not deprioritised first, then
+            # the deprioritised ones one at a time from the end of the list
+            # (least loaded first).
+            groups = [[d for d in datasets if d[0] not in deprio]]
+            groups.extend([(d, base[d])] for d in reversed(deprio) if d in base)
+            for group in groups:
                 want = num - len(taken)
                 if want <= 0:
                     break
-                excluded = deprio[:len(deprio) - allowed_back]
-                where = Where().add("status = 'waiting'")
-                if dataset_id is not None:
-                    where.add("dataset_id = ?", dataset_id)
-                if excluded:
-                    where.add(f"dataset_id NOT IN ({','.join('?' * len(excluded))})", *excluded)
-                rows = conn.execute(f"""SELECT {MOVE_COLS} FROM tasks INDEXED BY ix_tasks_waiting
-                                        WHERE {where.sql()} ORDER BY priority DESC, seq LIMIT ?""",
-                                    (*where.params, want)).fetchall()
+                best = take_best(conn, group, want)
+                if not best:
+                    continue
+                conn.executemany("UPDATE tasks SET priority = ? WHERE seq = ?", [(-k[0], k[2]) for k in best])
+                rows = [{**dict(k[3]), "priority": -k[0]} for k in best]
                 move_tasks(conn, rows, "queued", now)
                 taken.extend(r["task_id"] for r in rows)
             return taken
+        return await self.db.write(op)
+
+    async def set_priority_bases(self, bases: Mapping[str, float]) -> int:
+        items = [(float(b), d) for d, b in bases.items()]
+
+        def op(conn: sqlite3.Connection) -> int:
+            changed = 0
+            for value, ds in items:
+                if conn.execute("UPDATE datasets SET task_base = ? WHERE dataset_id = ? AND task_base != ?",
+                                (value, ds, value)).rowcount:
+                    changed += 1
+                    # the waiting tasks follow through task_base; the queued
+                    # ones (at most the queue target) carry their own value
+                    conn.execute(_REPRICE, (value, ds))
+            if changed:
+                refresh_tops(conn)
+            return changed
         return await self.db.write(op)
 
     async def queued_classes(self) -> list[QueueClass]:

@@ -18,7 +18,19 @@ History:
    class, and the claim index becomes ``(class_id, priority desc)`` so a claim
    probes only the few classes that fit instead of scanning the queue for
    fitting tasks. Existing tasks are classified during the upgrade;
-3. action messages (the server's ``/actions/*`` queue).
+3. action messages (the server's ``/actions/*`` queue);
+4. a covering index for the per-name status table of a dataset;
+5. stored credentials (issue 13);
+6. scale: task priority = clamp(dataset ``task_base`` + task ``prio_offset``).
+   The per-task part is stored once per task (computed here for the tasks
+   a file already holds), the dataset part once per dataset, so a priority
+   change never rewrites a dataset's waiting tasks. The waiting and
+   releasable indexes lead with ``dataset_id``: queueing merges the datasets'
+   best waiting tasks and release walks one processing dataset at a time,
+   each an index range, whatever the backlog of other datasets. The
+   ``(dataset_id)`` index (i.e. ``(dataset_id, seq)``) dropped by 4 comes
+   back: without it every page of a dataset's task listing sorted the whole
+   dataset.
 """
 from __future__ import annotations
 
@@ -27,7 +39,7 @@ import sqlite3
 from typing import Callable
 
 from ..interface import SchemaVersionError
-from ..rules import task_shape
+from ..rules import NO_PRIORITY_OFFSET, task_priority_offset, task_shape
 from .classes import ClassCache
 
 V1_DDL = """
@@ -343,6 +355,25 @@ CREATE TABLE credentials (
 CREATE INDEX ix_credentials_refresh ON credentials(refreshable, expiration)
 """
 
+V6_DDL = """
+ALTER TABLE tasks ADD COLUMN prio_offset REAL NOT NULL DEFAULT 0;
+ALTER TABLE datasets ADD COLUMN task_base REAL NOT NULL DEFAULT 0;
+DROP INDEX ix_tasks_waiting;
+DROP INDEX ix_tasks_releasable;
+CREATE INDEX ix_tasks_waiting ON tasks(dataset_id, prio_offset DESC, seq) WHERE status = 'waiting';
+CREATE INDEX ix_tasks_releasable ON tasks(dataset_id, seq) WHERE status = 'idle' AND deps_pending = 0;
+CREATE INDEX ix_tasks_dataset ON tasks(dataset_id)
+"""
+
+OFFSET_SQL = """(SELECT task_priority_offset(tasks.job_index, tasks.task_index, d.tasks_per_job, d.jobs_submitted)
+                 FROM datasets d WHERE d.dataset_id = tasks.dataset_id)"""
+"""A task's ``prio_offset`` from its row and its dataset (needs :func:`add_functions`)."""
+
+
+def add_functions(conn: sqlite3.Connection) -> None:
+    """SQL access to the one priority formula (``rules.task_priority_offset``)."""
+    conn.create_function("task_priority_offset", 4, task_priority_offset, deterministic=True)
+
 
 def run_ddl(conn: sqlite3.Connection, ddl: str) -> None:
     """Statement by statement: ``executescript`` would COMMIT the migration's
@@ -386,8 +417,15 @@ def _migrate_credentials(conn: sqlite3.Connection) -> None:
     run_ddl(conn, CREDENTIALS_DDL)
 
 
+def _migrate_6(conn: sqlite3.Connection) -> None:
+    run_ddl(conn, V6_DDL)
+    add_functions(conn)
+    # one pass over the tasks the file holds; new tasks get theirs on insert
+    conn.execute(f"UPDATE tasks SET prio_offset = coalesce({OFFSET_SQL}, {NO_PRIORITY_OFFSET})")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1, _migrate_2, _migrate_3, _migrate_4,
-                                                           _migrate_credentials]
+                                                          _migrate_credentials, _migrate_6]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

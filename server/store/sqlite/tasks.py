@@ -15,10 +15,10 @@ from common import states
 from .base import SQLiteBase
 from .classes import ClassCache, adjust_queued, refresh_tops
 from .listing import Where, paginate
-from .rows import TASK_COLS, dumps, to_task
+from .rows import TASK_COLS, TASK_PRIORITY, dumps, to_task
 from .transitions import MOVE_COLS, move_tasks
 
-SORTABLE = {name: name for name in TASK_SORT_FIELDS}
+SORTABLE = {name: TASK_PRIORITY if name == "priority" else name for name in TASK_SORT_FIELDS}
 
 
 def task_where(f: TaskFilter) -> Where:
@@ -171,7 +171,12 @@ class TasksMixin(SQLiteBase):
         rows = [(p, task_id) for task_id, p in checks.task_priorities(priorities)]
 
         def op(conn: sqlite3.Connection) -> int:
-            changed = conn.executemany("UPDATE tasks SET priority = ? WHERE task_id = ?", rows).rowcount
+            # the offset keeps the hand-set value relative to the dataset's
+            # priority, so it holds while the task waits and after a retry
+            changed = conn.executemany(
+                """UPDATE tasks SET priority = min(1.0, max(0.0, ?1)), prio_offset = ?1 - coalesce(
+                       (SELECT task_base FROM datasets WHERE datasets.dataset_id = tasks.dataset_id), 0)
+                   WHERE task_id = ?2""", rows).rowcount
             refresh_tops(conn)  # queued tasks may have moved up or down
             return changed
         return await self.db.write(op)
