@@ -13,7 +13,6 @@ config that would fail at run time fails at submission with the same message.
 """
 from __future__ import annotations
 
-import copy
 import posixpath
 from dataclasses import dataclass, field
 from typing import Any
@@ -216,10 +215,15 @@ class _Planner:
 def _requirements(planner: _Planner, task: dict[str, Any], config: dict[str, Any], parameters: dict[str, Any], path: str) -> dict[str, Any]:
     """The task's requirements expanded for this job and read by the one
     requirement parser (``common.resources``): what the task is sized by."""
-    requirements = planner.expand(copy.deepcopy(task.get("requirements", {})), config, parameters, path)
+    # expand() builds new containers and never mutates its input: no copy needed.
+    requirements = planner.expand(task.get("requirements", {}), config, parameters, path)
     if not isinstance(requirements, dict):
         planner.diagnostics.append(Diagnostic(path, str(requirements), "requirements must be an object"))
         return {}
+    try:
+        return parse_requirements(requirements)
+    except RequirementError:
+        pass  # read key by key below, to report every bad value with its path
     out = dict(requirements)
     for key in (*RESOURCE_NAMES, "os", "site"):
         if key not in out:
