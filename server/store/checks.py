@@ -1,11 +1,12 @@
-"""Argument checks both store backends apply, before touching their database.
+"""Argument checks both store backends apply (the same error, message and place).
 
-A check that does not depend on stored state lives here, once, so SQLite
-and MongoDB refuse the same bad argument with the same
-:class:`InvalidArgumentError` and the same message (the REST layer answers
-400 with it). Checks that need the stored row (``jobs_immutable``, "can only
-increase", a complete dataset) stay in the backends' transactions. Filters,
-sorts and cursors are checked in ``query.py`` (:class:`query.InvalidQuery`).
+Every check lives here, once, so SQLite and MongoDB refuse the same bad
+argument with the same :class:`InvalidArgumentError` and the same message
+(the REST layer answers 400 with it). Most need no stored data and run before
+the backend touches its database; the few that compare with a stored value
+(``jobs_immutable``, "can only increase", a complete dataset) take the values
+the backend read inside its transaction. Filters, sorts and cursors are
+checked in ``query.py`` (:class:`query.InvalidQuery`).
 """
 from __future__ import annotations
 
@@ -92,6 +93,22 @@ def whole_number(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidArgumentError(f"{name} must be a whole number >= 0, got {value!r}")
     return value
+
+
+def jobs_submitted_change(dataset_id: str, *, immutable: bool, current: int, asked: int) -> None:
+    """Against the stored dataset (inside the backend's transaction): only
+    up, and never on a ``jobs_immutable`` dataset."""
+    if immutable:
+        raise InvalidArgumentError(f"dataset {dataset_id} has jobs_immutable set")
+    if asked < current:
+        raise InvalidArgumentError(f"jobs_submitted of dataset {dataset_id} can only increase "
+                                   f"(is {current}, asked {asked})")
+
+
+def truncatable(dataset_id: str, status: str) -> None:
+    """Against the stored status: a complete dataset has nothing left to truncate."""
+    if status == "complete":
+        raise InvalidArgumentError(f"dataset {dataset_id} is complete; it cannot be truncated")
 
 
 def config(value: Any) -> dict[str, Any]:

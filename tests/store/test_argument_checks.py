@@ -28,6 +28,12 @@ CASES: list[Case] = [
      "a dataset config must be an object, got list"),
     ("jobs_submitted not a number", lambda s, ids: s.set_jobs_submitted(ids["ds"], "5"),  # type: ignore[arg-type]
      "jobs_submitted must be a whole number >= 0"),
+    ("jobs_submitted lowered", lambda s, ids: s.set_jobs_submitted(ids["ds"], 0),
+     "can only increase (is 1, asked 0)"),
+    ("jobs_submitted of an immutable dataset", lambda s, ids: s.set_jobs_submitted(ids["frozen"], 5),
+     "has jobs_immutable set"),
+    ("truncate a complete dataset", lambda s, ids: s.truncate_dataset(ids["done"]),
+     "is complete; it cannot be truncated"),
     # jobs and tasks
     ("job index twice", lambda s, ids: s.create_jobs(ids["ds"], [NewJob(7, []), NewJob(7, [])]), "appears twice"),
     ("task id twice", lambda s, ids: s.create_jobs(ids["ds"], [NewJob(8, [NewTask("a", 0, task_id="x")]),
@@ -90,7 +96,13 @@ async def test_bad_arguments_get_the_same_error_on_every_backend(store: Store) -
     log_id = await store.add_log(NewLog("out", "hello", dataset_id=ds.dataset_id, task_id=task_id))
     action = await store.add_action("submit", {})
     assert (await store.pop_action("w")) is not None
-    ids = {"ds": ds.dataset_id, "task": task_id, "log": log_id, "action": action.message_id}
+    frozen = await new_dataset(store, jobs=1, jobs_immutable=True)
+    to_complete = await new_dataset(store, jobs=1)
+    assert await store.set_dataset_status(to_complete.dataset_id, "complete", force=True)
+    done = await store.get_dataset(to_complete.dataset_id)
+    assert done is not None and done.status == "complete"
+    ids = {"ds": ds.dataset_id, "task": task_id, "log": log_id, "action": action.message_id,
+           "frozen": frozen.dataset_id, "done": done.dataset_id}
     wrong: list[str] = []
     for name, call, message in CASES:
         try:
@@ -102,6 +114,7 @@ async def test_bad_arguments_get_the_same_error_on_every_backend(store: Store) -
             wrong.append(f"{name}: accepted")
     assert not wrong, "\n".join(wrong)
     # nothing of a refused call was written
+    assert [(await store.get_dataset(d.dataset_id)) for d in (ds, frozen, done)] == [ds, frozen, done]
     task = await store.get_task(task_id)
     assert task is not None and task.priority == 1.0 and task.status == "waiting"
     assert (await store.get_job(jobs[0].job_id)) is not None

@@ -93,11 +93,8 @@ class DatasetsMixin(MongoBase):
         current = await self.get_dataset(dataset_id)
         if current is None:
             raise NotFoundError(f"dataset {dataset_id} not found")
-        if current.jobs_immutable:
-            raise InvalidArgumentError(f"dataset {dataset_id} has jobs_immutable set")
-        if jobs_submitted < current.jobs_submitted:
-            raise InvalidArgumentError(
-                f"jobs_submitted can only increase ({current.jobs_submitted} -> {jobs_submitted})")
+        checks.jobs_submitted_change(dataset_id, immutable=current.jobs_immutable,
+                                     current=current.jobs_submitted, asked=jobs_submitted)
         # One document: the guard (never decrease) and both fields change atomically.
         doc = await self._datasets.find_one_and_update(
             {"_id": dataset_id, "jobs_submitted": {"$lte": jobs_submitted}, "jobs_immutable": False},
@@ -130,12 +127,11 @@ class DatasetsMixin(MongoBase):
         doc = await self._datasets.find_one({"_id": dataset_id}, {"status": 1})
         if doc is None:
             return False
-        if doc["status"] == "complete":
-            raise InvalidArgumentError(f"dataset {dataset_id} is complete; nothing to truncate")
+        checks.truncatable(dataset_id, doc["status"])
         result = await self._datasets.update_one(
             {"_id": dataset_id, "status": {"$ne": "complete"}}, {"$set": {"truncated": True}})
-        if result.matched_count == 0:
-            raise InvalidArgumentError(f"dataset {dataset_id} is complete; nothing to truncate")
+        if result.matched_count == 0:  # it completed meanwhile
+            checks.truncatable(dataset_id, "complete")
         return True
 
     async def set_dataset_status(self, dataset_id: str, status: str, *, force: bool = False) -> bool:

@@ -5,7 +5,7 @@ import json
 import sqlite3
 from typing import Any, Sequence
 
-from ..interface import ConflictError, InvalidArgumentError, NotFoundError
+from ..interface import ConflictError, NotFoundError
 from ..query import DatasetFilter, ListOptions, Page, check_statuses
 from ..records import ConfigVersion, Dataset, DatasetRights, NewDataset, nowstr
 from .. import checks
@@ -87,11 +87,8 @@ class DatasetsMixin(SQLiteBase):
             row = get_dataset_row(conn, dataset_id)
             if row is None:
                 raise NotFoundError(f"dataset {dataset_id} not found")
-            if row["jobs_immutable"]:
-                raise InvalidArgumentError(f"dataset {dataset_id} has jobs_immutable set")
-            if jobs_submitted < row["jobs_submitted"]:
-                raise InvalidArgumentError(
-                    f"jobs_submitted can only increase (is {row['jobs_submitted']}, asked {jobs_submitted})")
+            checks.jobs_submitted_change(dataset_id, immutable=bool(row["jobs_immutable"]),
+                                         current=row["jobs_submitted"], asked=jobs_submitted)
             conn.execute("""UPDATE datasets SET jobs_submitted = ?, tasks_submitted = ? * tasks_per_job
                             WHERE dataset_id = ?""", (jobs_submitted, jobs_submitted, dataset_id))
             if jobs_submitted != row["jobs_submitted"]:
@@ -111,8 +108,7 @@ class DatasetsMixin(SQLiteBase):
             row = get_dataset_row(conn, dataset_id)
             if row is None:
                 return False
-            if row["status"] == "complete":
-                raise InvalidArgumentError(f"dataset {dataset_id} is complete; it cannot be truncated")
+            checks.truncatable(dataset_id, row["status"])
             conn.execute("UPDATE datasets SET truncated = 1 WHERE dataset_id = ?", (dataset_id,))
             return True
         return await self.db.write(op)
