@@ -16,5 +16,6 @@ from .logs_files import LogsFilesRole
 from .pilots import PilotsRole
 
 __all__ = [
-    "AccountsRole", "ActionsRole", "ClaimRole", "CredentialsRole", "DatasetsRole", "JobsRole", "LogsFilesRole", "PilotsRole",
+    "AccountsRole", "ActionsRole", "ClaimRole", "CredentialsRole", "DatasetsRole", "JobsRole", "LogsFilesRole",
+    "PilotsRole",
 ]
