@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from common.containers import CONTAINER_NEED, DEFAULT_OS_IMAGES, is_sif, needs_container
+from common.resources import RequirementError, parse_os
 from pilot.sandbox.runtimes import Runtimes, detect_runtimes
 from pilot.sandbox.wrap import TaskSandbox, apptainer, bwrap_bare, bwrap_image
 
@@ -58,9 +59,10 @@ class SandboxPolicy:
         """The image the task runs in ('' for none); ContainerError when its OS has none."""
         if needs_container(container):
             return container.strip()
-        wanted = requirements.get("os") or []
-        if isinstance(wanted, str):
-            wanted = [wanted]
+        try:
+            wanted = parse_os(requirements.get("os"))
+        except RequirementError as exc:
+            raise ContainerError(str(exc)) from None
         if not wanted or self.host_os in wanted:
             return ""
         for name in wanted:

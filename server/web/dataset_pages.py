@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from common import states
+from common.resources import RequirementError, is_macro, parse_requirement
 from server.auth import readable_ids
 from server.keys import STORE
 from server.store import Dataset, ListOptions, Store
@@ -86,7 +87,10 @@ def task_types(config: dict[str, Any] | None) -> dict[str, str]:
         if not isinstance(task, dict):
             continue
         gpu = (task.get("requirements") or {}).get("gpu")
-        uses_gpu = bool(gpu) and str(gpu).strip() not in ("0", "0.0", "False", "false")
+        try:
+            uses_gpu = parse_requirement("gpu", gpu) > 0
+        except RequirementError:
+            uses_gpu = is_macro(gpu)  # resolved per job: it may well ask for GPUs
         out[str(task.get("name") or index)] = "GPU" if uses_gpu else "CPU"
     return out
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from common.resources import RequirementError, parse_requirement
 from server.keys import STORE
 from server.store import Attempt, ListOptions, Store, TaskFilter
 from server.store.records import TIME_FORMAT
@@ -62,8 +63,11 @@ def per_name_charts(tasks: list[dict[str, Any]], attempts: dict[str, list[Attemp
     requested: dict[str, float] = {}
     for task in tasks:
         name = task["name"]
-        req = (task.get("requirements") or {}).get("memory")
-        if isinstance(req, (int, float)):
+        try:
+            req = parse_requirement("memory", (task.get("requirements") or {}).get("memory"))
+        except RequirementError:
+            req = None  # not readable: nothing to draw
+        if req is not None:
             requested[name] = max(requested.get(name, 0.0), float(req))
         for attempt in attempts.get(task["task_id"], []):
             if attempt.status != "complete":

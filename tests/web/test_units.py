@@ -83,8 +83,10 @@ def test_config_diff_and_task_types() -> None:
     assert ("del", '-  "a": 1,') in diff and ("add", '+  "a": 2,') in diff and diff[0] == ("file", "--- v1")
     assert config_diff({"a": 1}, {"a": 1}, "v1", "v2") == []
     config = {"tasks": [{"name": "gen"}, {"name": "reco", "requirements": {"gpu": 1}},
-                        {"requirements": {"gpu": "$(gpus)"}}, {"name": "zero", "requirements": {"gpu": 0}}]}
-    assert task_types(config) == {"gen": "CPU", "reco": "GPU", "2": "GPU", "zero": "CPU"}
+                        {"requirements": {"gpu": "$(gpus)"}}, {"name": "zero", "requirements": {"gpu": 0}},
+                        {"name": "ids", "requirements": {"gpu": ["0", "1"]}},
+                        {"name": "text", "requirements": {"gpu": "0"}}]}
+    assert task_types(config) == {"gen": "CPU", "reco": "GPU", "2": "GPU", "zero": "CPU", "ids": "GPU", "text": "CPU"}
 
 
 async def test_snapshots_share_one_computation_and_refresh_in_the_background() -> None:
