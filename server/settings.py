@@ -45,6 +45,9 @@ class Settings:
     osdf_federation: str = "pelican://osg-htc.org"
     """The federation osdf:/// URLs go through (pilots get it in the claim reply);
     e.g. pelican://127.0.0.1:8443 for a `frazil federation`."""
+    storage_namespace: str = "/icecube/wipac"
+    """The namespace storage tokens are for: at submit, data entries under osdf://<it>/... give
+    the task storage.read/modify scopes relative to it (IceProd's rule)."""
     pelican_ca_file: str = ""
     """PEM file of an extra CA pilots trust for the federation (a `frazil federation`'s ca.pem)."""
     credentials_key_file: str = ""

@@ -129,6 +129,11 @@ class PelicanFiles:
         try:
             return call()
         except FileNotFoundError:
+            # fsspec reports any refused read of an object's metadata as "not found"
+            status = self._probe(fs, url) if fs is not None else None
+            if status in (401, 403):
+                raise TransferCredentialsError(
+                    url, f"HTTP {status} on {verb}: {self._refusal(url, status, verb)}") from None
             raise TransferNotFound(url, f"no such object ({verb})") from None
         except aiohttp.ClientResponseError as exc:
             if exc.status in (401, 403):

@@ -14,6 +14,7 @@ from aiohttp import web
 from server.api.params import json_reply
 from server.api.pilots import OS_SCHEMA, RESOURCE_SCHEMA, TEXT
 from server.api.routing import ApiRoutes
+from server.credentials.keys import STORAGE_TOKENS
 from server.keys import BODY, CLAIM_CACHE, CLAIM_LIMITER, REPORTS, SETTINGS, STORE
 from server.scheduling import claims, reports
 
@@ -80,7 +81,7 @@ async def process(request: web.Request) -> web.Response:
     reply = await claims.claim(app[STORE], app[SETTINGS], app[CLAIM_LIMITER], app[CLAIM_CACHE],
                                pilot_id=body["pilot_id"], resources=body["resources"], os=body.get("os"),
                                site=body.get("site"), hostname=body.get("hostname"),
-                               origin=str(request.url.origin()))
+                               origin=str(request.url.origin()), storage=app[STORAGE_TOKENS])
     return web.Response(body=reply, content_type="application/json")
 
 

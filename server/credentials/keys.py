@@ -1,8 +1,10 @@
-"""The application key of the credential cipher (built once in ``create_app``)."""
+"""Application keys of the credential cipher and the claim path's storage tokens (built in ``create_app``)."""
 from __future__ import annotations
 
 from aiohttp import web
 
 from server.credentials.cipher import SecretCipher
+from server.credentials.tokens import StorageTokens
 
 CIPHER: web.AppKey[SecretCipher] = web.AppKey("credentials_cipher", SecretCipher)
+STORAGE_TOKENS: web.AppKey[StorageTokens] = web.AppKey("storage_tokens", StorageTokens)

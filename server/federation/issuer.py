@@ -21,6 +21,16 @@ EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 WLCG_ANY = "https://wlcg.cern.ch/jwt/v1/any"
 
 
+def _covered(scope: str, held: set[str]) -> bool:
+    """Whether ``scope`` is one of ``held`` or narrower (same verb, a path at or under it)."""
+    verb, _, path = scope.partition(":")
+    for have in held:
+        have_verb, _, have_path = have.partition(":")
+        if have_verb == verb and (path == have_path or path.startswith(have_path.rstrip("/") + "/")):
+            return True
+    return False
+
+
 @dataclass
 class Grant:
     subject: str
@@ -78,7 +88,7 @@ class Issuer:
                 return web.json_response({"error": "invalid_grant"}, status=400)
             held = set(str(claims.get("scope", "")).split())
             wanted = str(form.get("scope", "")).split() or sorted(held)
-            if not set(wanted) <= held:
+            if not all(_covered(scope, held) for scope in wanted):
                 return web.json_response({"error": "invalid_scope"}, status=400)
             self.exchanges += 1
             return self._answer(Grant(str(claims.get("sub", "")), " ".join(wanted)))

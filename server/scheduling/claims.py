@@ -10,6 +10,7 @@ from collections import OrderedDict
 from typing import Any
 
 from common.resources import Resources
+from server.credentials.tokens import StorageTokens
 from server.errors import Refused
 from server.federation.claim import pelican_claim_fields
 from server.scheduling.pilots import os_list, revive
@@ -133,7 +134,7 @@ async def _task_files(store: Store, task: Any, config_text: str) -> list[dict[st
 
 
 async def claim_reply(store: Store, cache: ClaimCache, settings: Settings, claimed: ClaimedTask,
-                      scratch_url: str) -> bytes:
+                      scratch_url: str, storage: StorageTokens | None = None) -> bytes:
     """The claimed task plus everything a pilot needs to build its TaskPlan,
     as JSON. The cached config text is spliced in rather than serialised
     again for every claim."""
@@ -141,17 +142,23 @@ async def claim_reply(store: Store, cache: ClaimCache, settings: Settings, claim
     version, config_text = await cache.config_json(store, task.dataset_id, task.config_version)
     doc = task.to_doc()
     doc.update(await cache.dataset(store, task.dataset_id))
+    files = await _task_files(store, task, config_text)
     doc.update(instance_id=claimed.instance_id, attempt=claimed.attempt, lease_expires=claimed.lease_expires,
                lease_seconds=settings.lease_seconds, heartbeat_seconds=settings.heartbeat_seconds,
-               config_version=version, scratch_url=scratch_url, files=await _task_files(store, task, config_text),
-               **pelican_claim_fields(settings))
+               config_version=version, scratch_url=scratch_url, files=files, **pelican_claim_fields(settings))
+    if storage is not None:
+        token = await storage.for_task(store, dataset_id=task.dataset_id, version=version, config_text=config_text,
+                                       task_name=task.name, owner=await cache.owner(store, task.dataset_id),
+                                       files=files)
+        if token:
+            doc["storage_token"] = token  # this attempt's only: never stored (docs/pilot-api.md)
     head = json.dumps(doc, separators=(",", ":"), default=str)
     return f'{head[:-1]},"config":{config_text}}}'.encode()
 
 
 async def claim(store: Store, settings: Settings, limiter: TokenBucket, cache: ClaimCache, *, pilot_id: str,
                 resources: dict[str, Any], os: str | list[str] | None, site: str | None, hostname: str | None,
-                origin: str) -> bytes:
+                origin: str, storage: StorageTokens | None = None) -> bytes:
     """Claim one queued task that fits the pilot's free ``resources``; the
     reply document as JSON. Refused (with when to come back) when the pilot
     claims too fast, has left or drains, or when nothing fits."""
@@ -177,4 +184,4 @@ async def claim(store: Store, settings: Settings, limiter: TokenBucket, cache: C
     claimed = await store.claim(request)
     if claimed is None:
         raise Refused(404, "no queued task fits these resources", retry_after=retry_after(settings))
-    return await claim_reply(store, cache, settings, claimed, scratch_base(settings, origin))
+    return await claim_reply(store, cache, settings, claimed, scratch_base(settings, origin), storage)

@@ -16,6 +16,26 @@ pytestmark = pytest.mark.slow
 SCRIPT = REPO / "examples" / "basic_submit_rest.py"
 
 
+def run_basic_submit(frazil: Frazil, files: Path, *, seconds: float = 90) -> tuple[str, str]:
+    """Run the example over ``files``; (its stdout, the dataset id) once the dataset completed."""
+    env = {**frazil.env, "FRAZIL_URL": frazil.url, "FRAZIL_TOKEN": frazil.admin}
+    done = subprocess.run([sys.executable, str(SCRIPT), str(REPO / "tests" / "e2e" / "e2e_copy.py"),
+                           "$(input) $(output)", str(files), "--description", "basic submit test",
+                           "--request_memory", "0.5", "--poll", "0.2"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    dataset_id = done.stdout.split("(")[1].split(")")[0]
+    deadline = time.monotonic() + seconds
+    while (status := frazil.get(f"/datasets/{dataset_id}")["status"]) not in ("complete", "errors"):
+        assert time.monotonic() < deadline, frazil.get(f"/datasets/{dataset_id}/task_counts/status")
+        time.sleep(0.5)
+    tasks = frazil.get(f"/datasets/{dataset_id}/tasks", keys="task_id|status")
+    reasons = [frazil.get(f"/datasets/{dataset_id}/tasks/{t['task_id']}/attempts")["attempts"][-1]["reason"]
+               for t in tasks.values() if t["status"] != "complete"]
+    assert status == "complete", reasons
+    return done.stdout, dataset_id
+
+
 def test_iceprod_basic_submit_flow_runs_unchanged_but_for_address_and_token(tmp_path: Path) -> None:
     lines = []
     for i in range(3):
@@ -26,24 +46,10 @@ def test_iceprod_basic_submit_flow_runs_unchanged_but_for_address_and_token(tmp_
     frazil = Frazil(tmp_path / "data")
     frazil.start()
     try:
-        env = {**frazil.env, "FRAZIL_URL": frazil.url, "FRAZIL_TOKEN": frazil.admin}
-        done = subprocess.run([sys.executable, str(SCRIPT), str(REPO / "tests" / "e2e" / "e2e_copy.py"),
-                               "$(input) $(output)", str(files), "--description", "basic submit test",
-                               "--request_memory", "0.5", "--poll", "0.2"],
-                              env=env, capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.startswith("Dataset 1 submitted (")
-        dataset_id = done.stdout.split("(")[1].split(")")[0]
+        stdout, dataset_id = run_basic_submit(frazil, files)
+        assert stdout.startswith("Dataset 1 submitted (")
         dataset = frazil.get(f"/datasets/{dataset_id}")
         assert dataset["jobs_submitted"] == 3 and dataset["description"] == "basic submit test"
-        deadline = time.monotonic() + 90
-        while (status := frazil.get(f"/datasets/{dataset_id}")["status"]) not in ("complete", "errors"):
-            assert time.monotonic() < deadline, frazil.get(f"/datasets/{dataset_id}/task_counts/status")
-            time.sleep(0.5)
-        tasks = frazil.get(f"/datasets/{dataset_id}/tasks", keys="task_id|status")
-        reasons = [frazil.get(f"/datasets/{dataset_id}/tasks/{t['task_id']}/attempts")["attempts"][-1]["reason"]
-                   for t in tasks.values() if t["status"] != "complete"]
-        assert status == "complete", reasons
     finally:
         frazil.stop()
     for i in range(3):

@@ -17,6 +17,7 @@ FRAZIL = [sys.executable, "-m", "server.cli"]
 
 
 def _start(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, dict[str, str]]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen([*FRAZIL, "federation", "--port", "0", "--root", str(tmp_path / "root"), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     info: dict[str, str] = {}

@@ -132,3 +132,13 @@ async def test_pelicanfs_listing_and_info_through_the_director(public_federation
     info = await asyncio.to_thread(fs.info, f"{NAMESPACE}/list/a.txt")
     assert info["size"] == 3
     assert await asyncio.to_thread(fs.cat_file, f"{NAMESPACE}/list/a.txt") == b"abc"
+
+
+async def test_write_only_token_cannot_verify_its_upload(secured, tmp_path):
+    """frazil reads each upload back; a token without storage.read fails as credentials, naming it."""
+    source = tmp_path / "f.i3"
+    _file(source, 1000)
+    writer = secured.files("storage.modify:/data/sim/9")
+    with pytest.raises(TransferCredentialsError, match="storage.read"):
+        await asyncio.to_thread(transfer_out, source, f"osdf://{NAMESPACE}/data/sim/9/f.i3", retry=ONCE,
+                                schemes={"osdf": writer})

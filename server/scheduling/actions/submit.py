@@ -24,6 +24,7 @@ from typing import Any
 from common import states
 from common.plan import prepare_submission
 from server.auth import Identity, default_rights
+from server.credentials.scopes import add_token_scopes
 from server.scheduling.actions.base import (
     MAX_JOBS, Action, ActionContext, ActionForbidden, ActionInputError, Prepared, check_keys, check_problems,
     get_int, get_json_object, get_str,
@@ -89,7 +90,9 @@ async def prepare(ctx: ActionContext, identity: Identity, payload: dict[str, Any
 async def run(ctx: ActionContext, message: ActionMessage) -> dict[str, Any]:
     payload = message.payload
     store = ctx.store
-    config = parse_config(payload)  # filled and checked by prepare()
+    # filled and checked by prepare(); plus the storage scopes each task needs (IceProd's
+    # TokenSubmitter), stored with the config.
+    config = add_token_scopes(parse_config(payload), ctx.settings.storage_namespace, payload["jobs_submitted"])
     extra = json.loads(payload.get("extra_submit_fields") or "{}")
     dataset_id = uuid.uuid5(ID_NAMESPACE, message.message_id).hex
     username, group = payload["username"], payload["group"]
