@@ -69,11 +69,15 @@ def server_message(exc: requests.HTTPError) -> str:
     return f"{error} (HTTP {response.status_code})" if error else f"HTTP {response.status_code} {response.reason}"
 
 
-def call(client: RestClient, method: str, path: str, args: dict[str, Any] | None = None) -> Any:
-    """``client.request_seq`` with every failure turned into one CliError line."""
+def call(client: RestClient, method: str, path: str, args: dict[str, Any] | None = None, *,
+         missing_ok: bool = False) -> Any:
+    """``client.request_seq`` with every failure turned into one CliError line
+    (``missing_ok``: a 404 is None instead)."""
     try:
         return client.request_seq(method, path, args)
     except requests.HTTPError as exc:
+        if missing_ok and exc.response is not None and exc.response.status_code == 404:
+            return None
         raise CliError(f"{method} {path}: {server_message(exc)}", exit_code=1) from None
     except requests.ConnectionError:
         raise CliError(f"cannot reach the frazil server at {client.address}", exit_code=1) from None

@@ -253,10 +253,18 @@ async def delete_dataset_logs(request: web.Request) -> web.Response:
 
 
 @routes.get("/datasets/{dataset_id}/logs/{log_id}", summary="one log of this dataset (read right)",
-            roles=USER_ROLES, right="read")
+            roles=USER_ROLES, right="read",
+            query=[QueryParam("offset", "only the text after this many characters (follow a running log); "
+                                        "the reply's \"offset\" is where the next read starts",
+                              {"type": "integer", "minimum": 0})])
 async def get_dataset_log(request: web.Request) -> web.Response:
     log = await _log_or_404(request.app[STORE], request.match_info["log_id"], request.match_info["dataset_id"])
-    return json_reply(log.to_doc())
+    doc = log.to_doc()
+    offset = int_param(request, "offset", None, minimum=0, maximum=2**62)
+    if offset is not None:
+        start = min(offset, len(log.data))
+        doc.update(data=log.data[start:], offset=len(log.data))
+    return json_reply(doc)
 
 
 @routes.get("/datasets/{dataset_id}/tasks/{task_id}/logs", summary="a task's logs as {\"logs\": [...]}",

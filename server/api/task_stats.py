@@ -44,6 +44,11 @@ async def post_stats(request: web.Request) -> web.Response:
     if dataset_id != task.dataset_id:
         raise bad_request(f"key 'dataset_id': task {task.task_id} belongs to dataset {task.dataset_id}, "
                           f"not {dataset_id}")
+    if body.get("status") == "reset" and task.status == "failed" and body.get("instance_id"):
+        # The pilot saw a retryable failure; the retry budget made it the last one.
+        attempts = await request.app[STORE].get_attempts(task.task_id)
+        if attempts and attempts[-1].instance_id == body["instance_id"]:
+            body["status"] = "failed"
     stat_id = await request.app[STORE].add_task_stat(task.task_id, dataset_id, body)
     return json_reply({"result": stat_id}, status=201)
 

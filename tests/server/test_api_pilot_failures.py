@@ -92,6 +92,13 @@ async def test_eleventh_non_physics_failure_fails(server, pilot):
         assert reply["status"] == ("waiting" if number <= server.settings.max_retries else "failed"), number
     stored = await server.store.get_task(made.task_ids[0])
     assert stored.status == "failed" and stored.failures_nonphysics == 11
+    # The pilot's stats say "reset" (a retryable failure to it); the last entry of a task that
+    # ended failed says failed, an earlier attempt's stays reset.
+    for instance_id in (task["instance_id"], "earlier-attempt"):
+        await rc.request("POST", f"/tasks/{task['task_id']}/task_stats",
+                         {"instance_id": instance_id, "status": "reset", "task_name": "t"})
+    stats = await server.store.list_task_stats(task_id=task["task_id"])
+    assert sorted(row["stats"]["status"] for row in stats.rows) == ["failed", "reset"]
 
 
 async def test_evictions_do_not_use_the_retry_budget(server, pilot):
