@@ -189,7 +189,10 @@ class Demo:
         print(f"Website:  {self.url}/   (sign in with the token below)")
         print(f"Token:    {self.token}")
         print(f"Try:      export FRAZIL_URL={self.url} FRAZIL_TOKEN=<the token>")
-        print("          .venv/bin/frazil status; .venv/bin/frazil logs 3 0/flaky; "
+        # The numbers of this run's datasets: a second `make run` on the same data dir makes new ones.
+        retry_number = self.get(f"/datasets/{retry_id}")["dataset"]
+        print(f"          .venv/bin/frazil status; .venv/bin/frazil status {retry_number}; "
+              f".venv/bin/frazil logs {retry_number} 0/flaky; "
               "curl -H \"Authorization: Bearer $FRAZIL_TOKEN\" $FRAZIL_URL/providers")
 
 

@@ -150,9 +150,17 @@ async def replace_requirements(request: web.Request) -> web.Response:
 # ---------------------------------------------------------------- per-job files
 
 
+_TRANSFER_AS_ICEPROD = {"true": True, "yes": True, "y": True, "1": True,
+                        "false": False, "no": False, "n": False, "0": False}
+
+
 def _file_doc(doc: dict[str, Any]) -> dict[str, Any]:
-    # IceProd lists files without their dataset and task ids.
-    return {k: v for k, v in doc.items() if k not in ("dataset_id", "task_id")}
+    # IceProd lists files without their dataset and task ids, and with transfer as
+    # its boolean (or "maybe"), not the string the store keeps.
+    out = {k: v for k, v in doc.items() if k not in ("dataset_id", "task_id")}
+    if isinstance(out.get("transfer"), str):
+        out["transfer"] = _TRANSFER_AS_ICEPROD.get(out["transfer"].lower(), out["transfer"])
+    return out
 
 
 def _file_kwargs(body: dict[str, Any]) -> dict[str, Any]:

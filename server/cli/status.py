@@ -18,9 +18,10 @@ def _list(client) -> int:
     if not rows:
         print("no datasets")
         return 0
+    print(f"{'DATASET':>8}  {'STATUS':<10}  {'OWNER (GROUP)':<24}  DESCRIPTION")
     for d in rows:
-        print(f"{d.get('dataset', '?'):>8}  {d.get('status', ''):<10}  {d.get('username', '')} ({d.get('group', '')})  "
-              f"{d.get('description', '')}")
+        owner = f"{d.get('username', '')} ({d.get('group', '')})"
+        print(f"{d.get('dataset', '?'):>8}  {d.get('status', ''):<10}  {owner:<24}  {d.get('description', '')}")
     return 0
 
 

@@ -48,7 +48,23 @@ def number(value: float, digits: int) -> str:
     return str(int(rounded)) if rounded == int(rounded) else repr(rounded)
 
 
+RESOURCE_UNITS = (("cpu", "CPU"), ("gpu", "GPU"), ("memory", "GB memory"), ("disk", "GB disk"), ("time", "h"))
+
+
+def resources_text(resources: object) -> str:
+    """``4 CPU · 1 GPU · 8 GB memory · 20 GB disk · 12 h``: a pilot's slot as a person reads it."""
+    if not isinstance(resources, dict):
+        return ""
+    parts = []
+    for key, unit in RESOURCE_UNITS:
+        value = resources.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and (value or key in ("cpu", "memory")):
+            parts.append(f"{number(value, 2)} {unit}")
+    return " · ".join(parts)
+
+
 ENV.filters["num"] = number
+ENV.filters["resources"] = resources_text
 
 
 class PageError(Exception):

@@ -62,13 +62,36 @@ def _axes(parts: list[str], x0: float, x1: float, y1: float, *, x_time: bool = F
         parts.append(f'<line x1="{LEFT - 3}" y1="{sy(tick):.1f}" x2="{LEFT + plot_w}" y2="{sy(tick):.1f}" '
                      f'stroke="#e4e4e4"/><text x="{LEFT - 5}" y="{sy(tick) + 4:.1f}" font-size="10" '
                      f'text-anchor="end" fill="#444">{_fmt(tick)}</text>')
-    time_format = "%H:%M:%S" if x1 - x0 < 600 else "%H:%M" if x1 - x0 < 2 * 86400 else "%m-%d %H:%M"
-    for tick in _ticks(x0, x1, 5) if x_ticks else ():
-        label = datetime.datetime.fromtimestamp(tick, datetime.timezone.utc).strftime(time_format) if x_time \
-            else _fmt(tick)
+    ticks = (_time_ticks(x0, x1) if x_time else [(t, _fmt(t)) for t in _ticks(x0, x1, 5)]) if x_ticks else []
+    for tick, label in ticks:
         parts.append(f'<text x="{sx(tick):.1f}" y="{TOP + plot_h + 14}" font-size="10" text-anchor="middle" '
                      f'fill="#444">{label}</text>')
     return sx, sy
+
+
+TIME_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400,
+              2 * 86400, 7 * 86400, 14 * 86400, 28 * 86400)
+"""Tick spacings a clock reader expects (seconds): never a fraction of a second."""
+
+
+def _time_ticks(low: float, high: float, count: int = 5) -> list[tuple[float, str]]:
+    """Ticks on whole seconds, minutes, hours or days, each with a label that differs
+    from its neighbours (a 2-second plot used to show ``18:01:01`` twice)."""
+    span = max(high - low, 1.0)
+    step = next((s for s in TIME_STEPS if span / s <= count), TIME_STEPS[-1])
+    time_format = "%H:%M:%S" if step < 60 else "%H:%M" if step < 86400 else "%m-%d"
+    if step < 86400 and span > 86400:
+        time_format = "%m-%d %H:%M"
+    ticks: list[tuple[float, str]] = []
+    tick = math.ceil(low / step) * step
+    while tick <= high:
+        label = datetime.datetime.fromtimestamp(tick, datetime.timezone.utc).strftime(time_format)
+        if not ticks or ticks[-1][1] != label:
+            ticks.append((tick, label))
+        tick += step
+    if not ticks:  # under a second of data: label where it starts
+        ticks.append((low, datetime.datetime.fromtimestamp(low, datetime.timezone.utc).strftime(time_format)))
+    return ticks
 
 
 def empty(title: str, message: str = "no data yet") -> Markup:

@@ -75,6 +75,8 @@ async def test_logs_by_attempt_and_follow(deployment: Deployment) -> None:
     every = _frazil(d, token, "logs", dataset_id, "0/flaky", "--all", "--name", "stdout")
     headers = [line for line in every.stdout.splitlines() if line.startswith("=====")]
     assert ["attempt 1" in headers[0], "attempt 2" in headers[-1]] == [True, True], every.stdout
+    listing = _frazil(d, token, "status")
+    assert listing.stdout.splitlines()[0].split()[:2] == ["DATASET", "STATUS"], listing.stdout
     missing = _frazil(d, token, "logs", dataset_id, "0/flaky", "--attempt", "9")
     assert missing.returncode == 1 and "no logs of attempt 9 (attempts with logs: 1, 2)" in missing.stderr
 

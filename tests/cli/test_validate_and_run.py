@@ -135,3 +135,18 @@ def test_a_missing_program_is_a_named_non_physics_failure(tmp_path, src, kind, r
     assert (summary["status"], summary["class"], summary["kind"], summary["rule"]) == (
         "reset", "non-physics", kind, rule)
     assert src in summary["reason"]
+
+
+def test_token_create_takes_the_user_as_written_on_the_login_page(tmp_path):
+    import base64
+    positional = frazil("token", "create", "alice", "--role", "admin", cwd=tmp_path)
+    flag = frazil("token", "create", "--user", "alice", cwd=tmp_path)
+    for result in (positional, flag):
+        assert result.returncode == 0, result.stderr
+        payload = result.stdout.strip().split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        assert "alice" in json.dumps(claims)
+    clash = frazil("token", "create", "alice", "--user", "bob", cwd=tmp_path)
+    assert clash.returncode == 2 and "two user names" in clash.stderr
+    nobody = frazil("token", "create", cwd=tmp_path)
+    assert nobody.returncode == 2 and "frazil token create USER" in nobody.stderr

@@ -29,3 +29,10 @@ def test_the_demo_datasets_all_complete(tmp_path: Path) -> None:
     first = json.loads((data / "demo" / "output" / "2" / "0000000-0000999" / "NuGen_3_1.json").read_text())
     assert first["interaction"] == "GlashowResonance" and first["events"] == 600
     assert not list((data / "pilots").glob("*/pilot.token"))  # tokens die with their pilots
+    assert "frazil logs 3 0/flaky" in out
+    # A second run on the same data dir makes datasets 4-6, and its hints name them.
+    again = subprocess.run([sys.executable, str(REPO / "examples" / "run_demo.py"), "--no-serve",
+                            "--data-dir", str(data), "--port", str(free_port()), "--timeout", "240"],
+                           cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "frazil logs 6 0/flaky" in again.stdout and "frazil status 6" in again.stdout

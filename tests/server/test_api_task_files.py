@@ -25,6 +25,8 @@ async def test_claim_carries_the_tasks_files(server):
     for url, movement in (("file:///data/a.i3", "input"), ("file:///data/b.i3", "input"), ("file:///out/c.i3", "output")):
         await user.request("POST", f"/datasets/{dataset.dataset_id}/files",
                            {"filename": url, "movement": movement, "job_index": 0, "task_name": "BasicSubmit"})
+    listed = (await user.request("GET", f"/datasets/{dataset.dataset_id}/files"))["files"]
+    assert [f["transfer"] for f in listed] == [True, True, True]  # IceProd's boolean, not "true"
     await store.release_dependencies(dataset_id=dataset.dataset_id)
     await store.queue_tasks(10, dataset_id=dataset.dataset_id)
     pilot = server.rest(server.token("pilot-1", role="system", groups=()))
@@ -41,3 +43,9 @@ async def test_tasks_without_task_files_get_an_empty_list(server):
     pilot = server.rest(server.token("pilot-1", role="system", groups=()))
     task = await claim(pilot, await register(pilot))
     assert task["files"] == []
+
+
+def test_file_listing_gives_transfer_as_iceprod_does():
+    from server.api.dataset_task_actions import _file_doc
+    assert [_file_doc({"transfer": t})["transfer"] for t in ("true", "false", "maybe", "no")] == [
+        True, False, "maybe", False]

@@ -220,11 +220,16 @@ async def test_admin_pages_job_page_schemas_and_oidc_off(web_server: WebServer, 
         warnings.simplefilter("ignore", DeprecationWarning)
         web_server.app[PROVIDER] = LocalProvider(
             server_url=web_server.url, slots=Resources(cpu=2), directory=tmp_path / "pilots", mint_token=lambda: "")
+    from server.store import NewPilot
+    await web_server.store.register_pilot(NewPilot(resources={"cpu": 4, "gpu": 0, "memory": 8.0, "disk": 20.5,
+                                                               "time": 12}, site="WIPAC", hostname="node-7"))
     admin = await sign_in(web_server, "root", role="admin", groups=("admin",))
     async with admin:
         async with admin.get(f"{web_server.url}/admin") as reply:
             page = await reply.text()
         assert '<strong id="provider-name">local</strong>' in page and 'id="provider-counts"' in page
+        # The pilot table reads as text, not JSON.
+        assert "4 CPU · 8 GB memory · 20.5 GB disk · 12 h" in page and '{"cpu"' not in page
         token = await csrf_of(admin, f"{web_server.url}/admin")
         async with admin.post(f"{web_server.url}/admin/groups/simprod/priority",
                               data={"csrf_token": token, "priority": "0.75"}) as reply:

@@ -144,3 +144,15 @@ def test_problem_paths_point_at_their_line() -> None:
     assert parse_path("config['tasks']x") is None
     missing = line_of("config['tasks'][0]['trays'][0]['modules']", where)  # reported at the nearest parent
     assert lines[missing - 1].strip() == '"trays": []'
+
+
+@pytest.mark.parametrize("span", [0.4, 2, 3, 8, 59, 61, 700, 5000, 90_000, 400_000, 3_000_000])
+def test_time_axis_labels_are_distinct_whole_clock_values(span: float) -> None:
+    import re
+    from server.web.plots import line_chart
+    start = 1_764_872_461.3  # not on a whole second
+    svg = str(line_chart({"complete": [(start, 0), (start + span / 2, 5), (start + span, 9)]},
+                         title="progress", y_label="tasks"))
+    labels = re.findall(r'text-anchor="middle" fill="#444">([^<]+)</text>', svg)
+    times = [label for label in labels if label[:2].isdigit()]
+    assert times and len(times) == len(set(times)), times
