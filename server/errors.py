@@ -8,12 +8,19 @@ status found here, so the two can never disagree about what an error means.
 from __future__ import annotations
 
 import math
+from typing import Any, Sequence
 
 from server.store import ConflictError, InvalidArgumentError, InvalidQuery, NotFoundError
 
 
 class ActionInputError(ValueError):
-    """An action's payload is wrong; the message names the field (400)."""
+    """An action's payload is wrong; the message names the field (400).
+    ``problems``: the config problems behind it, when it is about the config
+    (the website shows each beside its line)."""
+
+    def __init__(self, message: str, problems: Sequence[Any] = ()):
+        super().__init__(message)
+        self.problems = list(problems)
 
 
 class ActionForbidden(PermissionError):

@@ -1,21 +1,25 @@
 """Submit page, config view/edit with version diffs, JSON schemas
 (reference §8 ``/submit``, ``/config?dataset_id=&edit=``, ``/schemas/v3/...``).
 
-Submission and edits are checked with the very functions the REST actions
-use (``common.plan.check_submission`` and the actions' ``prepare``), so the
-website accepts exactly what ``POST /actions/submit`` accepts. Problems are
-shown next to their field path instead of as one error string.
+Submission and edits are checked by the actions' own ``prepare`` (the same
+call as ``POST /actions/submit``), once per request, so the website accepts
+exactly what the REST action accepts. Only a form with other errors, which
+is not queued, has its config checked on its own
+(``common.plan.check_submission``). Problems are shown next to their field
+path instead of as one error string.
 """
 from __future__ import annotations
 
 import difflib
 import importlib.resources
 import json
-from typing import Any
+from typing import Any, Sequence
 
 from aiohttp import web
 
+from common.config import ConfigProblem
 from common.plan import check_submission
+from server.errors import ActionInputError
 from server.keys import STORE
 from server.web.json_lines import line_of, pretty_with_lines
 from server.store import ActionMessage
@@ -49,13 +53,34 @@ Problem = tuple[str, str, int | None]
 
 
 def _problems(config: dict[str, Any], jobs: int, **kwargs: Any) -> tuple[str | None, list[Problem]]:
+    """Check the config alone (when the form has other errors, so nothing is
+    queued): its problems, with the line of each field."""
+    return _with_lines(config, check_submission(config, jobs, **kwargs))
+
+
+def _with_lines(config: dict[str, Any], found: Sequence[ConfigProblem]) -> tuple[str | None, list[Problem]]:
     """The problems with the line of each field; when there are any, the config
     comes back re-formatted (that is the text the lines refer to)."""
-    found = check_submission(config, jobs, **kwargs)
     if not found:
         return None, []
     text, where = pretty_with_lines(config)
     return text, [(p.path, p.message, line_of(p.path, where)) for p in found]
+
+
+async def _queue(request: web.Request, action: str, payload: dict[str, Any], config: dict[str, Any],
+                 errors: dict[str, str]) -> tuple[ActionMessage | None, str | None, list[Problem]]:
+    """Queue ``action`` through its own ``prepare``, which checks the config
+    (once: the page does not check it again); a refusal becomes the page's
+    errors, config problems with their lines."""
+    try:
+        return await queue_action(request, action, payload), None, []
+    except ActionInputError as exc:
+        if exc.problems:
+            return (None, *_with_lines(config, exc.problems))
+        errors["form"] = str(exc)
+    except (ValueError, PermissionError) as exc:
+        errors["form"] = str(exc)
+    return None, None, []
 
 
 @routes.page("/submit")
@@ -80,19 +105,17 @@ async def submit_post(request: web.Request) -> web.StreamResponse:
     if not session.is_admin and group not in session.groups:
         errors["group"] = f"{group!r} is not one of your groups ({', '.join(session.groups) or 'none'})"
     config = _parse_config(text, errors)
-    if config is not None and jobs >= 1:
+    if config is not None and not errors:
+        payload: dict[str, Any] = {"config": text, "jobs_submitted": jobs, "group": group}
+        if description.strip():  # else the config's own description, as the submit action does
+            payload["description"] = description
+        message, pretty, problems = await _queue(request, "submit", payload, config, errors)
+        if message is not None:
+            raise web.HTTPSeeOther(f"/submit/status/{message.message_id}")
+        text = pretty or text
+    elif config is not None and jobs >= 1:
         pretty, problems = _problems(config, jobs)
         text = pretty or text
-    if not errors and not problems:
-        try:
-            payload: dict[str, Any] = {"config": text, "jobs_submitted": jobs, "group": group}
-            if description.strip():  # else the config's own description, as the submit action does
-                payload["description"] = description
-            message = await queue_action(request, "submit", payload)
-        except (ValueError, PermissionError) as exc:
-            errors["form"] = str(exc)
-        else:
-            raise web.HTTPSeeOther(f"/submit/status/{message.message_id}")
     return render(request, "submit.html", status=400, config_text=text, description=description, jobs=raw_jobs,
                   group=group, groups=session.groups, errors=errors, problems=problems)
 
@@ -179,18 +202,12 @@ async def config_edit(request: web.Request) -> web.StreamResponse:
     problems: list[Problem] = []
     config = _parse_config(text, errors)
     if config is not None:
-        pretty, problems = _problems(config, dataset.jobs_submitted, dataset=dataset.dataset,
-                                     dataset_id=dataset.dataset_id)
-        text = pretty or text
-    if not errors and not problems:
-        try:
-            message = await queue_action(request, "edit_config", {
-                "dataset_id": dataset.dataset_id, "config": text, "description": description,
-                "comment": comment or "edited on the website"})
-        except (ValueError, PermissionError) as exc:
-            errors["form"] = str(exc)
-        else:
+        message, pretty, problems = await _queue(request, "edit_config", {
+            "dataset_id": dataset.dataset_id, "config": text, "description": description,
+            "comment": comment or "edited on the website"}, config, errors)
+        if message is not None:
             raise web.HTTPSeeOther(f"/config/status/{message.message_id}")
+        text = pretty or text
     versions = await request.app[STORE].list_config_versions(dataset.dataset_id)
     return render(request, "config.html", status=400, dataset=dataset, versions=versions,
                   current=versions[-1] if versions else None, text=text, edit=True, diff=None, a=None, b=None,

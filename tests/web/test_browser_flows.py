@@ -60,7 +60,7 @@ async def test_submit_invalid_then_valid_and_watch_it_complete(tab: Tab) -> None
     await tab.page.click("#submit-button")
     problem = tab.page.locator("tr.problem").first
     assert await problem.locator(".problem-path").inner_text() == "config['tasks'][0]['requirements']['memory']"
-    assert "memory must be a number" in await problem.locator(".problem-message").inner_text()
+    assert "memory: cannot read size 'lots'" in await problem.locator(".problem-message").inner_text()
     await problem.locator(".problem-line").click()  # selects the field's line in the editor
     selected = await tab.page.locator("#config").evaluate("a => a.value.substring(a.selectionStart, a.selectionEnd)")
     assert selected.strip() == '"memory": "lots"'

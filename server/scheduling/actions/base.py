@@ -134,4 +134,4 @@ async def writable_dataset(store: Store, identity: Identity, dataset_id: str) ->
 def check_problems(problems: Sequence[Any]) -> None:
     """Every config problem in one 400 message, one IceProd-format line each."""
     if problems:
-        raise ActionInputError("\n".join(str(p) for p in problems))
+        raise ActionInputError("\n".join(str(p) for p in problems), problems)
