@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import ssl
+import threading
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator
 from urllib.parse import urlsplit
@@ -58,8 +59,17 @@ class PelicanFiles:
     ca_pem: str | None = None
     """The same as PEM text (as the claim reply carries it)."""
     timeout: float = 300.0
+    _cache: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     def _ssl(self) -> ssl.SSLContext:
+        """One context per instance: loading the system CAs costs ~10 ms of CPU."""
+        with self._lock:
+            if "ssl" not in self._cache:
+                self._cache["ssl"] = self._new_ssl()
+            return self._cache["ssl"]
+
+    def _new_ssl(self) -> ssl.SSLContext:
         context = ssl.create_default_context()
         if self.ca_file:
             context.load_verify_locations(self.ca_file)
@@ -68,6 +78,18 @@ class PelicanFiles:
         return context
 
     def _fs(self, url: str, *, direct_reads: bool = False) -> Any:
+        """The pelicanfs file system for ``url``'s federation, kept for the instance's life so
+        discovery, the director's answers and the HTTP connections are reused."""
+        key = (urlsplit(pelican_url(url, self.federation)).netloc, direct_reads)
+        with self._lock:
+            found = self._cache.get(key)
+        if found is None:
+            found = self._new_fs(url, direct_reads=direct_reads)
+            with self._lock:
+                found = self._cache.setdefault(key, found)
+        return found
+
+    def _new_fs(self, url: str, *, direct_reads: bool = False) -> Any:
         try:
             import aiohttp
             from pelicanfs.core import PelicanFileSystem, get_webdav_client

@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from common.version import __version__
+from server.credentials.service import public_doc
 from server.keys import BACKGROUND, PROVIDER, STORE
 from server.store import ListOptions, TaskFilter
 from server.store.records import ACTION_STATUSES
@@ -83,10 +84,12 @@ async def admin(request: web.Request) -> web.StreamResponse:
     health = {"version": __version__, "store": store.backend, "uptime_s": round(time.time() - keeper.started),
               "services": sorted(name for name, key in BACKGROUND if key in app), "active pilots": len(active), "tasks": task_counts}
     actions = {name: await store.action_counts(name) for name in ACTIONS}
+    refreshable = await store.credentials_to_refresh(math.inf, -math.inf, limit=1000)
+    refresh_failures = [public_doc(c) for c in refreshable if c.refresh_error]
     return render(request, "admin.html", pilots=active, now=time.time(), queue=queue,
                   provider=provider_summary(app, pilots), users=await store.list_users(),
                   groups=await store.list_groups(), usage=await store.list_usage(),
-                  errors=errors, health=health, actions=actions,
+                  errors=errors, health=health, actions=actions, refresh_failures=refresh_failures,
                   action_statuses=ACTION_STATUSES, message=request.query.get("message", ""),
                   pilots_plot=plots.line_chart(keeper.series("pilots_by_site"), title="Running pilots by site",
                                                y_label="pilots"),
