@@ -196,8 +196,9 @@ def _at_most(name: str, value: float, raw: Any) -> None:
 
 def _count(name: str, raw: Any) -> int:
     if name == "gpu" and isinstance(raw, list):
-        # IceProd's slot-side form: the GPU ids. A requirement can only ask for
-        # a number of them (the pilot picks which), so the list counts.
+        # GPU ids, as a slot lists its devices (CUDA_VISIBLE_DEVICES). A task
+        # can only ask for a number of GPUs (the pilot picks which), so the
+        # list counts; materialize read it so before there was one parser.
         if not all(isinstance(g, (str, int)) and not isinstance(g, bool) and str(g).strip() for g in raw):
             raise RequirementError(name, f"a list of GPUs must hold GPU ids (strings or integers), got {raw!r}")
         if len({str(g).strip() for g in raw}) != len(raw):
