@@ -16,7 +16,6 @@ from server.api import (
     scratch, task_actions, task_stats, tasks, users,
 )
 from server.api.errors import ApiError, error_response
-from server.api.logs import LOG_INDEX, LogIndex
 from server.api.routing import ApiRoutes
 from server.auth import TokenAuthority, TokenError, load_or_create_key
 from server.credentials import loop as credentials_refresh
@@ -25,13 +24,14 @@ from server.credentials.keys import CIPHER, STORAGE_TOKENS
 from server.credentials.tokens import StorageTokens
 from server.errors import headers_of, status_of
 from server.keys import (
-    CLAIM_CACHE, CLAIM_LIMITER, IDENTITY, METRICS, REPORTS, ROUTE_SPECS, SETTINGS, STORE, TOKENS,
+    CLAIM_CACHE, CLAIM_LIMITER, IDENTITY, LOG_INDEX, METRICS, REPORTS, ROUTE_SPECS, SETTINGS, STORE, TOKENS,
 )
 from server.metrics import ServerMetrics, metrics_middleware
 from server.provisioning import service as provisioning
 from server.scheduling import action_worker
 from server.scheduling import service as scheduling
 from server.scheduling.claims import ClaimCache, TokenBucket
+from server.scheduling.logs import LogIndex
 from server.scheduling.reports import Reports, UsageMeter
 from server.settings import Settings
 from server.store import SchemaVersionError, Store, open_store

@@ -1,9 +1,9 @@
 """Typed keys for the objects shared through the aiohttp application and requests.
 
-One ``web.AppKey`` per long-lived object. The keys of objects only the
-handlers use live beside them (``server.api.logs.LOG_INDEX``,
-``server.web.framework.WEB``, ``server.web.history.HISTORY``); these are the
-ones services and handlers share. ``create_app`` builds most of them;
+One ``web.AppKey`` per long-lived object. The keys of the website's own
+objects live beside them (``server.web.framework.WEB``,
+``server.web.history.HISTORY``); these are the ones services and handlers
+share. ``create_app`` builds most of them;
 the background services (scheduler, action worker, provider) are built by
 their ``cleanup_ctx`` once the store is open, and are simply absent when that
 service does not run (read them with ``app.get(KEY)``).
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from server.provisioning.service import Provisioner
     from server.scheduling.action_worker import ActionWorker
     from server.scheduling.claims import ClaimCache, TokenBucket
+    from server.scheduling.logs import LogIndex
     from server.scheduling.loops import Scheduler
     from server.scheduling.reports import Reports
     from server.scheduling.service import LoopRunner
@@ -36,6 +37,8 @@ ROUTE_SPECS: web.AppKey[list[Any]] = web.AppKey("route_specs")
 METRICS: web.AppKey["ServerMetrics"] = web.AppKey("metrics")
 CLAIM_LIMITER: web.AppKey["TokenBucket"] = web.AppKey("claim_limiter")
 CLAIM_CACHE: web.AppKey["ClaimCache"] = web.AppKey("claim_cache")
+LOG_INDEX: web.AppKey["LogIndex"] = web.AppKey("log_index")
+"""What appending to a live log needs to know, kept in memory."""
 REPORTS: web.AppKey["Reports"] = web.AppKey("reports")
 """Applies pilots' reports; holds the fair-share usage meter."""
 

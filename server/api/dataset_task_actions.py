@@ -2,8 +2,9 @@
 suspend / reset / hard reset, bulk requirements, and the per-job files of
 ``/datasets/{id}/files``.
 
-After every status change the affected jobs and the dataset are rolled up at
-once, so a reset task's job is ``processing`` again in the same request.
+Every status change is :mod:`server.scheduling.statuses`, which rolls the
+affected jobs and the dataset up at once, so a reset task's job is
+``processing`` again in the same request.
 """
 from __future__ import annotations
 
@@ -16,11 +17,10 @@ from common.resources import MAXIMUM, MINIMUM
 from server.api.errors import bad_request, not_found
 from server.api.params import json_reply
 from server.api.routing import ApiRoutes
-from server.api.tasks import any_task_exists, task_of_dataset
-from server.api.user_common import check_status_name, guarded_result, id_list, optional_body, status_body
+from server.api.user_common import check_status_name, id_list, optional_body, status_body
 from server.keys import BODY, STORE
-from server.scheduling.rollup import roll_up
-from server.store import ListOptions, Store, TaskFilter
+from server.scheduling import statuses
+from server.store import ListOptions, TaskFilter
 
 routes = ApiRoutes("tasks")
 
@@ -46,32 +46,11 @@ FILE_PROPS: dict[str, Any] = {
 }
 
 
-async def _jobs_of(store: Store, dataset_id: str, body: dict[str, Any]) -> list[str] | None:
-    """The jobs a task selection touches (None = the whole dataset), for the roll-up."""
-    if "jobs" in body:
-        return body["jobs"]
-    if "tasks" in body:
-        jobs: set[str] = set()
-        ids = body["tasks"]
-        for start in range(0, len(ids), 5000):
-            page = await store.list_tasks(TaskFilter(dataset_id=dataset_id, task_ids=ids[start:start + 5000]),
-                                          ListOptions(keys=("job_id",)))
-            jobs.update(row["job_id"] for row in page.rows)
-        return sorted(jobs)
-    return None
-
-
 @routes.put("/datasets/{dataset_id}/tasks/{task_id}/status", summary="set a task's status (state machine enforced)",
             right="write", body=status_body("task"))
 async def put_task_status(request: web.Request) -> web.Response:
-    store = request.app[STORE]
-    dataset_id, status = request.match_info["dataset_id"], request[BODY]["status"]
-    task = await task_of_dataset(store, dataset_id, request.match_info["task_id"])
-    changed = await store.set_task_status(task.task_id, status)
-    current = status if changed else (await task_of_dataset(store, dataset_id, task.task_id)).status
-    guarded_result(changed, current, status, "Task")
-    if changed:
-        await roll_up(store, dataset_id, [task.job_id])
+    await statuses.set_task_status(request.app[STORE], request.match_info["task_id"], request[BODY]["status"],
+                                   dataset_id=request.match_info["dataset_id"])
     return json_reply({})
 
 
@@ -81,25 +60,15 @@ async def put_task_status(request: web.Request) -> web.Response:
                    "properties": {"tasks": {**id_list("task"), "minItems": 1}}})
 async def bulk_status(request: web.Request) -> web.Response:
     status = check_status_name("task", request.match_info["status"])
-    store = request.app[STORE]
-    dataset_id = request.match_info["dataset_id"]
-    body = request[BODY]
-    changed = await store.bulk_task_status(status, dataset_id=dataset_id, task_ids=body["tasks"], force=True)
-    if not changed and not await any_task_exists(store, body["tasks"], dataset_id):
-        raise not_found("Tasks not found")
-    await roll_up(store, dataset_id, await _jobs_of(store, dataset_id, body), reopen=status != "complete")
+    await statuses.force_tasks(request.app[STORE], status, request[BODY]["tasks"],
+                               dataset_id=request.match_info["dataset_id"])
     return json_reply({})
 
 
 async def _bulk(request: web.Request, status: str, *, force: bool = False, reset_failures: bool = False) -> web.Response:
     body = await optional_body(request, SELECT_BODY)
-    if "jobs" in body and "tasks" in body:
-        raise bad_request("give either 'jobs' or 'tasks', not both")
-    store = request.app[STORE]
-    dataset_id = request.match_info["dataset_id"]
-    await store.bulk_task_status(status, dataset_id=dataset_id, job_ids=body.get("jobs"), task_ids=body.get("tasks"),
-                                 force=force, reset_failures=reset_failures)
-    await roll_up(store, dataset_id, await _jobs_of(store, dataset_id, body), reopen=force)
+    await statuses.bulk_tasks(request.app[STORE], request.match_info["dataset_id"], status, job_ids=body.get("jobs"),
+                              task_ids=body.get("tasks"), force=force, reset_failures=reset_failures)
     return json_reply({})
 
 
@@ -212,7 +181,7 @@ async def add_task_file(request: web.Request) -> web.Response:
     body = request[BODY]
     store = request.app[STORE]
     dataset_id = request.match_info["dataset_id"]
-    task = await task_of_dataset(store, dataset_id, request.match_info["task_id"])
+    task = await statuses.task_of_dataset(store, dataset_id, request.match_info["task_id"])
     await store.add_file(dataset_id, body["filename"], body["movement"], task_id=task.task_id, **_file_kwargs(body))
     return json_reply({}, status=201)
 

@@ -14,10 +14,11 @@ from server.api.errors import bad_request, forbidden, not_found
 from server.api.params import json_reply, list_options, page_headers, pipe_list
 from server.api.routing import ApiRoutes, QueryParam, caller
 from server.api.user_common import (
-    MAX_COUNT, filter_readable, finite, guarded_result, keyed, readable_ids, status_body,
+    MAX_COUNT, filter_readable, finite, keyed, status_body,
 )
-from server.auth import default_rights
+from server.auth import default_rights, readable_ids
 from server.keys import BODY, STORE
+from server.scheduling import statuses
 from server.store import DatasetFilter, NewDataset
 
 routes = ApiRoutes("datasets")
@@ -108,11 +109,7 @@ async def put_description(request: web.Request) -> web.Response:
 @routes.put("/datasets/{dataset_id}/status", summary="set the status (state machine enforced; idempotent)",
             right="write", body=status_body("dataset"))
 async def put_status(request: web.Request) -> web.Response:
-    store = request.app[STORE]
-    dataset_id, status = request.match_info["dataset_id"], request[BODY]["status"]
-    changed = await store.set_dataset_status(dataset_id, status)
-    current = None if changed else await store.get_dataset(dataset_id)
-    guarded_result(changed, current.status if current else None, status, "Dataset")
+    await statuses.set_dataset_status(request.app[STORE], request.match_info["dataset_id"], request[BODY]["status"])
     return json_reply({})
 
 
@@ -138,11 +135,7 @@ async def put_jobs_submitted(request: web.Request) -> web.Response:
 @routes.post("/datasets/{dataset_id}/dataset_actions/hard_reset",
              summary="set the dataset processing whatever its status (jobs and tasks untouched)", right="write")
 async def hard_reset(request: web.Request) -> web.Response:
-    store = request.app[STORE]
-    dataset_id = request.match_info["dataset_id"]
-    if not await store.set_dataset_status(dataset_id, "processing", force=True):
-        if await store.get_dataset(dataset_id) is None:
-            raise not_found("Dataset not found")
+    await statuses.hard_reset_dataset(request.app[STORE], request.match_info["dataset_id"])
     return json_reply({})
 
 

@@ -1,7 +1,8 @@
 """Job routes (reference §4.3 "Jobs"): admin ``/jobs`` and per-dataset job listings and actions.
 
 A job's status normally follows its tasks (roll-up); these routes are the
-manual overrides IceProd offers, after which the dataset is rolled up at once.
+manual overrides IceProd offers (:mod:`server.scheduling.statuses`), after
+which the dataset is rolled up at once.
 """
 from __future__ import annotations
 
@@ -10,12 +11,11 @@ from aiohttp import web
 from common import states
 from server.api.errors import ApiError, not_found
 from server.api.params import int_param, json_reply, list_options, page_headers, pipe_list
-from server.api.user_common import (
-    HEX_ID, check_status_name, guarded_result, id_list, keyed, optional_body, status_body,
-)
+from server.api.user_common import HEX_ID, check_status_name, id_list, keyed, optional_body, status_body
 from server.api.routing import ApiRoutes, QueryParam
 from server.keys import BODY, STORE
-from server.store import Job, JobFilter, NewJob, Store
+from server.scheduling import statuses
+from server.store import JobFilter, NewJob
 
 routes = ApiRoutes("jobs")
 ADMIN = {"admin"}
@@ -28,13 +28,6 @@ CREATE_BODY = {
                    "status": {"type": "string", "enum": list(states.JOB_STATUSES)}},
 }
 JOBS_BODY = {"type": "object", "additionalProperties": False, "properties": {"jobs": id_list("job")}}
-
-
-async def job_of_dataset(store: Store, dataset_id: str, job_id: str) -> Job:
-    job = await store.get_job(job_id)
-    if job is None or job.dataset_id != dataset_id:
-        raise not_found("Job not found")
-    return job
 
 
 @routes.post("/jobs", summary="create an (empty) job", roles=ADMIN, body=CREATE_BODY, responses={201: "created"})
@@ -60,13 +53,7 @@ async def get_job(request: web.Request) -> web.Response:
               roles=ADMIN, body={"type": "object", "required": ["status"], "additionalProperties": False,
                                  "properties": {"status": {"type": "string", "enum": list(states.JOB_STATUSES)}}})
 async def patch_job(request: web.Request) -> web.Response:
-    store = request.app[STORE]
-    job_id = request.match_info["job_id"]
-    await store.set_job_status(job_id, request[BODY]["status"], force=True)
-    job = await store.get_job(job_id)
-    if job is None:
-        raise not_found("Job not found")
-    await store.rollup_dataset(job.dataset_id)
+    job = await statuses.force_job(request.app[STORE], request.match_info["job_id"], request[BODY]["status"])
     return json_reply(job.to_doc())
 
 
@@ -85,21 +72,16 @@ async def list_jobs(request: web.Request) -> web.Response:
 
 @routes.get("/datasets/{dataset_id}/jobs/{job_id}", summary="one job of a dataset", right="read")
 async def get_dataset_job(request: web.Request) -> web.Response:
-    job = await job_of_dataset(request.app[STORE], request.match_info["dataset_id"], request.match_info["job_id"])
+    job = await statuses.job_of_dataset(request.app[STORE], request.match_info["dataset_id"],
+                                        request.match_info["job_id"])
     return json_reply(job.to_doc())
 
 
 @routes.put("/datasets/{dataset_id}/jobs/{job_id}/status", summary="set a job's status (state machine enforced)",
             right="write", body=status_body("job"))
 async def put_job_status(request: web.Request) -> web.Response:
-    store = request.app[STORE]
-    dataset_id, status = request.match_info["dataset_id"], request[BODY]["status"]
-    job = await job_of_dataset(store, dataset_id, request.match_info["job_id"])
-    changed = await store.set_job_status(job.job_id, status)
-    if not changed:
-        job = await job_of_dataset(store, dataset_id, job.job_id)
-    guarded_result(changed, job.status, status, "Job")
-    await store.rollup_dataset(dataset_id)
+    await statuses.set_job_status(request.app[STORE], request.match_info["dataset_id"], request.match_info["job_id"],
+                                  request[BODY]["status"])
     return json_reply({})
 
 
@@ -109,20 +91,15 @@ async def put_job_status(request: web.Request) -> web.Response:
                    "properties": {"jobs": {**id_list("job"), "minItems": 1}}})
 async def bulk_status(request: web.Request) -> web.Response:
     status = check_status_name("job", request.match_info["status"])
-    store = request.app[STORE]
-    dataset_id = request.match_info["dataset_id"]
-    if not await store.bulk_job_status(dataset_id, status, request[BODY]["jobs"]):
-        raise not_found("Jobs not found")
-    await store.rollup_dataset(dataset_id)
+    await statuses.bulk_jobs(request.app[STORE], request.match_info["dataset_id"], status, request[BODY]["jobs"],
+                             must_change=True)
     return json_reply({})
 
 
 async def _bulk(request: web.Request, status: str, force: bool) -> web.Response:
     body = await optional_body(request, JOBS_BODY)
-    store = request.app[STORE]
-    dataset_id = request.match_info["dataset_id"]
-    await store.bulk_job_status(dataset_id, status, body.get("jobs"), force=force)
-    await store.rollup_dataset(dataset_id)
+    await statuses.bulk_jobs(request.app[STORE], request.match_info["dataset_id"], status, body.get("jobs"),
+                             force=force)
     return json_reply({})
 
 

@@ -21,6 +21,7 @@ from server.api.errors import ApiError, bad_request, forbidden
 from server.api.params import json_body
 from server.auth import Identity, may
 from server.keys import BODY, IDENTITY, STORE
+from server.scheduling.datasets import dataset_by_key
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 ALL_ROLES = frozenset({"admin", "user", "system"})
@@ -138,9 +139,7 @@ async def require_right(request: web.Request, identity: Identity | None, dataset
     store = request.app[STORE]
     if await may(store, identity, dataset_id, right):
         return
-    dataset = await store.get_dataset(dataset_id)
-    if dataset is None and dataset_id.isdigit() and len(dataset_id) <= 18:
-        dataset = await store.get_dataset_by_number(int(dataset_id))  # paths may name a dataset by number
+    dataset = await dataset_by_key(store, dataset_id)  # paths may name a dataset by number
     if dataset is None:
         raise ApiError(404, "Dataset not found")
     if dataset.dataset_id == dataset_id or not await may(store, identity, dataset.dataset_id, right):

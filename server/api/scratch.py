@@ -34,7 +34,7 @@ CHUNK = 1 << 20
 
 
 async def _where(request: web.Request) -> ScratchPath:
-    dataset = await files.dataset_by_key(request.app[STORE], request.match_info["dataset_id"])
+    dataset = await files.dataset_of(request.app[STORE], request.match_info["dataset_id"])
     return files.locate(request.app[SETTINGS], dataset, request.match_info["path"])
 
 

@@ -15,10 +15,10 @@ from common import states
 from server.api.errors import ApiError, bad_request, not_found
 from server.api.params import bool_param, int_param, json_reply, list_options, page_headers, pipe_list
 from server.api.routing import ApiRoutes, QueryParam
-from server.api.user_common import HEX_ID, check_status_name, finite, guarded_result, id_list, keyed
+from server.api.user_common import HEX_ID, check_status_name, finite, id_list, keyed
 from server.keys import BODY, STORE
-from server.scheduling.rollup import roll_up
-from server.store import ListOptions, NewJob, NewTask, Store, Task, TaskFilter
+from server.scheduling import statuses
+from server.store import ListOptions, NewJob, NewTask, Store, TaskFilter
 from server.store.query import TASK_SORT_FIELDS, project
 from server.store.rules import checked_requirements
 
@@ -57,21 +57,6 @@ TASK_LIST_QUERY = [
     QueryParam("limit", "page size", {"type": "integer"}), QueryParam("after", "cursor from X-Next-Cursor"),
     QueryParam("sort", f"field=1|field=-1; fields: {', '.join(sorted(TASK_SORT_FIELDS))}"),
 ]
-
-
-async def task_of_dataset(store: Store, dataset_id: str, task_id: str) -> Task:
-    task = await store.get_task(task_id)
-    if task is None or task.dataset_id != dataset_id:
-        raise not_found("Task not found")
-    return task
-
-
-async def any_task_exists(store: Store, task_ids: list[str], dataset_id: str | None = None) -> bool:
-    """IceProd's "Tasks not found" means none of them exists; tasks already in
-    the target status changed nothing but are not missing."""
-    page = await store.list_tasks(TaskFilter(dataset_id=dataset_id, task_ids=task_ids),
-                                  ListOptions(keys=("task_id",), limit=1))
-    return bool(page.rows)
 
 
 async def task_docs(store: Store, task_ids: list[str]) -> list[dict[str, Any]]:
@@ -128,17 +113,10 @@ async def get_task(request: web.Request) -> web.Response:
                                  "properties": {"priority": {"type": "number"},
                                                 "status": {"type": "string", "enum": list(states.TASK_STATUSES)}}})
 async def patch_task(request: web.Request) -> web.Response:
-    store = request.app[STORE]
-    task_id, data = request.match_info["task_id"], request[BODY]
-    task = await store.get_task(task_id)
-    if task is None:
-        raise not_found("Task not found")
-    if "priority" in data:
-        await store.set_priorities([(task_id, finite(data["priority"], "priority"))])
-    if "status" in data:
-        await store.set_task_status(task_id, data["status"], force=True)
-        await roll_up(store, task.dataset_id, [task.job_id], reopen=data["status"] != "complete")
-    updated = await store.get_task(task_id)
+    data = request[BODY]
+    priority = finite(data["priority"], "priority") if "priority" in data else None
+    updated = await statuses.patch_task(request.app[STORE], request.match_info["task_id"], priority=priority,
+                                        status=data.get("status"))
     return json_reply(updated.to_doc() if updated else {})
 
 
@@ -147,13 +125,9 @@ async def patch_task(request: web.Request) -> web.Response:
                                "properties": {"status": {"type": "string", "enum": list(states.TASK_STATUSES)},
                                               "instance_id": {"type": "string", "maxLength": 64}}})
 async def put_task_status(request: web.Request) -> web.Response:
-    store = request.app[STORE]
-    task_id, data = request.match_info["task_id"], request[BODY]
-    changed = await store.set_task_status(task_id, data["status"], instance_id=data.get("instance_id") or None)
-    task = await store.get_task(task_id)
-    guarded_result(changed, task.status if task else None, data["status"], "Task")
-    if changed and task:
-        await roll_up(store, task.dataset_id, [task.job_id])
+    data = request[BODY]
+    await statuses.set_task_status(request.app[STORE], request.match_info["task_id"], data["status"],
+                                   instance_id=data.get("instance_id") or None)
     return json_reply({})
 
 
@@ -162,24 +136,8 @@ async def put_task_status(request: web.Request) -> web.Response:
                                 "properties": {"tasks": {**id_list("task"), "minItems": 1}}})
 async def bulk_status_all(request: web.Request) -> web.Response:
     status = check_status_name("task", request.match_info["status"])
-    store = request.app[STORE]
-    ids = request[BODY]["tasks"]
-    if not await store.bulk_task_status(status, task_ids=ids, force=True) and not await any_task_exists(store, ids):
-        raise not_found("Tasks not found")
-    await _roll_up_tasks(store, ids, reopen=status != "complete")
+    await statuses.force_tasks(request.app[STORE], status, request[BODY]["tasks"])
     return json_reply({})
-
-
-async def _roll_up_tasks(store: Store, task_ids: list[str], *, reopen: bool = False) -> None:
-    """Roll up the jobs and datasets of tasks known only by id (admin routes)."""
-    jobs: dict[str, set[str]] = {}
-    for start in range(0, len(task_ids), 5000):
-        page = await store.list_tasks(TaskFilter(task_ids=task_ids[start:start + 5000]),
-                                      _keys("job_id", "dataset_id"))
-        for row in page.rows:
-            jobs.setdefault(row["dataset_id"], set()).add(row["job_id"])
-    for dataset_id, job_ids in jobs.items():
-        await roll_up(store, dataset_id, job_ids, reopen=reopen)
 
 
 def _keys(*keys: str) -> ListOptions:
@@ -254,7 +212,8 @@ async def list_dataset_tasks(request: web.Request) -> web.Response:
 @routes.get("/datasets/{dataset_id}/tasks/{task_id}", summary="one task of a dataset (keys)", right="read",
             query=[QueryParam("keys", "pipe-separated fields")])
 async def get_dataset_task(request: web.Request) -> web.Response:
-    task = await task_of_dataset(request.app[STORE], request.match_info["dataset_id"], request.match_info["task_id"])
+    task = await statuses.task_of_dataset(request.app[STORE], request.match_info["dataset_id"],
+                                          request.match_info["task_id"])
     return json_reply(project(task.to_doc(), pipe_list(request, "keys"), "task_id"))
 
 
@@ -262,7 +221,7 @@ async def get_dataset_task(request: web.Request) -> web.Response:
             summary="every attempt of a task: where it ran, failure class, rule, reason, peaks, argv", right="read")
 async def task_attempts(request: web.Request) -> web.Response:
     store = request.app[STORE]
-    task = await task_of_dataset(store, request.match_info["dataset_id"], request.match_info["task_id"])
+    task = await statuses.task_of_dataset(store, request.match_info["dataset_id"], request.match_info["task_id"])
     return json_reply({"attempts": [a.to_doc() for a in await store.get_attempts(task.task_id)]})
 
 

@@ -1,10 +1,10 @@
 """Pieces shared by the user-facing resource modules (datasets, jobs, tasks, config, actions).
 
 IceProd spells the same few things in every handler: a ``{"status": ...}``
-body, "set a guarded status, and if nothing changed say whether it was
-already there (200) or not allowed (400)", a list of ids capped at 100 k,
-and an optional body on the bulk routes. Writing them once keeps the error
-texts identical across routes, which IceProd clients match on.
+body, a list of ids capped at 100 k, and an optional body on the bulk
+routes. Writing them once keeps the error texts identical across routes,
+which IceProd clients match on (the guarded-status rule is
+``server.scheduling.statuses.guarded_result``).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import jsonschema
 from aiohttp import web
 
 from common import states
-from server.api.errors import bad_request, not_found
+from server.api.errors import bad_request
 from server.api.params import json_body
 from server.api.routing import caller, first_problem
 from server.auth import readable_ids
@@ -64,17 +64,6 @@ async def optional_body(request: web.Request, schema: dict[str, Any]) -> dict[st
     if problem:
         raise bad_request(problem)
     return document
-
-
-def guarded_result(changed: bool, current_status: str | None, wanted: str, what: str) -> None:
-    """IceProd's rule after a guarded update: changed or already there -> 200;
-    missing -> 404 ``<What> not found``; otherwise 400."""
-    if changed:
-        return
-    if current_status is None:
-        raise not_found(f"{what} not found")
-    if current_status != wanted:
-        raise bad_request("Bad state transition for status")
 
 
 async def filter_readable(request: web.Request, page: Page, id_field: str = "dataset_id") -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import AsyncIterable
 
 from server.errors import Refused
+from server.scheduling.datasets import dataset_by_key
 from server.settings import Settings
 from server.store import ConflictError, Dataset, InvalidArgumentError, NotFoundError, ScratchFile, Store
 
@@ -60,11 +61,9 @@ def job_index_of(parts: list[str]) -> int | None:
     return int(parts[0]) if len(parts) > 1 and parts[0].isdigit() else None
 
 
-async def dataset_by_key(store: Store, key: str) -> Dataset:
+async def dataset_of(store: Store, key: str) -> Dataset:
     """The dataset named by id or number (the route already checked the caller's right)."""
-    if key.isdigit() and len(key) > 18:  # no such number; and it would overflow the database's integers
-        raise NotFoundError("Dataset not found")
-    dataset = await (store.get_dataset_by_number(int(key)) if key.isdigit() else store.get_dataset(key))
+    dataset = await dataset_by_key(store, key)
     if dataset is None:
         raise NotFoundError("Dataset not found")
     return dataset

@@ -24,6 +24,7 @@ from server.auth import may
 from server.errors import status_of
 from server.keys import ACTION_WORKER, SETTINGS, STORE
 from server.scheduling.action_worker import queue_action as queue
+from server.scheduling.datasets import dataset_by_key
 from server.store import ActionMessage, Dataset
 from server.web import csrf
 from server.web.sessions import COOKIE, Session, SessionCodec, derive_key
@@ -213,12 +214,7 @@ def safe_next(value: str | None) -> str:
 async def dataset_for(request: web.Request, key: str, right: str = "read") -> Dataset:
     """A dataset by id or by number, when the session user has ``right`` on it
     (404 before 403, as the API does)."""
-    store = request.app[STORE]
-    dataset = None
-    if key.isdigit() and len(key) < 12:
-        dataset = await store.get_dataset_by_number(int(key))
-    if dataset is None:
-        dataset = await store.get_dataset(key)
+    dataset = await dataset_by_key(request.app[STORE], key)
     if dataset is None:
         raise PageError(404, f"dataset {key} not found")
     await require(request, dataset, right)

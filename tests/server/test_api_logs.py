@@ -6,7 +6,7 @@ import time
 import pytest
 import requests
 
-from server.api.logs import LOG_INDEX
+from server.keys import LOG_INDEX
 from tests.server.test_api_pilot_support import claim, make_dataset, register
 
 
