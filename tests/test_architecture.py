@@ -2,7 +2,7 @@
 import of the project with ``ast``: nothing is imported or run.
 
 ``common`` is below everything; ``pilot`` never needs the server; the
-server's services (scheduling, provisioning, store, auth, scratch, federation) never
+server's services (scheduling, provisioning, store, auth, scratch, federation, credentials) never
 reach up into the HTTP handlers (``server/api``, ``server/web``); the
 handlers never reach into the app factory; route tables live only in
 ``server/api`` and ``server/web``; and the app's modules import what they use
