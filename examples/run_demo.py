@@ -13,6 +13,9 @@ The examples show, between them:
                     $steering, per-iteration values) with a local stand-in for nugen.py
   retry-demo.json   a task that fails once with a CVMFS error (non-physics) and
                     succeeds on the automatic retry
+  osdf-demo.json    outputs on osdf:///icecube/wipac/... written through a local Pelican
+                    federation (``frazil federation``, public namespace, files under
+                    ./frazil-data/osdf) with pelicanfs, and read back by a second task
 
 Module ``src`` paths in the examples are relative to this folder (so that
 ``frazil run examples/X.json`` works); pilots run in their own directories,
@@ -36,7 +39,8 @@ import requests
 
 EXAMPLES = Path(__file__).resolve().parent
 REPO = EXAMPLES.parent
-DATASETS: list[tuple[str, int]] = [("local-demo.json", 4), ("nugen-local.json", 10), ("retry-demo.json", 2)]
+DATASETS: list[tuple[str, int]] = [("local-demo.json", 4), ("nugen-local.json", 10), ("retry-demo.json", 2),
+                                   ("osdf-demo.json", 3)]
 FINAL = {"complete", "errors", "suspended"}
 BAR_WIDTH = 40
 
@@ -86,6 +90,33 @@ class Demo:
         })
         self.env = env
         self.token = ""
+        self.federation: subprocess.Popen[str] | None = None
+
+    def start_federation(self) -> None:
+        """A director and an origin on 127.0.0.1 for osdf:///icecube/wipac; the server's pilots use it."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.federation = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "federation", "--port", "0", "--root", str(self.data_dir / "osdf"),
+             "--namespace", "/icecube/wipac"], cwd=REPO, env=self.env, stdout=subprocess.PIPE,
+            stderr=open(self.data_dir / "federation.log", "ab"), text=True, start_new_session=True)
+        info: dict[str, str] = {}
+        while len(info) < 7:
+            line = self.federation.stdout.readline() if self.federation.stdout else ""
+            if not line:
+                raise SystemExit(f"make run: frazil federation did not start; see {self.data_dir / 'federation.log'}")
+            key, _, value = line.strip().partition(" ")
+            info[key] = value
+        self.env.update({"FRAZIL_OSDF_FEDERATION": info["federation"], "FRAZIL_PELICAN_CA_FILE": info["ca-file"]})
+        print(f"frazil federation at {info['federation']} (osdf:///icecube/wipac/... is stored in {info['root']})")
+
+    def stop_federation(self) -> None:
+        if self.federation is not None and self.federation.poll() is None:
+            self.federation.send_signal(signal.SIGTERM)
+            try:
+                self.federation.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.federation.kill()
+                self.federation.wait()
 
     def frazil(self, *words: str, token: bool = False) -> subprocess.CompletedProcess[str]:
         env = dict(self.env)
@@ -212,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     demo = Demo(args)
     try:
+        demo.start_federation()
         demo.start_server()
         demo.token = demo.frazil("token", "create", "--user", "demo", "--role", "admin",
                                  "--groups", "users").stdout.strip()
@@ -231,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         demo.stop_server()
+        demo.stop_federation()
 
 
 if __name__ == "__main__":

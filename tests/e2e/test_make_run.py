@@ -21,18 +21,22 @@ def test_the_demo_datasets_all_complete(tmp_path: Path) -> None:
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
-    for name in ("local-demo.json: complete", "nugen-local.json: complete", "retry-demo.json: complete"):
+    for name in ("local-demo.json: complete", "nugen-local.json: complete", "retry-demo.json: complete",
+                 "osdf-demo.json: complete"):
         assert name in out
     assert out.count("complete after 1 non-physics failure(s)") == 2
-    assert "20/20 tasks complete" in out and "Token:    ey" in out and "Website:  http://127.0.0.1:" in out
+    assert "26/26 tasks complete" in out and "Token:    ey" in out and "Website:  http://127.0.0.1:" in out
     # the tutorial-style outputs, with the per-iteration interaction from the steering block
     first = json.loads((data / "demo" / "output" / "2" / "0000000-0000999" / "NuGen_3_1.json").read_text())
     assert first["interaction"] == "GlashowResonance" and first["events"] == 600
+    # osdf:/// outputs went through the local federation and were read back by the second task
+    summary = json.loads((data / "osdf/icecube/wipac/data/sim/frazil-demo/4/summary_2.json").read_text())
+    assert summary["events"] == 500
     assert not list((data / "pilots").glob("*/pilot.token"))  # tokens die with their pilots
     assert "frazil logs 3 0/flaky" in out
-    # A second run on the same data dir makes datasets 4-6, and its hints name them.
+    # A second run on the same data dir makes datasets 5-8, and its hints name them.
     again = subprocess.run([sys.executable, str(REPO / "examples" / "run_demo.py"), "--no-serve",
                             "--data-dir", str(data), "--port", str(free_port()), "--timeout", "240"],
                            cwd=REPO, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "frazil logs 6 0/flaky" in again.stdout and "frazil status 6" in again.stdout
+    assert "frazil logs 7 0/flaky" in again.stdout and "frazil status 7" in again.stdout
