@@ -51,14 +51,15 @@ index (task priority = dataset ``task_base`` + task ``prio_offset``); its
 RELEASE_KEY = [("dataset_id", A), ("deps_check", A)]
 """Release walks the woken tasks of one processing dataset at a time."""
 
-RETIRED_INDEXES: dict[str, list[str]] = {
-    "tasks": ["status_priority", "dataset_status", "deps_check"],
-    "jobs": ["dataset_status"],
+RETIRED_INDEXES: dict[str, list[tuple[str, ...]]] = {
+    "tasks": [("status", "priority", "seq"), ("dataset_id", "status", "priority", "seq"), ("deps_check",)],
+    "jobs": [("dataset_id", "status")],
 }
-"""Indexes of earlier versions that the ones above replace (dropped at start
-if present): queueing no longer sorts all waiting tasks by a stored priority,
-release no longer reads woken tasks of every dataset, and the roll-up sweep
-pages a (dataset, status) of jobs in ``seq`` order."""
+"""Key fields of indexes of earlier versions that the ones above replace
+(dropped at start if present, whatever their name): queueing no longer sorts
+all waiting tasks by a stored priority, release no longer reads woken tasks of
+every dataset, and the roll-up sweep pages a (dataset, status) of jobs in
+``seq`` order."""
 
 INDEXES: dict[str, list[IndexModel]] = {
     DATASETS: [
@@ -129,10 +130,9 @@ INDEXES: dict[str, list[IndexModel]] = {
 
 async def ensure_indexes(db: AsyncDatabase[dict[str, Any]]) -> None:
     """Create every collection's indexes; creating an existing index is a no-op."""
-    for collection, names in RETIRED_INDEXES.items():
-        have = {ix["name"] async for ix in await db[collection].list_indexes()}
-        for name in names:
-            if name in have:
-                await db[collection].drop_index(name)
+    for collection, retired in RETIRED_INDEXES.items():
+        async for ix in await db[collection].list_indexes():
+            if tuple(ix["key"]) in retired:
+                await db[collection].drop_index(ix["name"])
     for collection, models in INDEXES.items():
         await db[collection].create_indexes(models)

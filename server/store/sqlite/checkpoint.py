@@ -38,6 +38,7 @@ class Checkpointer:
 
     def _loop(self) -> None:
         conn = self._connect(self.path)
+        conn.execute("PRAGMA cache_size=-2048")  # copies WAL frames to the file: needs no cache of its own
         try:
             while not self._stop.is_set():
                 if not self._dirty.wait(timeout=1.0):
