@@ -9,7 +9,8 @@ processing. Each FILELIST line is ``input ... output``; ARGS may use
 
 Local paths become absolute ``file://`` URLs: pilots must see the same file
 system (IceProd required ``/data`` paths for the same reason); URLs
-(``gsiftp://``, ``http://`` ...) are used as given.
+(``gsiftp://``, ``http://``, ``osdf:///icecube/wipac/...`` ...) are used as given;
+an attempt gets a storage token for its job's osdf:// files (docs/operators.md).
 """
 from __future__ import annotations
 

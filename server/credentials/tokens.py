@@ -25,6 +25,9 @@ from server.credentials.scopes import entry_scopes, namespace_path
 from server.credentials.service import CredentialService, token_claims
 from server.store import Credential, Store
 
+LOOKUP_SECONDS = 30.0
+"""How long which credential serves a (dataset, task, owner) is remembered: a busy dataset's
+claims must not cost four store reads each; a credential added or deleted counts within this."""
 TOUCH_SECONDS = 3600.0
 """``last_use`` is written at most this often per credential (it only feeds the refresh window)."""
 
@@ -37,6 +40,7 @@ class StorageTokens:
         self._scopes: OrderedDict[tuple[str, int | None], dict[str, str]] = OrderedDict()
         self._tokens: OrderedDict[tuple[str, str], tuple[float, str]] = OrderedDict()
         self._touched: dict[tuple[str, str, str], float] = {}
+        self._lookups: dict[tuple[str, str, tuple[str, str] | None], tuple[float, Credential | None]] = {}
 
     def scopes(self, dataset_id: str, version: int | None, config_text: str, task_name: str) -> str:
         """The task's scopes (parsed once per config version)."""
@@ -64,6 +68,19 @@ class StorageTokens:
 
     async def _credential(self, store: Store, dataset_id: str, task_name: str,
                           owner: tuple[str, str] | None) -> Credential | None:
+        key = (dataset_id, task_name, owner)
+        now = time.monotonic()
+        cached = self._lookups.get(key)
+        if cached is not None and now - cached[0] < LOOKUP_SECONDS:
+            return cached[1]
+        found = await self._lookup(store, dataset_id, task_name, owner)
+        if len(self._lookups) > self.max_entries:
+            self._lookups.clear()
+        self._lookups[key] = (now, found)
+        return found
+
+    async def _lookup(self, store: Store, dataset_id: str, task_name: str,
+                      owner: tuple[str, str] | None) -> Credential | None:
         lookups = [("task", f"{dataset_id}/{task_name}"), ("dataset", dataset_id)]
         if owner is not None:
             lookups += [("user", owner[0]), ("group", owner[1])]
