@@ -16,6 +16,8 @@ from typing import Any, Mapping
 
 import aiohttp
 
+from common.protocol import Reason
+
 GATEWAY_STATUSES = frozenset({502, 503, 504})
 
 
@@ -38,6 +40,17 @@ class Reply:
         if isinstance(self.data, dict) and isinstance(self.data.get("error"), str):
             return self.data["error"]
         return f"HTTP {self.status}"
+
+    @property
+    def reason(self) -> Reason | None:
+        """The machine-readable reason of an error (common.protocol.Reason), if it has one
+        the pilot knows: what the pilot acts on, never the message text."""
+        if isinstance(self.data, dict) and isinstance(self.data.get("reason"), str):
+            try:
+                return Reason(self.data["reason"])
+            except ValueError:
+                return None
+        return None
 
     def retry_after(self, default: float) -> float:
         try:

@@ -2,9 +2,11 @@
 
 The claim reply carries everything needed (config version, dataset number,
 job index, runtime values, the scratch base URL), so a task starts without
-another round trip. The report bodies follow docs/pilot-api.md: the runner's
-classified :class:`TaskResult`, with log *tails* as evidence (the runner's
-result names the log files; the server needs their text).
+another round trip. Every message is one of :mod:`common.protocol`'s (the
+server checks the same declarations): the claim reply is parsed into a
+:class:`ClaimReply`, a report is an :class:`AttemptReport` built from the
+runner's classified :class:`TaskResult` with log *tails* as evidence (the
+runner's result names the log files; the server needs their text).
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from typing import Any
 
 from common.errors import Classification
 from common.plan import JobContext, TaskPlan, build_task_plan
+from common.protocol import AttemptReport, ClaimReply, OutputRecord, TaskStats
 from common.resources import Resources
 from common.version import __version__
 from pilot.runner import TaskResult
@@ -30,7 +33,9 @@ TAIL_CHARS = 20_000
 class Claim:
     """A task this pilot holds, from its claim until its report is spooled."""
 
+    reply: ClaimReply
     doc: dict[str, Any]
+    """The reply as received (fields added by newer servers included)."""
     requirements: Resources
     gpus: list[str] = field(default_factory=list)
     """GPU indexes given to this task (its CUDA_VISIBLE_DEVICES)."""
@@ -42,31 +47,35 @@ class Claim:
 
     @property
     def task_id(self) -> str:
-        return str(self.doc["task_id"])
+        return self.reply.task_id
 
     @property
     def instance_id(self) -> str:
-        return str(self.doc["instance_id"])
+        return self.reply.instance_id
 
     @property
     def dataset_id(self) -> str:
-        return str(self.doc.get("dataset_id", ""))
+        return self.reply.dataset_id
 
 
-def claim_from(doc: dict[str, Any]) -> Claim:
-    """A Claim from the server's claim reply, sized by the one requirement
-    parser the server sized it with. Requirements this pilot cannot read
-    (a server of another version) are not guessed at: the claim holds
-    nothing and :attr:`Claim.problem` fails the task without running it."""
+def claim_from(doc: Any) -> Claim:
+    """A Claim from the server's claim reply (a :class:`ClaimReply`;
+    ProtocolError, a ValueError, when it is not one), sized by the one
+    requirement parser the server sized it with. Requirements this pilot
+    cannot read (a server of another version) are not guessed at: the claim
+    holds nothing and :attr:`Claim.problem` fails the task without running it."""
+    reply = ClaimReply.parse(doc)
     try:
-        return Claim(doc=doc, requirements=Resources.from_requirements(doc.get("requirements")))
+        return Claim(reply=reply, doc=doc, requirements=Resources.from_requirements(reply.requirements))
     except ValueError as exc:
-        return Claim(doc=doc, requirements=Resources(cpu=0, memory=0.0, disk=0.0, time=0.0),
+        return Claim(reply=reply, doc=doc, requirements=Resources(cpu=0, memory=0.0, disk=0.0, time=0.0),
                      problem=f"unreadable requirements: {exc}")
 
 
 def build_plan(doc: dict[str, Any], scratch_url: str | None = None) -> TaskPlan:
-    """The task's plan; ``site_temp`` is the server's scratch store unless the config sets one.
+    """The task's plan from a claim reply (or a task document shaped like one,
+    as ``frazil run --task`` builds); ``site_temp`` is the server's scratch
+    store unless the config sets one.
 
     Raises PlanError when the config cannot be planned for this job.
     """
@@ -126,52 +135,35 @@ def report_body(result: TaskResult, claim: Claim, *, site: str, hostname: str | 
     """The body of complete / reset / failed."""
     start = result.start or time.time()
     end = result.end or time.time()
-    body: dict[str, Any] = {
-        "instance_id": claim.instance_id,
-        "time_used": round(max(end - start, 0.0), 3),
-        "resources": dict(result.resources),
-        "site": site,
-        "hostname": hostname or socket.gethostname(),
-        "version": __version__,
-        "start": start,
-        "end": end,
-        "modules": _module_records(result, site, os_arch),
-        "inputs": [asdict(r) for r in result.inputs],
-        "outputs": [asdict(r) for r in result.outputs if r.ok],
-    }
+    report = AttemptReport(
+        instance_id=claim.instance_id, time_used=round(max(end - start, 0.0), 3), resources=dict(result.resources),
+        site=site, hostname=hostname or socket.gethostname(), version=__version__, start=start, end=end,
+        modules=_module_records(result, site, os_arch), inputs=[asdict(r) for r in result.inputs],
+        outputs=[OutputRecord(url=r.url, size=r.size, sha512=r.sha512, skipped=r.skipped)
+                 for r in result.outputs if r.ok])
     if result.status != "complete":
         last = result.modules[-1] if result.modules else None
-        body.update({
-            "class": result.failure_class, "kind": result.kind, "rule": result.rule,
-            "reason": result.reason, "action": result.action,
-            "exit_code": last.exit_code if last else None,
-            "signal": last.signal if last and last.signal and 1 <= last.signal <= 128 else None,
-            "stdout": _tail(result.stdout), "stderr": _tail(result.stderr), "stdlog": _tail(result.stdlog),
-        })
-    return body
+        report.failure_class, report.kind, report.rule = result.failure_class, result.kind, result.rule
+        report.reason, report.action = result.reason, result.action
+        report.exit_code = last.exit_code if last else None
+        report.signal = last.signal if last and last.signal and 1 <= last.signal <= 128 else None
+        report.stdout, report.stderr = _tail(result.stdout), _tail(result.stderr)
+        report.stdlog = _tail(result.stdlog)
+    return report.to_json()
 
 
 def stats_body(result: TaskResult, claim: Claim, *, site: str, pilot_id: str) -> dict[str, Any]:
     """IceProd-style task_stats: what the attempt used and moved."""
     moved = [r for r in result.inputs + result.outputs if r.ok and not r.skipped]
-    return {
-        "dataset_id": claim.dataset_id,
-        "task_name": claim.doc.get("name"),
-        "attempt": claim.doc.get("attempt"),
-        "instance_id": claim.instance_id,
-        "pilot_id": pilot_id,
-        "site": site,
-        "hostname": socket.gethostname(),
-        "status": result.status,
-        "class": result.failure_class,
-        "kind": result.kind,
-        "resources": dict(result.resources),
-        "requirements": claim.requirements.as_dict(),
-        "time_used": round(max((result.end or 0) - (result.start or 0), 0.0), 3),
-        "modules": [{"name": m.name, "exit_code": m.exit_code, "signal": m.signal,
-                     "seconds": round((m.end or 0) - (m.start or 0), 3) if m.start else None}
-                    for m in result.modules],
-        "transfers": {"files": len(moved), "bytes": sum(r.size or 0 for r in moved),
-                      "seconds": round(sum(r.seconds for r in moved), 3)},
-        "frazil_version": __version__,
-    }
+    return TaskStats(
+        dataset_id=claim.dataset_id, task_name=claim.reply.name, attempt=claim.reply.attempt,
+        instance_id=claim.instance_id, pilot_id=pilot_id, site=site, hostname=socket.gethostname(),
+        status=result.status, failure_class=result.failure_class, kind=result.kind,
+        resources=dict(result.resources), requirements=claim.requirements.as_dict(),
+        time_used=round(max((result.end or 0) - (result.start or 0), 0.0), 3),
+        modules=[{"name": m.name, "exit_code": m.exit_code, "signal": m.signal,
+                  "seconds": round((m.end or 0) - (m.start or 0), 3) if m.start else None}
+                 for m in result.modules],
+        transfers={"files": len(moved), "bytes": sum(r.size or 0 for r in moved),
+                   "seconds": round(sum(r.seconds for r in moved), 3)},
+        version=__version__).to_json()

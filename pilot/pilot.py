@@ -23,6 +23,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from common.plan import PlanError
+from common.protocol import (
+    ClaimRequest, Heartbeat, HeartbeatReply, ProtocolError, Reason, Registration, RegistrationReply, ResourceSet,
+)
 from common.resources import Resources
 from common.version import __version__
 from pilot.api import Reply, ServerApi, Unreachable
@@ -185,10 +188,11 @@ class Pilot:
     async def _register(self) -> bool:
         pilot_id = self.pilot_id or uuid.uuid4().hex
         slot = self.slot
-        body = {"pilot_id": pilot_id, "resources": {"cpu": slot.cpu, "gpu": slot.gpu, "memory": slot.memory,
-                                                    "disk": slot.disk, "time": round(slot.hours_left(), 6)},
-                "site": slot.site, "hostname": self._hostname, "os": self.advertised_os, "version": __version__,
-                "provider": self.config.provider, "provider_job_id": self.config.provider_job_id}
+        body = Registration(
+            pilot_id=pilot_id, resources=ResourceSet(cpu=slot.cpu, gpu=slot.gpu, memory=slot.memory, disk=slot.disk,
+                                                     time=round(slot.hours_left(), 6)),
+            site=slot.site, hostname=self._hostname, os=self.advertised_os, version=__version__,
+            provider=self.config.provider, provider_job_id=self.config.provider_job_id).to_json()
         deadline = time.monotonic() + self.config.idle_timeout
         attempt = 0
         while not self.stopping.is_set():
@@ -202,8 +206,13 @@ class Pilot:
                 await self._wake.sleep(self._backoff(1.0, attempt))
                 continue
             if reply.ok:
-                self.pilot_id = str(reply.data["result"])
-                self._use_os_images(reply.data.get("os_images"))
+                try:
+                    registered = RegistrationReply.parse(reply.data)
+                except ProtocolError as exc:
+                    log.error("registration reply not understood: %s", exc)
+                    return False
+                self.pilot_id = registered.result
+                self._use_os_images(registered.os_images)
                 log.info("registered as pilot %s: %s; container runtimes %s; claims for OS %s",
                          self.pilot_id, slot.describe(), self.sandbox.runtimes.names() or "none",
                          self.advertised_os)
@@ -253,46 +262,51 @@ class Pilot:
                 await self._wake.sleep(self.heartbeat_seconds)  # full: wait for a task to end
                 continue
             try:
-                reply = await self.api.call("POST", "/task_actions/process", {
-                    "pilot_id": self.pilot_id, "resources": free.as_dict(), "os": self.advertised_os,
-                    "site": self.slot.site, "hostname": self._hostname})
+                reply = await self.api.call("POST", "/task_actions/process", ClaimRequest(
+                    pilot_id=self.pilot_id, resources=ResourceSet(**free.as_dict()), os=self.advertised_os,
+                    site=self.slot.site, hostname=self._hostname).to_json())
             except Unreachable as exc:
                 empty += 1
                 log.warning("claim: %s", exc)
                 await self._wake.sleep(self._backoff(1.0, empty))
                 continue
-            if reply.status == 200 and isinstance(reply.data, dict):
+            if reply.status == 200:
+                try:
+                    claim = claim_from(reply.data)
+                except ProtocolError as exc:  # its lease runs out on the server; nothing to report to
+                    log.error("claim reply is not a task (%s): ignored", exc)
+                    await self._wake.sleep(self._backoff(4.0, empty := empty + 1))
+                    continue
                 empty = 0
-                self._start(reply.data)
+                self._start(claim)
                 continue
             await self._not_claimed(reply, empty := empty + 1)
 
     async def _not_claimed(self, reply: Reply, attempt: int) -> None:
-        if reply.status == 429:
-            await self._wake.sleep(reply.retry_after(1.0) * random.uniform(1.0, 1.25))
-        elif reply.status == 404 and "Retry-After" not in reply.headers:
+        """Acts on the error's ``reason`` (common.protocol.Reason), never on its text."""
+        reason = reply.reason
+        if reason in (Reason.RATE_LIMITED, Reason.NOTHING_FITS):
+            await self._wake.sleep(self._backoff(reply.retry_after(4.0), attempt) if reason is Reason.NOTHING_FITS
+                                   else reply.retry_after(1.0) * random.uniform(1.0, 1.25))
+        elif reason in (Reason.DRAINING, Reason.PILOT_EXITED):
             log.info("the server gives this pilot no more tasks: %s", reply.error)
             self.draining = True
-        elif reply.status == 404:
-            await self._wake.sleep(self._backoff(reply.retry_after(4.0), attempt))
-        elif reply.status == 400 and "unknown pilot_id" in reply.error:
+        elif reason is Reason.UNKNOWN_PILOT:
             if not await self._reregister(self.pilot_id):
                 self.draining = True
         else:
             log.error("claim refused: %s", reply.error)
             await self._wake.sleep(self._backoff(4.0, attempt))
 
-    def _start(self, doc: dict[str, Any]) -> None:
-        claim = claim_from(doc)
+    def _start(self, claim: Claim) -> None:
         if self.stopping.is_set():  # SIGTERM arrived while the claim was in flight
             claim.stop.set()
         claim.gpus = self._assign_gpus(claim.requirements.gpu)
         self.running[claim.task_id] = claim
         self.counters.claimed += 1
         self._last_busy = time.monotonic()
-        if doc.get("heartbeat_seconds") and not self.config.heartbeat:
-            lease = float(doc.get("lease_seconds") or 600.0)
-            self.heartbeat_seconds = min(float(doc["heartbeat_seconds"]), lease / 3)
+        if claim.reply.heartbeat_seconds and not self.config.heartbeat:
+            self.heartbeat_seconds = min(claim.reply.heartbeat_seconds, (claim.reply.lease_seconds or 600.0) / 3)
         run = asyncio.create_task(self._run_claim(claim))
         self._runs.add(run)
         run.add_done_callback(self._runs.discard)
@@ -317,7 +331,7 @@ class Pilot:
                     environ["CUDA_VISIBLE_DEVICES"] = ""
                 result = await run_task(plan, workdir_base=self.config.workdir / "tasks",
                                         limits=self._limits(claim), log_callback=logs.feed,
-                                        stop_event=claim.stop, attempt=claim.doc.get("attempt"),
+                                        stop_event=claim.stop, attempt=claim.reply.attempt,
                                         monitor=self.monitor, term_grace=self.config.term_grace,
                                         environ=environ, schemes=pelican_schemes(claim.doc),
                                         sandbox=self.sandbox)
@@ -342,7 +356,7 @@ class Pilot:
         setattr(self.counters, route, getattr(self.counters, route) + 1)
         if result.kind == "eviction":
             self.counters.evicted += 1
-        log.info("task %s (%s): %s %s", claim.task_id, claim.doc.get("name"), result.status,
+        log.info("task %s (%s): %s %s", claim.task_id, claim.reply.name, result.status,
                  f"({result.failure_class}, {result.kind}): {result.reason}" if result.status != "complete" else "")
         await logs.finish(self.spool)
         self.spool.add("POST", f"/tasks/{claim.task_id}/task_actions/{route}",
@@ -371,31 +385,35 @@ class Pilot:
     async def heartbeat(self) -> None:
         sent = list(self.running)
         try:
-            reply = await self.api.call("PATCH", f"/pilots/{self.pilot_id}",
-                                        {"free": self.free().as_dict(), "tasks": sent})
+            reply = await self.api.call("PATCH", f"/pilots/{self.pilot_id}", Heartbeat(
+                free=ResourceSet(**self.free().as_dict()), tasks=sent).to_json())
         except Unreachable as exc:
             log.warning("heartbeat: %s", exc)
             return
-        if reply.status == 404:
+        if reply.reason is Reason.UNKNOWN_PILOT:
             await self._reregister(self.pilot_id)
             return
-        if not reply.ok or not isinstance(reply.data, dict):
+        try:
+            answer = HeartbeatReply.parse(reply.data) if reply.ok else None
+        except ProtocolError as exc:
+            log.warning("heartbeat reply not understood: %s", exc)
+            return
+        if answer is None:
             log.warning("heartbeat refused: %s", reply.error)
             return
-        held = set(reply.data.get("tasks") or [])
+        held = set(answer.tasks)
         for task_id in sent:
             claim = self.running.get(task_id)
             if claim is not None and task_id not in held and not claim.abandoned:
                 log.warning("task %s is no longer ours (lease lost): abandoning it", task_id)
                 claim.abandoned = True
                 claim.stop.set()
-        if reply.data.get("drain") and not self.draining:
+        if answer.drain and not self.draining:
             log.info("the server asks this pilot to drain")
             self.draining = True
             self._wake.set()
-        if reply.data.get("heartbeat_seconds") and not self.config.heartbeat:
-            lease = float(reply.data.get("lease_seconds") or 600.0)
-            self.heartbeat_seconds = min(float(reply.data["heartbeat_seconds"]), lease / 3)
+        if answer.heartbeat_seconds and not self.config.heartbeat:
+            self.heartbeat_seconds = min(answer.heartbeat_seconds, (answer.lease_seconds or 600.0) / 3)
 
     async def _wait_running(self) -> None:
         """Let running tasks finish, but stop them before the slot ends."""
@@ -424,7 +442,8 @@ class Pilot:
         if self.pilot_id:
             try:
                 # Nothing held any more: the DELETE must not release tasks already reported.
-                await self.api.call("PATCH", f"/pilots/{self.pilot_id}", {"free": self.free().as_dict(), "tasks": []})
+                await self.api.call("PATCH", f"/pilots/{self.pilot_id}",
+                                    Heartbeat(free=ResourceSet(**self.free().as_dict()), tasks=[]).to_json())
                 await self.api.call("DELETE", f"/pilots/{self.pilot_id}")
             except Unreachable as exc:
                 log.warning("could not deregister: %s", exc)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.protocol import Reason
 from pilot.api import ServerApi, Unreachable
 
 log = logging.getLogger("frazil.pilot.spool")
@@ -103,10 +104,10 @@ class Spool:
                 log.error("dropping %s after %d server errors: %s", entry.what or entry.route, count, reply.error)
                 self.dropped += 1
             else:
-                # 409: stale (the task is someone else's now); other 4xx: never acceptable.
+                # stale (the task is someone else's now); other 4xx: never acceptable.
                 log.warning("%s %s refused (%s): dropped", entry.method, entry.route, reply.error)
                 self.dropped += 1
-                if reply.status == 409 and claim is not None:
+                if reply.reason is Reason.STALE_INSTANCE and claim is not None:
                     stale.add(claim)
             self._errors.pop(entry.path, None)
             entry.path.unlink(missing_ok=True)

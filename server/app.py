@@ -22,7 +22,7 @@ from server.credentials import loop as credentials_refresh
 from server.credentials.cipher import SecretCipher, load_or_create_fernet_key
 from server.credentials.keys import CIPHER, STORAGE_TOKENS
 from server.credentials.tokens import StorageTokens
-from server.errors import headers_of, status_of
+from server.errors import headers_of, reason_of, status_of
 from server.keys import (
     CLAIM_CACHE, CLAIM_LIMITER, IDENTITY, LOG_INDEX, METRICS, REPORTS, ROUTE_SPECS, SETTINGS, STORE, TOKENS,
 )
@@ -82,7 +82,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception as exc:
         status = status_of(exc)
         if status is not None:  # a domain error raised by a service (server.errors)
-            return error_response(status, str(exc), headers=headers_of(exc) or None)
+            return error_response(status, str(exc), headers=headers_of(exc) or None, reason=reason_of(exc))
         log.exception("unhandled error on %s %s", request.method, request.path)  # a bug: logged with its
         return error_response(500, "internal server error")  # traceback, answered without one
 

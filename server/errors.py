@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
+from common.protocol import Reason
 from server.store import ConflictError, InvalidArgumentError, InvalidQuery, NotFoundError
 
 
@@ -30,13 +31,17 @@ class ActionForbidden(PermissionError):
 class Refused(Exception):
     """A service declines a request for a reason the caller can act on:
     ``status`` is the HTTP status it is answered with (404 nothing to claim,
-    429 too fast, 507 storage full, ...), ``retry_after`` when to come back."""
+    429 too fast, 507 storage full, ...), ``retry_after`` when to come back,
+    ``reason`` what a pilot acts on (common.protocol.Reason; pilots never read
+    the message)."""
 
-    def __init__(self, status: int, message: str, *, retry_after: float | None = None):
+    def __init__(self, status: int, message: str, *, retry_after: float | None = None,
+                 reason: Reason | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
         self.retry_after = retry_after
+        self.reason = reason
 
     def headers(self) -> dict[str, str]:
         if self.retry_after is None:
@@ -64,3 +69,7 @@ def status_of(exc: BaseException) -> int | None:
 
 def headers_of(exc: BaseException) -> dict[str, str]:
     return exc.headers() if isinstance(exc, Refused) else {}
+
+
+def reason_of(exc: BaseException) -> Reason | None:
+    return exc.reason if isinstance(exc, Refused) else None

@@ -17,6 +17,7 @@ from typing import Any, Awaitable, Callable
 import jsonschema
 from aiohttp import web
 
+from common.wire import Message, ProtocolError, json_schema
 from server.api.errors import ApiError, bad_request, forbidden
 from server.api.params import json_body
 from server.auth import Identity, may
@@ -49,6 +50,7 @@ class RouteSpec:
     pilot: bool
     """System (pilot) tokens may call it; they may call nothing else."""
     body: dict[str, Any] | None
+    """The body's JSON Schema (OpenAPI)."""
     query: list[QueryParam]
     responses: dict[int, str]
 
@@ -61,13 +63,19 @@ class ApiRoutes:
         self.specs: list[RouteSpec] = []
 
     def route(self, method: str, path: str, *, summary: str, roles: frozenset[str] | set[str] = ALL_ROLES,
-              right: str | None = None, pilot: bool = False, body: dict[str, Any] | None = None,
+              right: str | None = None, pilot: bool = False,
+              body: dict[str, Any] | type[Message] | None = None,
               query: list[QueryParam] | None = None, responses: dict[int, str] | None = None) -> Callable[[Handler], Handler]:
+        """``body``: a JSON Schema, or a protocol message (common.protocol) whose
+        own parser checks the body (request[BODY] is then the parsed message)."""
+        message = body if isinstance(body, type) and issubclass(body, Message) else None
+        schema = json_schema(message) if message is not None else body
+
         def decorate(handler: Handler) -> Handler:
             spec = RouteSpec(method=method.upper(), path=path, handler=handler, summary=summary, tag=self.tag,
-                             roles=frozenset(roles), right=right, pilot=pilot, body=body, query=query or [],
-                             responses=responses or {})
-            validator = jsonschema.Draft202012Validator(body) if body is not None else None
+                             roles=frozenset(roles), right=right, pilot=pilot, body=schema,  # type: ignore[arg-type]
+                             query=query or [], responses=responses or {})
+            validator = jsonschema.Draft202012Validator(schema) if schema is not None and message is None else None
 
             @functools.wraps(handler)
             async def guarded(request: web.Request) -> web.StreamResponse:
@@ -76,7 +84,12 @@ class ApiRoutes:
                 # the dataset right is a user's matter.
                 if spec.right and not (identity is not None and identity.is_pilot):
                     await require_right(request, identity, request.match_info["dataset_id"], spec.right)
-                if validator is not None:
+                if message is not None:
+                    try:
+                        request[BODY] = message.parse(await json_body(request))
+                    except ProtocolError as exc:
+                        raise bad_request(str(exc)) from None
+                elif validator is not None:
                     document = await json_body(request)
                     problem = first_problem(validator, document)
                     if problem:

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from server.api.errors import bad_request, not_found
 from server.api.params import bool_param, int_param, json_reply, list_options, page_headers
+from common.protocol import TaskStats
 from server.api.routing import ApiRoutes, QueryParam
 from server.keys import BODY, STORE
 from server.store import ListOptions, Task
@@ -20,10 +21,6 @@ from server.store import ListOptions, Task
 routes = ApiRoutes("task_stats")
 PILOT_ROLES = {"admin", "system"}
 USER_ROLES = {"admin", "user"}
-STATS_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {"dataset_id": {"type": "string", "minLength": 1, "maxLength": 64}},
-}
 BULK_PAGE = 1000
 
 
@@ -36,9 +33,9 @@ async def _task(request: web.Request, dataset_id: str | None = None) -> Task:
 
 
 @routes.post("/tasks/{task_id}/task_stats", summary="store the statistics of an attempt", roles=PILOT_ROLES,
-             pilot=True, body=STATS_SCHEMA, responses={201: "created: {\"result\": task_stat_id}"})
+             pilot=True, body=TaskStats, responses={201: "created: {\"result\": task_stat_id}"})
 async def post_stats(request: web.Request) -> web.Response:
-    body = dict(request[BODY])
+    body = request[BODY].to_json()  # checked as protocol.TaskStats; IceProd's other keys kept as sent
     task = await _task(request)
     dataset_id = body.pop("dataset_id", None) or task.dataset_id
     if dataset_id != task.dataset_id:

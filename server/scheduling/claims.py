@@ -9,13 +9,15 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+from common import protocol
+from common.protocol import Reason
 from common.resources import Resources
 from server.credentials.tokens import StorageTokens
 from server.errors import Refused
 from server.federation.claim import pelican_claim_fields
-from server.scheduling.pilots import os_list, revive
+from server.scheduling.pilots import revive
 from server.settings import Settings
-from server.store import ClaimedTask, ClaimRequest, Dataset, InvalidArgumentError, Store
+from server.store import ClaimedTask, ClaimRequest, Dataset, InvalidArgumentError, Store, Task
 
 
 class TokenBucket:
@@ -54,14 +56,28 @@ class ClaimCache:
     """Config versions are immutable, so a claim need not re-read, re-parse
     and re-serialise the config each time (it is kept as JSON text); dataset
     fields a pilot needs (number, jobs_submitted, debug) are cached for a few
-    seconds only, as jobs_submitted may grow."""
+    seconds only, as jobs_submitted may grow; a claimed task is remembered
+    until its report, which then need not read it back."""
 
-    def __init__(self, max_configs: int = 256, dataset_ttl: float = 5.0):
+    def __init__(self, max_configs: int = 256, dataset_ttl: float = 5.0, max_claimed: int = 20_000):
         self.max_configs = max_configs
         self.dataset_ttl = dataset_ttl
         self._configs: OrderedDict[tuple[str, int], str] = OrderedDict()
         self._latest: dict[str, tuple[float, int | None]] = {}
         self._datasets: dict[str, tuple[float, Dataset | None]] = {}
+        self._claimed: OrderedDict[tuple[str, str], Task] = OrderedDict()
+        self.max_claimed = max_claimed
+
+    def remember(self, claimed: ClaimedTask) -> None:
+        """The task as this claim handed it out, for its report (bounded: the
+        oldest are forgotten, and their reports read the task instead)."""
+        self._claimed[(claimed.task.task_id, claimed.instance_id)] = claimed.task
+        while len(self._claimed) > self.max_claimed:
+            self._claimed.popitem(last=False)
+
+    def claimed_task(self, task_id: str, instance_id: str) -> Task | None:
+        """The task claimed under ``instance_id`` (once: the claim ends with its report)."""
+        return self._claimed.pop((task_id, instance_id), None)
 
     async def config_json(self, store: Store, dataset_id: str, version: int | None) -> tuple[int | None, str]:
         """(version, the config as JSON text; "null" when there is none)."""
@@ -139,6 +155,7 @@ async def claim_reply(store: Store, cache: ClaimCache, settings: Settings, claim
     as JSON. The cached config text is spliced in rather than serialised
     again for every claim."""
     task = claimed.task
+    cache.remember(claimed)
     version, config_text = await cache.config_json(store, task.dataset_id, task.config_version)
     doc = task.to_doc()
     doc.update(await cache.dataset(store, task.dataset_id))
@@ -156,32 +173,37 @@ async def claim_reply(store: Store, cache: ClaimCache, settings: Settings, claim
     return f'{head[:-1]},"config":{config_text}}}'.encode()
 
 
-async def claim(store: Store, settings: Settings, limiter: TokenBucket, cache: ClaimCache, *, pilot_id: str,
-                resources: dict[str, Any], os: str | list[str] | None, site: str | None, hostname: str | None,
-                origin: str, storage: StorageTokens | None = None) -> bytes:
-    """Claim one queued task that fits the pilot's free ``resources``; the
-    reply document as JSON. Refused (with when to come back) when the pilot
-    claims too fast, has left or drains, or when nothing fits."""
+async def claim(store: Store, settings: Settings, limiter: TokenBucket, cache: ClaimCache,
+                asked: protocol.ClaimRequest, *, origin: str, storage: StorageTokens | None = None) -> bytes:
+    """Claim one queued task that fits the pilot's free resources; the reply
+    document (a protocol.ClaimReply) as JSON. Refused, with a reason and when
+    to come back, when the pilot claims too fast, is unknown, has left or
+    drains, or when nothing fits."""
+    pilot_id = asked.pilot_id
     wait = limiter.take(pilot_id)
     if wait > 0:
         raise Refused(429, f"pilot {pilot_id} is claiming faster than {settings.claim_rate_per_pilot:g}/s",
-                      retry_after=wait)
+                      retry_after=wait, reason=Reason.RATE_LIMITED)
     try:
-        free = Resources(**{k: int(v) if k in ("cpu", "gpu") else v for k, v in resources.items()})
+        free = Resources(**asked.resources.to_json())
     except (TypeError, ValueError) as exc:
         raise InvalidArgumentError(f"key 'resources': {exc}") from None
     pilot = await store.get_pilot(pilot_id)
     if pilot is None:
-        raise InvalidArgumentError(f"unknown pilot_id {pilot_id!r}: register with POST /pilots first")
+        raise Refused(404, f"unknown pilot_id {pilot_id!r}: register with POST /pilots first",
+                      reason=Reason.UNKNOWN_PILOT)
     await revive(store, pilot)
     if pilot.state != "active":
-        raise Refused(404, f"pilot {pilot_id} has {pilot.state}: no new tasks")
+        raise Refused(404, f"pilot {pilot_id} has {pilot.state}: no new tasks", reason=Reason.PILOT_EXITED)
     if pilot.drain:
-        raise Refused(404, f"pilot {pilot_id} is draining: no new tasks", retry_after=retry_after(settings))
-    request = ClaimRequest(pilot_id=pilot_id, free=free, os=os_list(os) or list(pilot.os),
-                           site=pilot.site if site is None else site, lease_seconds=settings.lease_seconds,
-                           host=pilot.hostname if hostname is None else hostname)
+        raise Refused(404, f"pilot {pilot_id} is draining: no new tasks", retry_after=retry_after(settings),
+                      reason=Reason.DRAINING)
+    request = ClaimRequest(pilot_id=pilot_id, free=free, os=asked.os or list(pilot.os),
+                           site=pilot.site if asked.site is None else asked.site,
+                           lease_seconds=settings.lease_seconds,
+                           host=pilot.hostname if asked.hostname is None else asked.hostname)
     claimed = await store.claim(request)
     if claimed is None:
-        raise Refused(404, "no queued task fits these resources", retry_after=retry_after(settings))
+        raise Refused(404, "no queued task fits these resources", retry_after=retry_after(settings),
+                      reason=Reason.NOTHING_FITS)
     return await claim_reply(store, cache, settings, claimed, scratch_base(settings, origin), storage)

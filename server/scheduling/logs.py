@@ -11,8 +11,9 @@ import dataclasses
 from collections import OrderedDict
 from typing import Any
 
+from common.protocol import Reason
 from server.errors import Refused
-from server.store import ConflictError, InvalidArgumentError, Log, NewLog, NotFoundError, Store, Task
+from server.store import InvalidArgumentError, Log, NewLog, NotFoundError, Store, Task
 
 
 @dataclasses.dataclass
@@ -101,7 +102,8 @@ async def start_stream(store: Store, index: LogIndex, task_id: str, instance_id:
     """A live log of the claim's running attempt; the new log_id."""
     task = await task_or_404(store, task_id)
     if task.status != "processing" or task.instance_id != instance_id:
-        raise ConflictError(f"stale instance_id for task {task.task_id}: this claim no longer holds the task")
+        raise Refused(409, f"stale instance_id for task {task.task_id}: this claim no longer holds the task",
+                      reason=Reason.STALE_INSTANCE)
     attempt = task.attempts or None
     log_id = await store.add_log(NewLog(name=name, data=data, dataset_id=task.dataset_id,
                                         task_id=task.task_id, attempt=attempt))
@@ -119,11 +121,11 @@ async def append(store: Store, index: LogIndex, log_id: str, chunk: str, *, inst
             raise InvalidArgumentError("missing key: instance_id (pilots append only to their running attempt's logs)")
         task = await task_or_404(store, entry.task_id)
         if task.status != "processing" or task.instance_id != instance_id or task.attempts != entry.attempt:
-            raise ConflictError(f"stale instance_id for log {log_id}: its attempt of task {task.task_id} "
-                                "is no longer running under this claim")
+            raise Refused(409, f"stale instance_id for log {log_id}: its attempt of task {task.task_id} "
+                               "is no longer running under this claim", reason=Reason.STALE_INSTANCE)
     if entry.size + len(chunk) > index.max_chars:
         raise Refused(413, f"log {log_id} is full ({index.max_chars} characters); "
-                           "keep the rest in the pilot's own copy")
+                           "keep the rest in the pilot's own copy", reason=Reason.LOG_FULL)
     try:
         entry.size = await store.append_log(log_id, chunk)
     except NotFoundError:

@@ -11,15 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from common.protocol import Reason
+from server.errors import Refused
 from server.settings import Settings
-from server.store import AttemptResult, FailureClass, NewPilot, NotFoundError, Pilot, RetryPolicy, Store
-
-
-def os_list(value: str | list[str] | None) -> list[str]:
-    """``os`` may be one string (as in requirements) or a list."""
-    if not value:
-        return []
-    return [value] if isinstance(value, str) else list(value)
+from server.store import AttemptResult, FailureClass, NewPilot, Pilot, RetryPolicy, Store
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
@@ -55,6 +50,11 @@ async def release_pilot_tasks(store: Store, settings: Settings, task_ids: list[s
     return released
 
 
+def unknown_pilot(pilot_id: str) -> Refused:
+    return Refused(404, f"pilot {pilot_id} not found: register again with POST /pilots",
+                   reason=Reason.UNKNOWN_PILOT)
+
+
 async def register(store: Store, new: NewPilot, pilot_id: str | None) -> str:
     """Record a pilot; a retried registration (clients retry POSTs) with a
     known ``pilot_id`` answers that id again instead of failing."""
@@ -75,10 +75,10 @@ class Heartbeat:
 async def heartbeat(store: Store, settings: Settings, pilot_id: str, *, drain: bool | None,
                     free: dict[str, Any] | None, tasks: list[str]) -> Heartbeat:
     if drain is not None and not await store.set_pilot_drain(pilot_id, drain):
-        raise NotFoundError(f"pilot {pilot_id} not found")
+        raise unknown_pilot(pilot_id)
     reply = await store.pilot_heartbeat(pilot_id, free, tasks)
     if not reply.found:
-        raise NotFoundError(f"pilot {pilot_id} not found: register again with POST /pilots")
+        raise unknown_pilot(pilot_id)
     pilot = await store.get_pilot(pilot_id)
     if pilot is not None:
         await revive(store, pilot)
@@ -90,7 +90,7 @@ async def depart(store: Store, settings: Settings, pilot_id: str) -> list[str]:
     """A pilot exits: the tasks it still holds go back to the queue at once."""
     pilot = await store.get_pilot(pilot_id)
     if pilot is None:
-        raise NotFoundError(f"pilot {pilot_id} not found")
+        raise unknown_pilot(pilot_id)
     released = await release_pilot_tasks(store, settings, list(pilot.tasks), pilot_id,
                                          f"pilot {pilot_id} exited while holding the task")
     await store.delete_pilot(pilot_id)

@@ -16,13 +16,15 @@ import time
 from typing import Any, Awaitable, Callable
 
 from common import errors as failure_rules
+from common.protocol import AttemptReport, Reason
 from common.resources import Resources
+from server.errors import Refused
 from server.scheduling.claims import ClaimCache
 from server.scheduling.pilots import retry_policy
 from server.scheduling.rollup import roll_up_task
 from server.settings import Settings
 from server.store import (
-    AttemptResult, ConflictError, FailureClass, InvalidArgumentError, NotFoundError, Outcome, OutputFile,
+    AttemptResult, FailureClass, InvalidArgumentError, Outcome, OutputFile,
     ReportOutcome, Store, Task,
 )
 from server.store.rules import INFRA_KINDS
@@ -60,19 +62,23 @@ class UsageMeter:
 # ---------------------------------------------------------------- reading a report
 
 _CLASS_NAMES = {"physics": FailureClass.PHYSICS, "non-physics": FailureClass.NONPHYSICS,
-                "nonphysics": FailureClass.NONPHYSICS, "infra": FailureClass.INFRA}
-_EVIDENCE_KEYS = ("exit_code", "signal", "stderr", "stdout", "stdlog")
+                "infra": FailureClass.INFRA}
 
 
-def _last_module_exit(body: dict[str, Any]) -> tuple[int | None, int | None]:
-    for module in reversed(body.get("modules") or []):
+def _last_module_exit(report: AttemptReport) -> tuple[int | None, int | None]:
+    for module in reversed(report.modules):
         code, sig = module.get("exit_code"), module.get("signal")
         if isinstance(code, int) and not isinstance(code, bool) or isinstance(sig, int) and not isinstance(sig, bool):
             return (code if isinstance(code, int) else None), (sig if isinstance(sig, int) else None)
     return None, None
 
 
-def classify_report(body: dict[str, Any], physics_route: bool) -> tuple[FailureClass, str, str, str]:
+def _has_evidence(report: AttemptReport) -> bool:
+    return (report.exit_code is not None or report.signal is not None or bool(report.modules)
+            or any((report.stderr, report.stdout, report.stdlog)))
+
+
+def classify_report(report: AttemptReport, physics_route: bool) -> tuple[FailureClass, str, str, str]:
     """Class, kind, rule and reason of a failure report (DESIGN.md §3.4).
 
     A pilot that classified its failure says so (``class``) and is believed.
@@ -81,24 +87,20 @@ def classify_report(body: dict[str, Any], physics_route: bool) -> tuple[FailureC
     A terse IceProd-style report (reason at most) is classified by its route:
     reset = non-physics, failed = physics.
     """
-    kind = body.get("kind") or ""
-    rule = body.get("rule") or ""
-    reason = body.get("reason") or ""
-    given = body.get("class") or body.get("failure_class")
-    if given:
-        fclass = _CLASS_NAMES[given]
+    kind, rule, reason = report.kind or "", report.rule or "", report.reason or ""
+    if report.failure_class:
+        fclass = _CLASS_NAMES[report.failure_class]
         if fclass is FailureClass.NONPHYSICS and kind in INFRA_KINDS:
             fclass = FailureClass.INFRA
         return fclass, kind, rule, reason
     hint = kind if kind in failure_rules.HINTS else None
-    if hint is not None or any(body.get(key) not in (None, "") for key in _EVIDENCE_KEYS) or body.get("modules"):
-        exit_code, sig = body.get("exit_code"), body.get("signal")
+    if hint is not None or _has_evidence(report):
+        exit_code, sig = report.exit_code, report.signal
         if exit_code is None and sig is None:
-            exit_code, sig = _last_module_exit(body)
+            exit_code, sig = _last_module_exit(report)
         evidence = failure_rules.FailureEvidence(
-            exit_code=exit_code, signal=sig, stderr_tail=body.get("stderr") or "",
-            stdout_tail=body.get("stdout") or "", stdlog_tail=body.get("stdlog") or "", reason=reason,
-            kind_hint=hint)
+            exit_code=exit_code, signal=sig, stderr_tail=report.stderr or "", stdout_tail=report.stdout or "",
+            stdlog_tail=report.stdlog or "", reason=reason, kind_hint=hint)
         try:
             found = failure_rules.classify(evidence)
         except failure_rules.RulesError as exc:  # an operator's broken rules file: keep the route's verdict
@@ -114,56 +116,47 @@ def classify_report(body: dict[str, Any], physics_route: bool) -> tuple[FailureC
     return (FailureClass.INFRA if kind in INFRA_KINDS else FailureClass.NONPHYSICS), kind, rule, reason
 
 
-def _outputs(body: dict[str, Any]) -> list[OutputFile]:
+def _outputs(report: AttemptReport) -> list[OutputFile]:
     """Delivered outputs, for provenance; skipped optional outputs are left out."""
     files = []
-    for index, entry in enumerate(body.get("outputs") or []):
-        if entry.get("skipped") or entry.get("ok") is False:
+    for index, entry in enumerate(report.outputs):
+        if not entry.delivered:
             continue
-        if entry.get("size") is None or not entry.get("sha512"):
-            raise InvalidArgumentError(f"key 'outputs'[{index}]: a delivered output needs its size and sha512")
-        files.append(OutputFile(url=entry["url"], size=int(entry["size"]), sha512=entry["sha512"].lower()))
+        if entry.size is None or not entry.sha512:
+            raise InvalidArgumentError(f"key 'outputs[{index}]': a delivered output needs its size and sha512")
+        files.append(OutputFile(url=entry.url, size=entry.size, sha512=entry.sha512.lower()))
     return files
 
 
-def _finite(body: dict[str, Any]) -> None:
-    """JSON parsers accept NaN, which passes every range check; refuse it."""
-    values = [("time_used", body.get("time_used"))]
-    values += [(f"resources.{k}", v) for k, v in (body.get("resources") or {}).items()]
-    for name, value in values:
-        if isinstance(value, float) and not math.isfinite(value):
-            raise InvalidArgumentError(f"key {name!r}: {value} is not a number")
-
-
-def report_result(body: dict[str, Any], *, failure_class: FailureClass | None = None, kind: str = "",
+def report_result(report: AttemptReport, *, failure_class: FailureClass | None = None, kind: str = "",
                   rule: str = "", reason: str = "") -> AttemptResult:
     """The store's record of a report; peaks with no value are dropped."""
-    _finite(body)
-    exit_codes = list(body.get("exit_codes") or [])
+    exit_codes = list(report.exit_codes)
     if not exit_codes:
-        exit_codes = [m["exit_code"] for m in body.get("modules") or []
+        exit_codes = [m["exit_code"] for m in report.modules
                       if isinstance(m.get("exit_code"), int) and not isinstance(m.get("exit_code"), bool)]
     return AttemptResult(
-        time_used=body.get("time_used"),
-        resources={k: v for k, v in (body.get("resources") or {}).items() if v is not None},
-        site=body.get("site", ""), host=body.get("hostname") or body.get("host") or "",
-        failure_class=failure_class, kind=kind, rule=rule, reason=reason,
-        modules=list(body.get("modules") or []), exit_codes=exit_codes,
-        inputs=list(body.get("inputs") or []), outputs=_outputs(body),
-        frazil_version=body.get("frazil_version") or body.get("version") or "")
+        time_used=report.time_used, resources={k: v for k, v in report.resources.items() if v is not None},
+        site=report.site, host=report.hostname, failure_class=failure_class, kind=kind, rule=rule, reason=reason,
+        modules=list(report.modules), exit_codes=exit_codes, inputs=list(report.inputs), outputs=_outputs(report),
+        frazil_version=report.version)
 
 
 # ---------------------------------------------------------------- applying it
 
-def _stale(task_id: str) -> ConflictError:
-    return ConflictError(f"stale instance_id for task {task_id}: this claim no longer holds the task "
-                         "(it was reaped, reset or re-claimed); drop this result")
+def _stale(task_id: str) -> Refused:
+    return Refused(409, f"stale instance_id for task {task_id}: this claim no longer holds the task "
+                        "(it was reaped, reset or re-claimed); drop this result", reason=Reason.STALE_INSTANCE)
+
+
+def _unknown_task(task_id: str) -> Refused:
+    return Refused(404, f"task {task_id} not found", reason=Reason.UNKNOWN_TASK)
 
 
 async def _task(store: Store, task_id: str) -> Task:
     task = await store.get_task(task_id)
     if task is None:
-        raise NotFoundError(f"task {task_id} not found")
+        raise _unknown_task(task_id)
     return task
 
 
@@ -191,19 +184,21 @@ class Reports:
         self.meter = meter
 
     async def _apply(self, store: Store, task_id: str, instance_id: str,
-                     apply: Callable[[], Awaitable[ReportOutcome]], time_used: float | None) -> tuple[Task, ReportOutcome]:
+                     apply: Callable[[], Awaitable[ReportOutcome]],
+                     time_used: float | None) -> tuple[Task, ReportOutcome]:
         """The store answers a repeated report (clients retry POSTs) "applied"
-        again; only a report that found the claim still holding the task
-        counts the consumed core-hours."""
-        task = await _task(store, task_id)
-        first = task.status == "processing" and task.instance_id == instance_id
+        again, saying so; only the first counts the consumed core-hours. The
+        task as claimed through this server is remembered by the claim cache
+        (its job, dataset and size do not change while it runs), which saves
+        reading it back on the hot path; otherwise it is read after the report."""
         outcome = await apply()
         if outcome.outcome is Outcome.NOT_FOUND:
-            raise NotFoundError(f"task {task_id} not found")
+            raise _unknown_task(task_id)
         if outcome.outcome is Outcome.STALE:
             raise _stale(task_id)
+        task = self.cache.claimed_task(task_id, instance_id) or await _task(store, task_id)
         await roll_up_task(store, self.settings, task)
-        if first and time_used:
+        if not outcome.repeated and time_used:
             owner = await self.cache.owner(store, task.dataset_id)
             try:
                 cores = Resources.from_requirements(task.requirements).cpu
@@ -213,22 +208,23 @@ class Reports:
                 await self.meter.add(store, owner[0], owner[1], max(cores, 1) * time_used / 3600.0)
         return task, outcome
 
-    async def complete(self, store: Store, task_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def complete(self, store: Store, task_id: str, report: AttemptReport) -> dict[str, Any]:
         """The attempt succeeded; its outputs are recorded for provenance."""
-        result = report_result(body)
-        _, outcome = await self._apply(store, task_id, body["instance_id"],
-                                       lambda: store.complete(task_id, body["instance_id"], result), result.time_used)
+        result = report_result(report)
+        _, outcome = await self._apply(store, task_id, report.instance_id,
+                                       lambda: store.complete(task_id, report.instance_id, result), result.time_used)
         return {"status": outcome.status or "complete"}
 
-    async def failure(self, store: Store, task_id: str, body: dict[str, Any], *, physics_route: bool) -> dict[str, Any]:
+    async def failure(self, store: Store, task_id: str, report: AttemptReport, *,
+                      physics_route: bool) -> dict[str, Any]:
         """A failed attempt: physics failures fail the task, others retry it
         (escalating what ran out) within the failure budgets."""
-        fclass, kind, rule, reason = classify_report(body, physics_route)
-        result = report_result(body, failure_class=fclass, kind=kind, rule=rule, reason=reason)
+        fclass, kind, rule, reason = classify_report(report, physics_route)
+        result = report_result(report, failure_class=fclass, kind=kind, rule=rule, reason=reason)
         policy = retry_policy(self.settings)
-        report = store.fail if fclass is FailureClass.PHYSICS else store.reset
-        task, outcome = await self._apply(store, task_id, body["instance_id"],
-                                          lambda: report(task_id, body["instance_id"], result, policy),
+        apply = store.fail if fclass is FailureClass.PHYSICS else store.reset
+        task, outcome = await self._apply(store, task_id, report.instance_id,
+                                          lambda: apply(task_id, report.instance_id, result, policy),
                                           result.time_used)
         requirements = dict(task.requirements)
         requirements.update({name: change["new"] for name, change in outcome.requirement_changes.items()})

@@ -12,7 +12,7 @@ from typing import Iterable
 
 from server.scratch.files import cleanup_job_scratch
 from server.settings import Settings
-from server.store import JobFilter, ListOptions, Store, Task
+from server.store import Store, Task
 
 log = logging.getLogger("frazil.server.rollup")
 
@@ -41,27 +41,14 @@ async def roll_up(store: Store, dataset_id: str, job_ids: Iterable[str] | None =
     await store.rollup_dataset(dataset_id)
 
 
-async def _dataset_may_change(store: Store, dataset_id: str) -> bool:
-    """False when another job is still processing in a processing dataset:
-    its status is then "processing" whatever this job became. Two index
-    lookups instead of counting every job of a million-job dataset."""
-    dataset = await store.get_dataset(dataset_id)
-    if dataset is None:
-        return False
-    if dataset.status != "processing":
-        return True
-    running = await store.list_jobs(JobFilter(dataset_id=dataset_id, status=["processing"]),
-                                    ListOptions(limit=1, keys=["job_id"]))
-    return not running.rows
-
-
 async def roll_up_task(store: Store, settings: Settings, task: Task) -> dict[str, str]:
     """After a report on ``task``: its job's status at once; the dataset's only
-    when a job changed (its status depends on job statuses alone, and counting
-    a big dataset's jobs on every report would make the report cost grow with
-    the dataset). A job that just completed has its scratch files removed."""
+    when a job changed (its status depends on job statuses alone). The store's
+    dataset roll-up stops at the first processing job it finds, so this costs
+    one write, not a count of a million-job dataset. A job that just completed
+    has its scratch files removed."""
     changes = await store.rollup_jobs([task.job_id])
-    if changes and await _dataset_may_change(store, task.dataset_id):
+    if changes:
         await store.rollup_dataset(task.dataset_id)
     if changes.get(task.job_id) == "complete":
         try:

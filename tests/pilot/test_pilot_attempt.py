@@ -21,7 +21,8 @@ CONFIG: dict[str, Any] = {"version": 3.2, "tasks": [{
 
 
 def _doc(config: dict[str, Any] = CONFIG, **extra: Any) -> dict[str, Any]:
-    return {"task_id": "t1", "instance_id": "i1", "dataset_id": "d1", "job_index": 7, "task_index": 0,
+    return {"task_id": "t1", "instance_id": "i1", "dataset_id": "d1", "job_id": "j1", "job_index": 7, "task_index": 0,
+            "config_version": 1,
             "name": "gen", "attempt": 2, "dataset": 21, "jobs_submitted": 10, "debug": False,
             "requirements": {"memory": 3.5, "cpu": 2}, "config": config,
             "scratch_url": "http://server:8080/scratch", **extra}

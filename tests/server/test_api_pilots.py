@@ -1,6 +1,8 @@
 """Pilot life cycle over real HTTP: register, heartbeat, claim, report, fencing."""
 from __future__ import annotations
 
+import asyncio
+
 import json
 import math
 import time
@@ -172,11 +174,13 @@ async def test_claim_flooding_gets_429(server):
 
 @pytest.mark.parametrize("path,body,message", [
     ("/pilots", {"site": "x"}, "missing key: resources"),
-    ("/pilots", {"resources": {"cpu": -1, "memory": 1, "disk": 1}}, "'cpu'"),
-    ("/pilots", {"resources": {"cpu": 1, "memory": 1, "disk": 1}, "colour": "red"}, "invalid keys found"),
-    ("/task_actions/process", {"pilot_id": "nope", "resources": PILOT_RESOURCES}, "unknown pilot_id"),
+    ("/pilots", {"resources": {"cpu": -1, "memory": 1, "disk": 1}}, "'resources.cpu'"),
+    ("/pilots", {"resources": {"cpu": 1, "memory": 1, "disk": 1}, "colour": "red"}, "invalid keys found: 'colour'"),
+    ("/pilots", {"resources": {"cpu": 1, "memory": 1, "disk": 1}, "host": "n1"}, "invalid keys found: 'host'"),
     ("/task_actions/process", {"pilot_id": "x", "resources": {"cpu": "four", "memory": 1, "disk": 1, "time": 1}},
-     "'cpu'"),
+     "'resources.cpu'"),
+    ("/task_actions/process", {"pilot_id": "x", "resources": {"cpu": 1, "memory": 1, "disk": 1}},
+     "missing key: time in resources"),
 ])
 async def test_bad_bodies_are_400_naming_the_field(server, path, body, message):
     rc = server.rest(server.token("pilot-1", role="system"))
@@ -185,6 +189,28 @@ async def test_bad_bodies_are_400_naming_the_field(server, path, body, message):
     assert err.value.response.status_code == 400
     assert message in err.value.response.json()["error"]
     assert await server.store.list_pilots() == []
+
+
+async def test_errors_a_pilot_acts_on_carry_a_reason(server):
+    """The pilot reads ``reason`` (common.protocol.Reason), never the message."""
+    rc = server.rest(server.token("pilot-1", role="system"))
+    pilot_id = await register(rc)
+    headers = {"Authorization": f"Bearer {server.token('pilot-1', role='system')}"}
+    async with aiohttp.ClientSession(server.url, headers=headers) as session:
+        for method, path, body, status, reason in [
+            ("POST", "/task_actions/process", {"pilot_id": "nope", "resources": PILOT_RESOURCES}, 404,
+             "unknown_pilot"),
+            ("PATCH", "/pilots/nope", {"tasks": []}, 404, "unknown_pilot"),
+            ("DELETE", "/pilots/nope", None, 404, "unknown_pilot"),
+            ("POST", "/tasks/nope/task_actions/complete", {"instance_id": "i"}, 404, "unknown_task"),
+            ("POST", "/task_actions/process", {"pilot_id": pilot_id, "resources": PILOT_RESOURCES}, 404,
+             "nothing_fits"),
+        ]:
+            async with session.request(method, path, json=body) as reply:
+                assert (reply.status, (await reply.json()).get("reason")) == (status, reason), path
+        async with session.post("/task_actions/process",
+                                json={"pilot_id": pilot_id, "resources": PILOT_RESOURCES}) as reply:
+            assert "Retry-After" in reply.headers
 
 
 async def test_bad_reports_are_400_and_change_nothing(server):

@@ -57,7 +57,7 @@ class ReportsMixin(ClaimMixin):
                 ended = await self._attempts.find_one({"_id": instance_id or "", "task_id": task_id},
                                                       {"status": 1})
                 if ended is not None and ended.get("status") == kind:
-                    return ReportOutcome(Outcome.APPLIED, status=doc["status"])
+                    return ReportOutcome(Outcome.APPLIED, status=doc["status"], repeated=True)
                 return ReportOutcome(Outcome.STALE)
             update, pending, outcome = plan(doc)
             before = await self._commit_task(

@@ -77,6 +77,8 @@ class ReportOutcome:
     requirement_changes: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Escalations applied by this report, as ``common.resources.escalate_requirements``
     reports them: {kind: {"old", "new", "measured", "cap", "factor", "capped"}}."""
+    repeated: bool = False
+    """Applied before (a retried report): answered as then, nothing changed now."""
 
     @property
     def applied(self) -> bool:

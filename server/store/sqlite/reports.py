@@ -35,7 +35,7 @@ def _fence(conn: sqlite3.Connection, task_id: str, instance_id: str, kind: str,
     done = conn.execute("SELECT status FROM attempts WHERE task_id = ? AND instance_id = ?",
                         (task_id, instance_id)).fetchone()
     if done is not None and done[0] == kind:
-        return ReportOutcome(Outcome.APPLIED, row["status"])
+        return ReportOutcome(Outcome.APPLIED, row["status"], repeated=True)
     return ReportOutcome(Outcome.STALE)
 
 
