@@ -47,8 +47,8 @@ CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
 
 ROUTE_TABLES: tuple[RouteTable, ...] = (
     misc.routes, datasets.routes, config.routes, jobs.routes, tasks.routes, dataset_task_actions.routes,
-    actions.routes, users.routes, credentials.routes, pilots.routes, task_actions.routes, logs.routes, task_stats.routes,
-    scratch.routes, provenance.routes, pages.routes, providers.routes,
+    actions.routes, users.routes, credentials.routes, pilots.routes, task_actions.routes, logs.routes,
+    task_stats.routes, scratch.routes, provenance.routes, pages.routes, providers.routes,
 )
 BACKGROUND_SERVICES: tuple[CleanupCtx, ...] = (scheduling.service, action_worker.service, provisioning.service,
                                                credentials_refresh.service)

@@ -65,7 +65,8 @@ async def bulk_status(request: web.Request) -> web.Response:
     return json_reply({})
 
 
-async def _bulk(request: web.Request, status: str, *, force: bool = False, reset_failures: bool = False) -> web.Response:
+async def _bulk(request: web.Request, status: str, *, force: bool = False,
+                reset_failures: bool = False) -> web.Response:
     body = await optional_body(request, SELECT_BODY)
     await statuses.bulk_tasks(request.app[STORE], request.match_info["dataset_id"], status, job_ids=body.get("jobs"),
                               task_ids=body.get("tasks"), force=force, reset_failures=reset_failures)

@@ -10,16 +10,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from common import states
-from server.api.errors import bad_request, forbidden, not_found
+from server.api.errors import not_found
 from server.api.params import json_reply, list_options, page_headers, pipe_list
 from server.api.routing import ApiRoutes, QueryParam, caller
 from server.api.user_common import (
     MAX_COUNT, filter_readable, finite, keyed, status_body,
 )
-from server.auth import default_rights, readable_ids
+from server.auth import readable_ids
 from server.keys import BODY, STORE
-from server.scheduling import statuses
-from server.store import DatasetFilter, NewDataset
+from server.scheduling import datasets, statuses
+from server.store import DatasetFilter
 
 routes = ApiRoutes("datasets")
 
@@ -64,26 +64,10 @@ async def list_datasets(request: web.Request) -> web.Response:
 @routes.post("/datasets", summary="create a dataset (201 {result: dataset_id} + Location)", body=CREATE_BODY,
              responses={201: "created"})
 async def create_dataset(request: web.Request) -> web.Response:
-    identity = caller(request)
     data = request[BODY]
-    if data["tasks_submitted"] != data["jobs_submitted"] * data["tasks_per_job"]:
-        raise bad_request("tasks_submitted must equal jobs_submitted * tasks_per_job "
-                          f"({data['jobs_submitted']} * {data['tasks_per_job']}), got {data['tasks_submitted']}")
-    username = data.get("username", identity.username) if identity.is_admin else identity.username
-    if not identity.is_admin and data["group"] not in identity.groups:
-        raise forbidden(f"group {data['group']!r} is not one of your groups ({', '.join(sorted(identity.groups))})")
     if "priority" in data:
         finite(data["priority"], "priority")
-    store = request.app[STORE]
-    dataset = await store.create_dataset(NewDataset(
-        description=data["description"], jobs_submitted=data["jobs_submitted"],
-        tasks_per_job=data["tasks_per_job"], tasks_submitted=data["tasks_submitted"], group=data["group"],
-        username=username, priority=float(data.get("priority", 0.5)), debug=data.get("debug", False),
-        jobs_immutable=data.get("jobs_immutable", False), always_active=data.get("always_active", False),
-        status=data.get("status", "processing")))
-    await store.set_dataset_rights(dataset.dataset_id,
-                                   default_rights(username, data["group"], data.get("auth_groups_read")))
-    await store.ensure_user(username)
+    dataset = await datasets.create_dataset(request.app[STORE], caller(request), data)
     return json_reply({"result": dataset.dataset_id}, status=201,
                       headers={"Location": f"/datasets/{dataset.dataset_id}"})
 
