@@ -11,6 +11,8 @@ import pytest
 from common.transfer import RetryPolicy, TransferError, TransferNotFound, transfer_in, transfer_out
 from common.transfer.errors import TransferCredentialsError
 from common.transfer.pelican import PelicanFiles, pelican_url
+from server.federation.issuer import Issuer
+from server.federation.service import Federation
 from tests.federation.conftest import NAMESPACE
 
 ONCE = RetryPolicy(attempts=1)
@@ -112,7 +114,6 @@ async def test_no_token_expired_token_and_foreign_token_are_refused(secured, tmp
     for files in (secured.files(None), secured.files("storage.read:/", lifetime=-120)):
         with pytest.raises(TransferCredentialsError, match="HTTP 401"):
             await asyncio.to_thread(transfer_in, url, tmp_path / "in", retry=ONCE, schemes={"osdf": files})
-    from server.federation.issuer import Issuer
     stranger = Issuer(url=issuer.url)  # same name, different key: the signature does not verify
     files = PelicanFiles(federation=secured.federation.url, token=stranger.mint("storage.read:/"),
                          ca_file=secured.federation.ca_file)
@@ -142,3 +143,15 @@ async def test_write_only_token_cannot_verify_its_upload(secured, tmp_path):
     with pytest.raises(TransferCredentialsError, match="storage.read"):
         await asyncio.to_thread(transfer_out, source, f"osdf://{NAMESPACE}/data/sim/9/f.i3", retry=ONCE,
                                 schemes={"osdf": writer})
+
+
+async def test_an_unreachable_issuer_refuses_every_token(tmp_path):
+    """The origin cannot check a token without the issuer's keys: 401, a credentials failure."""
+    async with Federation(tmp_path / "o", namespaces=[NAMESPACE], issuer="http://127.0.0.1:9") as federation:
+        (federation.root / "icecube/wipac/x").mkdir(parents=True)
+        (federation.root / "icecube/wipac/x/f").write_bytes(b"x")
+        files = PelicanFiles(federation=federation.url, ca_file=federation.ca_file,
+                             token=Issuer(url="http://127.0.0.1:9").mint("storage.read:/"))
+        with pytest.raises(TransferCredentialsError, match="HTTP 401"):
+            await asyncio.to_thread(transfer_in, f"osdf://{NAMESPACE}/x/f", tmp_path / "f", retry=ONCE,
+                                    schemes={"osdf": files})

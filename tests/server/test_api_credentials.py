@@ -1,6 +1,8 @@
 """IceProd's credentials routes: bodies, rights, encryption at rest, refresh; secrets never shown."""
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import time
 from pathlib import Path
 
@@ -10,7 +12,9 @@ import pytest
 from server.credentials.keys import CIPHER
 from server.credentials.loop import refresh_round
 from server.credentials.service import CredentialService
+from server.store import Credential, open_store
 from tests.federation.conftest import issuer  # noqa: F401 (a fixture: the test token issuer)
+from tests.server.conftest import start_server
 
 URL = "osdf:///icecube/wipac"
 
@@ -134,3 +138,34 @@ async def test_refresh_loop_refreshes_expiring_and_records_failures(server, api,
     new_access = server.app[CIPHER].open(stored.secret)["access_token"]
     assert new_access != expired
     _secret_free(api, server, [expired, refresh, broken, new_access])
+
+
+async def test_the_server_refreshes_under_its_loop_lease(server_settings, issuer):
+    """With the loops on, the server's own credentials_refresh loop refreshes an expiring
+    credential, holding the store lease loop.credentials_refresh while it does."""
+    settings = dataclasses.replace(server_settings, loops=True, token_check_interval_seconds=0.2)
+    store = await open_store(settings.db)
+    runner, running = await start_server(settings, store)
+    try:
+        cipher = running.app[CIPHER]
+        refresh = issuer.refresh_token("storage.read:/data")
+        await store.put_credential(Credential(
+            owner_kind="user", owner="alice", url=URL, type="oauth", refreshable=True, expiration=1.0,
+            secret=cipher.seal({"access_token": issuer.mint("storage.read:/data", lifetime=-5),
+                                "refresh_token": refresh})))
+        for _ in range(100):
+            if issuer.refreshes:
+                break
+            await asyncio.sleep(0.1)
+        assert issuer.refreshes == 1
+        # another holder cannot take the lease while this server holds it
+        assert not await store.acquire_lease("loop.credentials_refresh", "other-replica:1", 30)
+        for _ in range(50):
+            fresh = await store.get_credential("user", "alice", URL)
+            if fresh.expiration and fresh.expiration > time.time():
+                break
+            await asyncio.sleep(0.1)
+        assert fresh.expiration > time.time() and not fresh.refresh_error
+    finally:
+        await runner.cleanup()
+        await store.close()
