@@ -17,6 +17,7 @@ from typing import Any
 
 from common.resources import RequirementError, is_macro, parse_requirement
 
+from .convert import upgrade_config
 from .defaults import fill_defaults
 from .depends import names_to_index, read_depends
 from .errors import ConfigError, ConfigProblem, format_path
@@ -132,7 +133,8 @@ def extra_checks(config: dict[str, Any]) -> list[ConfigProblem]:
 
 
 def prepare_config(config: dict[str, Any]) -> tuple[dict[str, Any], list[ConfigProblem]]:
-    """The config with defaults filled (once) and every problem it has.
+    """The config converted to 3.2 (:func:`upgrade_config`), with defaults filled
+    (once), and every problem it has.
 
     Defaults are filled on a copy first, then come all schema problems in
     document order, then frazil's extra checks. The filled config is what
@@ -140,6 +142,7 @@ def prepare_config(config: dict[str, Any]) -> tuple[dict[str, Any], list[ConfigP
     Never raises for bad input: an unsupported version or a non-object config
     is a problem too (and the config then comes back unfilled).
     """
+    config, _ = upgrade_config(config)  # 3.0/3.1 -> 3.2, as IceProd's submit; warnings: upgrade_config
     try:
         filled = fill_defaults(config)
         problems = schema_problems(filled)

@@ -29,6 +29,17 @@ class ConfigProblem:
         return f"Validation error in {self.path}: {self.message}"
 
 
+@dataclass(frozen=True)
+class ConfigWarning:
+    """Something changed in a config on its way in (a key dropped by the 3.2 conversion)."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"Warning: {self.path}: {self.message}"
+
+
 class ConfigError(ValueError):
     """A config cannot be used; ``problems`` lists why (at least one).
 

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from common.cli_errors import CliError, load_json_file
 from common.client import call, client_from_env
+from common.config import upgrade_config
 from common.plan import check_submission
 from server.cli.lookup import wait_for_action, wait_for_dataset
 
@@ -24,6 +26,8 @@ def run(args: argparse.Namespace) -> int:
     config = load_json_file(args.config)
     # The server checks again; checking here first answers in milliseconds
     # and shows every problem with its path before anything is sent.
+    for warning in upgrade_config(config)[1]:
+        print(warning, file=sys.stderr)
     problems = check_submission(config, args.jobs)
     if problems:
         raise CliError("the config has problems:\n" + "\n".join(str(p) for p in problems), exit_code=1)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from common.config import upgrade_config
 from common.plan import check_submission, task_names
 from common.cli_errors import CliError, load_json_file
 
@@ -17,6 +18,11 @@ def run(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise CliError(f"--jobs must be >= 1, got {args.jobs}")
     config = load_json_file(args.config)
+    # What a submit would check and say: a 3.0/3.1 config is converted to 3.2 first,
+    # and every key the conversion drops is a warning (exit 0 when only warnings).
+    warnings = upgrade_config(config)[1]
+    for warning in warnings:
+        print(str(warning))
     problems = check_submission(config, args.jobs, dataset=args.dataset)
     for problem in problems:
         print(str(problem))
@@ -24,5 +30,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.config}: {len(problems)} problem(s)")
         return 1
     names = task_names(config)
-    print(f"{args.config}: OK ({len(names)} task(s): {', '.join(names)}; checked jobs 0 and {args.jobs - 1})")
+    noted = f", {len(warnings)} warning(s)" if warnings else ""
+    print(f"{args.config}: OK{noted} ({len(names)} task(s): {', '.join(names)}; checked jobs 0 and {args.jobs - 1})")
     return 0

@@ -150,3 +150,18 @@ def test_token_create_takes_the_user_as_written_on_the_login_page(tmp_path):
     assert clash.returncode == 2 and "two user names" in clash.stderr
     nobody = frazil("token", "create", cwd=tmp_path)
     assert nobody.returncode == 2 and "frazil token create USER" in nobody.stderr
+
+
+def test_validate_converts_an_old_config_and_warns_like_a_submit(tmp_path):
+    config = {"version": 3.1, "tasks": [{"name": "a", "trays": [{"projects": ["simprod"],
+                                                                 "modules": [{"src": "/bin/true"}]}]}]}
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(config))
+    result = frazil("validate", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Warning: config['tasks'][0]['trays'][0]['projects']: dropped 'projects'" in result.stdout
+    assert "OK, 1 warning(s)" in result.stdout
+    config["tasks"][0]["data"] = [{"type": "job_temp", "remote": "gsiftp://x/f", "local": "f"}]
+    path.write_text(json.dumps(config))
+    bad = frazil("validate", str(path))
+    assert bad.returncode == 1 and "remote should be empty when type is temporary" in bad.stdout

@@ -279,3 +279,45 @@ async def test_every_write_path_stores_the_config_filled_once(server):
     assert (await server.store.get_config(dataset_id, 3)).config == filled
     status, body, _ = await call(server, "GET", f"/config/{dataset_id}", token)
     assert body == filled
+
+
+def _v31(task: dict) -> dict:
+    return {"version": 3.1, "tasks": [{"name": "a", "trays": [{"modules": [{"src": "a.py"}]}], **task}]}
+
+
+@pytest.mark.parametrize("task, message", [
+    # IceProd 3.2's three verified messages: submit converts 3.1 to 3.2 first, as IceProd's does.
+    ({"data": [{"type": "permanent", "local": "f"}]},
+     "Validation error in config['tasks'][0]['data'][0]['remote']: '' is too short"),
+    ({"data": [{"type": "job_temp", "remote": "gsiftp://x/y/f", "local": "f"}]},
+     "Validation error in config['tasks'][0]['data'][0]['remote']: remote should be empty when type is temporary"),
+    ({"task_files": True},
+     "Validation error in config['tasks'][0]['token_scopes']: token_scopes are required when task_files=true"),
+])
+async def test_a_31_config_is_validated_with_32s_rules_at_submit(server, task, message):
+    status, reply, _ = await call(server, "POST", "/actions/submit", server.token("alice"),
+                                  body=submit_body(cfg=_v31(task), jobs=1))
+    assert status == 400 and message in reply["error"], reply
+    assert await _queued_total(server, "submit") == 0
+
+
+async def test_keys_32_no_longer_has_are_dropped_with_a_warning_and_32_is_stored(server):
+    token = server.token("alice")
+    cfg = {"version": 3.1, "tasks": [{"name": "a", "trays": [{"projects": ["simprod"], "modules": [
+        {"src": "a.py", "projects": ["icetray"]}]}]}]}
+    status, body, _ = await call(server, "POST", "/actions/submit", token, body=submit_body(cfg=cfg, jobs=1))
+    assert status == 201, body
+    await run_actions(server)
+    done = await server.rest(token).request("GET", f"/actions/submit/{body['result']}")
+    assert done["status"] == "complete"
+    assert done["payload"]["config_warnings"] == [
+        "Warning: config['tasks'][0]['trays'][0]['projects']: dropped 'projects': config version 3.2 has no such "
+        "key here (converted from version 3.1 to 3.2)",
+        "Warning: config['tasks'][0]['trays'][0]['modules'][0]['projects']: dropped 'projects': config version "
+        "3.2 has no such key here (converted from version 3.1 to 3.2)"]
+    stored = await server.rest(token).request("GET", f"/config/{done['payload']['dataset_id']}")
+    assert stored["version"] == 3.2 and "projects" not in json.dumps(stored)
+    # A 3.2 config keeps refusing unknown keys, as IceProd's 3.2 does.
+    cfg32 = {**cfg, "version": 3.2}
+    status, reply, _ = await call(server, "POST", "/actions/submit", token, body=submit_body(cfg=cfg32, jobs=1))
+    assert status == 400 and "Additional properties are not allowed ('projects' was unexpected)" in reply["error"]

@@ -22,6 +22,7 @@ import uuid
 from typing import Any
 
 from common import states
+from common.config import upgrade_config
 from common.plan import prepare_submission
 from server.auth import Identity, default_rights
 from server.credentials.scopes import add_token_scopes
@@ -76,7 +77,9 @@ async def prepare(ctx: ActionContext, identity: Identity, payload: dict[str, Any
         if group not in identity.groups:
             raise ActionForbidden(f"group {group!r} is not one of your groups ({', '.join(sorted(identity.groups))})")
     extra = check_extra(get_json_object(payload, "extra_submit_fields", "{}") or {})
-    config, problems = prepare_submission(parse_config(payload), jobs)
+    given = parse_config(payload)
+    _, warnings = upgrade_config(given)  # 3.0/3.1 -> 3.2; what it dropped is said in the message
+    config, problems = prepare_submission(given, jobs)
     check_problems(problems)
     description = get_str(payload, "description", None)
     if description is None:
@@ -84,7 +87,8 @@ async def prepare(ctx: ActionContext, identity: Identity, payload: dict[str, Any
     # The message carries the FILLED config: run() stores it as it is.
     return Prepared(payload={**payload, "config": json.dumps(config), "username": username, "group": group,
                              "description": description, "jobs_submitted": jobs,
-                             "extra_submit_fields": json.dumps(extra)})
+                             "extra_submit_fields": json.dumps(extra),
+                             "config_warnings": [str(w) for w in warnings]})
 
 
 async def run(ctx: ActionContext, message: ActionMessage) -> dict[str, Any]:
