@@ -29,12 +29,11 @@ class ConfigProblem:
         return f"Validation error in {self.path}: {self.message}"
 
 
-@dataclass(frozen=True)
-class ConfigWarning:
-    """Something changed in a config on its way in (a key dropped by the 3.2 conversion)."""
 
-    path: str
-    message: str
+
+@dataclass(frozen=True)
+class ConfigWarning(ConfigProblem):
+    """Something changed in a config on its way in (a key dropped by the 3.2 conversion)."""
 
     def __str__(self) -> str:
         return f"Warning: {self.path}: {self.message}"
