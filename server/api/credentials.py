@@ -22,6 +22,8 @@ routes = ApiRoutes("credentials")
 PEOPLE = {"admin", "user"}
 ADMIN = {"admin"}
 URL_QUERY = [QueryParam("url", "only the credential for this url")]
+LIST_QUERY = [*URL_QUERY, QueryParam("transfer_prefix", "only credentials with this transfer_prefix"),
+              QueryParam("scope", "only credentials holding all these (space-separated) scopes")]
 
 
 def service(request: web.Request) -> CredentialService:
@@ -49,7 +51,10 @@ def _owner(request: web.Request, kind: str) -> str:
 
 async def _list(request: web.Request, kind: str) -> web.Response:
     owner = _owner(request, kind)
-    return json_reply(await service(request).list(kind, [owner], request.query.get("url")))
+    query = request.query
+    return json_reply(await service(request).list(kind, [owner], url=query.get("url"),
+                                                  transfer_prefix=query.get("transfer_prefix"),
+                                                  scope=query.get("scope")))
 
 
 async def _put(request: web.Request, kind: str, patch: bool) -> web.Response:
@@ -96,7 +101,7 @@ def _routes(kind: str, path: str, roles: set[str]) -> None:
     async def delete(request: web.Request) -> web.Response:
         return await _delete(request, kind)
 
-    routes.get(path, summary=f"{noun} credentials (never their secrets)", roles=roles, query=URL_QUERY)(list_)
+    routes.get(path, summary=f"{noun} credentials (never their secrets)", roles=roles, query=LIST_QUERY)(list_)
     routes.post(path, summary=f"add or replace one of {noun} credentials (by url)", roles=roles)(post)
     routes.patch(path, summary=f"change one of {noun} credentials (named by url)", roles=roles)(patch)
     routes.delete(path, summary=f"delete {noun} credentials (one with ?url=, else all)", roles=roles,

@@ -149,9 +149,15 @@ class CredentialService:
         await self.store.put_credential(credential)
         return public_doc(credential)
 
-    async def list(self, owner_kind: str, owners: list[str], url: str | None = None) -> list[dict[str, Any]]:
+    async def list(self, owner_kind: str, owners: list[str], *, url: str | None = None,
+                   transfer_prefix: str | None = None, scope: str | None = None) -> list[dict[str, Any]]:
+        """IceProd's listing filters: exact ``url`` and ``transfer_prefix``; ``scope``: every
+        scope named is among the credential's."""
         found = await self.store.list_credentials(owner_kind, owners)
-        return [public_doc(c) for c in found if url is None or c.url == url]
+        wanted = set(scope.split()) if scope else set()
+        return [public_doc(c) for c in found
+                if (url is None or c.url == url) and (transfer_prefix is None or c.transfer_prefix == transfer_prefix)
+                and wanted <= set(c.scope.split())]
 
     def secrets_of(self, credential: Credential) -> dict[str, str]:
         return self.cipher.open(credential.secret)

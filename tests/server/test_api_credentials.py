@@ -60,6 +60,9 @@ async def test_user_credentials_roundtrip_without_secrets(server, api, issuer, c
     assert doc["expiration"] > time.time() and doc["state"] == "valid" and doc["transfer_prefix"] == URL
     status, listed = await api.call("GET", "/users/alice/credentials", alice)
     assert status == 200 and [c["url"] for c in listed] == [URL]
+    for query, count in (("?scope=storage.read:/data", 1), ("?scope=storage.read:/other", 0),
+                         (f"?transfer_prefix={URL}", 1), ("?url=osdf:///nope", 0)):
+        assert len((await api.call("GET", f"/users/alice/credentials{query}", alice))[1]) == count
     assert not {"access_token", "refresh_token", "secret_key", "access_key"} & set(listed[0])
     # S3 on a group of hers; PATCH; DELETE by url
     status, _ = await api.call("POST", "/groups/simprod/credentials", alice,
