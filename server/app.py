@@ -20,7 +20,8 @@ from server.api.routing import ApiRoutes
 from server.auth import TokenAuthority, TokenError, load_or_create_key
 from server.credentials import loop as credentials_refresh
 from server.credentials.cipher import SecretCipher, load_or_create_fernet_key
-from server.credentials.keys import CIPHER, STORAGE_TOKENS
+from server.credentials.device import DeviceFlows
+from server.credentials.keys import CIPHER, DEVICE_FLOWS, STORAGE_TOKENS
 from server.credentials.tokens import StorageTokens
 from server.errors import headers_of, reason_of, status_of
 from server.keys import (
@@ -157,6 +158,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
     app[CIPHER] = SecretCipher(load_or_create_fernet_key(
         settings.path(settings.credentials_key_file, "credentials.key")))
     app[STORAGE_TOKENS] = StorageTokens(app[CIPHER], settings.storage_namespace, settings.token_clients)
+    app[DEVICE_FLOWS] = DeviceFlows(settings.token_clients)
     app.cleanup_ctx.append(_store_context(store))
     specs = []
     for table in routes:

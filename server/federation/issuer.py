@@ -2,8 +2,9 @@
 
 It signs WLCG-profile tokens with the real ``scitokens`` library, publishes its
 keys (``/.well-known/openid-configuration`` → ``jwks_uri``) and answers the
-token endpoint's ``refresh_token`` and RFC 8693 token-exchange grants — the
-two that frazil's credential refresh and per-attempt narrowing use. It is not
+token endpoint's ``refresh_token``, RFC 8693 token-exchange and RFC 8628
+device-code grants — what frazil's credential refresh, per-attempt narrowing
+and the /profile page use (:meth:`Issuer.approve` plays the approving user). It is not
 an identity provider: :meth:`Issuer.mint` is how tokens come into being.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+DEVICE = "urn:ietf:params:oauth:grant-type:device_code"
 WLCG_ANY = "https://wlcg.cern.ch/jwt/v1/any"
 
 
@@ -44,6 +46,8 @@ class Issuer:
     kid: str = field(default_factory=lambda: secrets.token_hex(4))
     key: rsa.RSAPrivateKey = field(default_factory=lambda: rsa.generate_private_key(65537, 2048))
     refresh_tokens: dict[str, Grant] = field(default_factory=dict)
+    devices: dict[str, tuple[str, str, Grant | None]] = field(default_factory=dict)
+    """device_code -> (user_code, scope, the grant once a user approved it)."""
     refreshes: int = 0
     exchanges: int = 0
 
@@ -56,6 +60,21 @@ class Issuer:
         value = secrets.token_urlsafe(24)
         self.refresh_tokens[value] = Grant(subject, scope)
         return value
+
+    def approve(self, user_code: str, subject: str = "frazil-test") -> bool:
+        """What a user does at the verification page: approve a pending device code."""
+        for device_code, (code, scope, _grant) in self.devices.items():
+            if code == user_code:
+                self.devices[device_code] = (code, scope, Grant(subject, scope))
+                return True
+        return False
+
+    async def device_endpoint(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        device_code, user_code = secrets.token_urlsafe(24), secrets.token_hex(4).upper()
+        self.devices[device_code] = (user_code, str(form.get("scope", "")), None)
+        return web.json_response({"device_code": device_code, "user_code": user_code,
+                                  "verification_uri": self.url + "/device", "expires_in": 600, "interval": 1})
 
     def jwks(self) -> dict:
         jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
@@ -92,6 +111,14 @@ class Issuer:
                 return web.json_response({"error": "invalid_scope"}, status=400)
             self.exchanges += 1
             return self._answer(Grant(str(claims.get("sub", "")), " ".join(wanted)))
+        if kind == DEVICE:
+            entry = self.devices.get(str(form.get("device_code", "")))
+            if entry is None:
+                return web.json_response({"error": "expired_token"}, status=400)
+            if entry[2] is None:
+                return web.json_response({"error": "authorization_pending"}, status=400)
+            del self.devices[str(form.get("device_code"))]
+            return self._answer(entry[2], self.refresh_token(entry[2].scope, entry[2].subject))
         return web.json_response({"error": "unsupported_grant_type"}, status=400)
 
     def app(self) -> web.Application:
@@ -100,7 +127,8 @@ class Issuer:
         async def configuration(_request: web.Request) -> web.Response:
             return web.json_response({
                 "issuer": self.url, "jwks_uri": self.url + "/jwks", "token_endpoint": self.url + "/token",
-                "grant_types_supported": ["refresh_token", EXCHANGE]})
+                "device_authorization_endpoint": self.url + "/device_authorization",
+                "grant_types_supported": ["refresh_token", EXCHANGE, DEVICE]})
 
         async def keys(_request: web.Request) -> web.Response:
             return web.json_response(self.jwks())
@@ -108,6 +136,7 @@ class Issuer:
         app.router.add_get("/.well-known/openid-configuration", configuration)
         app.router.add_get("/jwks", keys)
         app.router.add_post("/token", self.token_endpoint)
+        app.router.add_post("/device_authorization", self.device_endpoint)
         return app
 
 

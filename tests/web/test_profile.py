@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from server.credentials.keys import CIPHER
 from server.store import Credential
+from tests.federation.conftest import issuer  # noqa: F401 (a fixture: the test token issuer)
 from tests.web.conftest import WebServer, csrf_of, sign_in
 
 SECRET = "pasted-access-token-0123456789"
@@ -63,3 +64,44 @@ async def test_failed_refresh_shows_on_profile_and_admin(web_server: WebServer) 
     # (the running refresh loop may have tried again meanwhile: either reason is shown)
     assert "refresh failed: " in page and SECRET not in page
     assert 'id="credential-refresh"' in dashboard and "user alice" in dashboard and SECRET not in dashboard
+
+
+async def test_device_code_flow_adds_a_credential(web_server: WebServer, issuer) -> None:
+    client = await sign_in(web_server, "alice", groups=("users",))
+    async with client:
+        token = await csrf_of(client, f"{web_server.url}/profile")
+        async with client.post(f"{web_server.url}/profile/device", data={
+                "csrf_token": token, "owner": "user", "url": "osdf:///icecube/wipac", "issuer": issuer.url,
+                "scope": "storage.read:/data"}) as reply:
+            page = await reply.text()
+            assert reply.status == 200 and 'id="user-code"' in page, page
+            flow_url = str(reply.url)
+        user_code = page.split('id="user-code">')[1].split("<")[0]
+        async with client.post(flow_url, data={"csrf_token": token}) as reply:
+            assert "not approved yet" in await reply.text()
+        assert issuer.approve(user_code, subject="alice")
+        async with client.post(flow_url, data={"csrf_token": token}) as reply:
+            page = await reply.text()
+            assert "credential saved" in page and "<code>osdf:///icecube/wipac</code>" in page
+        async with client.post(flow_url, data={"csrf_token": token}) as reply:
+            assert reply.status == 400  # the flow is over
+        async with client.get(flow_url) as reply:
+            assert reply.status == 404
+        async with client.post(f"{web_server.url}/profile/device", data={
+                "csrf_token": token, "owner": "user", "url": "osdf:///x", "issuer": "http://127.0.0.1:9"}) as reply:
+            assert reply.status == 400 and "cannot reach the issuer" in await reply.text()
+    stored = await web_server.store.get_credential("user", "alice", "osdf:///icecube/wipac")
+    assert stored.refreshable and stored.scope == "storage.read:/data"
+    assert "access_token" in web_server.app[CIPHER].open(stored.secret)
+
+
+async def test_other_users_cannot_use_a_device_flow(web_server: WebServer, issuer) -> None:
+    alice = await sign_in(web_server, "alice")
+    bob = await sign_in(web_server, "bob")
+    async with alice, bob:
+        token = await csrf_of(alice, f"{web_server.url}/profile")
+        async with alice.post(f"{web_server.url}/profile/device", data={
+                "csrf_token": token, "owner": "user", "url": "osdf:///y", "issuer": issuer.url}) as reply:
+            flow_url = str(reply.url)
+        async with bob.get(flow_url) as reply:
+            assert reply.status == 404
