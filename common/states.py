@@ -19,6 +19,7 @@ __all__ = [
     "TRANSITIONS",
     "ACTIVE_TASK_STATUSES",
     "RUNNING_TASK_STATUSES",
+    "REOPENED_BY_MORE_JOBS",
     "RESET_TARGET",
     "RESETTABLE",
     "HARD_RESETTABLE",
@@ -77,6 +78,9 @@ TRANSITIONS: dict[str, dict[str, frozenset[str]]] = {
 ACTIVE_TASK_STATUSES = frozenset({"idle", "waiting", "queued", "processing"})
 #: Task statuses that hold (or are about to hold) a slot.
 RUNNING_TASK_STATUSES = frozenset({"queued", "processing"})
+#: A dataset in one of these whose ``jobs_submitted`` is raised has new jobs to run:
+#: it goes back to ``processing`` (the roll-up brings ``errors`` back if failed jobs remain).
+REOPENED_BY_MORE_JOBS = frozenset({"complete", "errors"})
 
 #: Where a manual reset (and a hard reset) puts a task (reference §5.2 step 6).
 RESET_TARGET = "idle"

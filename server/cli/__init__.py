@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "logs": ("server.cli.logs", "show the newest logs of a task"),
     "config": ("server.cli.config_cmd", "show a dataset's config (any version)"),
     "dataset": ("server.cli.dataset", "suspend, reset, hard-reset or truncate a dataset"),
+    "extend": ("server.cli.extend", "give a dataset more jobs (they run; a complete dataset resumes)"),
     "basic-submit": ("server.cli.basic_submit", "run one script over many files: one job per line of a file list"),
     "validate": ("server.cli.validate", "check a dataset config; print every problem with its JSON path"),
     "pilot": ("pilot.cli", "run a pilot: claim and run tasks in this slot, report them to the server"),

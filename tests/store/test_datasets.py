@@ -78,6 +78,16 @@ async def test_update_fields_and_jobs_submitted(store: Store) -> None:
         await store.set_jobs_submitted(frozen.dataset_id, 50)
 
 
+@pytest.mark.parametrize("status, after", [("complete", "processing"), ("errors", "processing"),
+                                           ("suspended", "suspended"), ("processing", "processing")])
+async def test_more_jobs_reopen_a_finished_dataset(store: Store, status: str, after: str) -> None:
+    ds = await new_dataset(store, jobs=2)
+    assert await store.set_dataset_status(ds.dataset_id, status, force=True) or status == "processing"
+    assert (await store.set_jobs_submitted(ds.dataset_id, 2)).status == status  # no new jobs: unchanged
+    assert (await store.set_jobs_submitted(ds.dataset_id, 5)).status == after
+    assert (await store.get_dataset(ds.dataset_id)).status == after
+
+
 async def test_truncate(store: Store) -> None:
     ds = await new_dataset(store)
     assert await store.truncate_dataset(ds.dataset_id)

@@ -103,6 +103,12 @@ class DatasetsMixin(MongoBase):
             return_document=ReturnDocument.AFTER)
         if doc is None:  # a concurrent call raised it further meanwhile
             raise InvalidArgumentError(f"jobs_submitted of dataset {dataset_id} can only increase")
+        if jobs_submitted > current.jobs_submitted and not current.truncated:
+            # New jobs to run: a finished dataset is processing again.
+            reopened = await self._datasets.find_one_and_update(
+                {"_id": dataset_id, "status": {"$in": sorted(states.REOPENED_BY_MORE_JOBS)}},
+                {"$set": {"status": "processing", "status_changed": nowstr()}}, return_document=ReturnDocument.AFTER)
+            doc = reopened or doc
         if jobs_submitted != current.jobs_submitted:
             await self._rebase_offsets(dataset_id, current.tasks_per_job, jobs_submitted)
         return dataset_from(doc)

@@ -91,6 +91,10 @@ class DatasetsMixin(SQLiteBase):
                                          current=row["jobs_submitted"], asked=jobs_submitted)
             conn.execute("""UPDATE datasets SET jobs_submitted = ?, tasks_submitted = ? * tasks_per_job
                             WHERE dataset_id = ?""", (jobs_submitted, jobs_submitted, dataset_id))
+            if jobs_submitted > row["jobs_submitted"] and row["status"] in states.REOPENED_BY_MORE_JOBS \
+                    and not row["truncated"]:
+                conn.execute("UPDATE datasets SET status = 'processing', status_changed = ? WHERE dataset_id = ?",
+                             (nowstr(), dataset_id))
             if jobs_submitted != row["jobs_submitted"]:
                 # the job_index term of the task priority is relative to
                 # jobs_submitted: one indexed statement re-bases the tasks
