@@ -8,6 +8,8 @@ claim. Replies never carry a secret (``access_token``, ``refresh_token``,
 """
 from __future__ import annotations
 
+import time
+
 from aiohttp import web
 
 from server.api.errors import ApiError, bad_request, forbidden, not_found
@@ -23,11 +25,17 @@ PEOPLE = {"admin", "user"}
 ADMIN = {"admin"}
 URL_QUERY = [QueryParam("url", "only the credential for this url")]
 LIST_QUERY = [*URL_QUERY, QueryParam("transfer_prefix", "only credentials with this transfer_prefix"),
-              QueryParam("scope", "only credentials holding all these (space-separated) scopes")]
+              QueryParam("scope", "only credentials holding all these (space-separated) scopes"),
+              QueryParam("norefresh", "true: do not refresh credentials about to expire before listing")]
 
 
-def service(request: web.Request) -> CredentialService:
-    return CredentialService(request.app[STORE], request.app[CIPHER], request.app[SETTINGS].token_clients)
+LISTING_REFRESH_TIMEOUT = 5.0
+"""Seconds a listing waits for an issuer (the loop refreshes anyway): a slow issuer must not hang it."""
+
+
+def service(request: web.Request, timeout: float = 30.0) -> CredentialService:
+    return CredentialService(request.app[STORE], request.app[CIPHER], request.app[SETTINGS].token_clients,
+                             timeout=timeout)
 
 
 def _owner(request: web.Request, kind: str) -> str:
@@ -52,9 +60,12 @@ def _owner(request: web.Request, kind: str) -> str:
 async def _list(request: web.Request, kind: str) -> web.Response:
     owner = _owner(request, kind)
     query = request.query
-    return json_reply(await service(request).list(kind, [owner], url=query.get("url"),
+    # IceProd refreshes what is about to expire while listing, unless asked not to (norefresh).
+    buffer = request.app[SETTINGS].token_expire_buffer_minutes * 60
+    refresh_before = None if query.get("norefresh", "").lower() in ("1", "true", "yes") else time.time() + buffer
+    return json_reply(await service(request, LISTING_REFRESH_TIMEOUT).list(kind, [owner], url=query.get("url"),
                                                   transfer_prefix=query.get("transfer_prefix"),
-                                                  scope=query.get("scope")))
+                                                  scope=query.get("scope"), refresh_before=refresh_before))
 
 
 async def _put(request: web.Request, kind: str, patch: bool) -> web.Response:

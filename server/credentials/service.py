@@ -150,10 +150,18 @@ class CredentialService:
         return public_doc(credential)
 
     async def list(self, owner_kind: str, owners: list[str], *, url: str | None = None,
-                   transfer_prefix: str | None = None, scope: str | None = None) -> list[dict[str, Any]]:
+                   transfer_prefix: str | None = None, scope: str | None = None,
+                   refresh_before: float | None = None) -> list[dict[str, Any]]:
         """IceProd's listing filters: exact ``url`` and ``transfer_prefix``; ``scope``: every
-        scope named is among the credential's."""
+        scope named is among the credential's. As IceProd's listing, refreshable credentials
+        expiring before ``refresh_before`` (epoch s; None: no refresh) are refreshed first."""
         found = await self.store.list_credentials(owner_kind, owners)
+        due = [c for c in found if refresh_before is not None and c.refreshable and c.expiration is not None
+               and c.expiration < refresh_before and (url is None or c.url == url)]
+        if due:
+            for credential in due:
+                await self.refresh(credential)
+            found = await self.store.list_credentials(owner_kind, owners)
         wanted = set(scope.split()) if scope else set()
         return [public_doc(c) for c in found
                 if (url is None or c.url == url) and (transfer_prefix is None or c.transfer_prefix == transfer_prefix)

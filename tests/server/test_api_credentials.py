@@ -126,7 +126,7 @@ async def test_refresh_loop_refreshes_expiring_and_records_failures(server, api,
     await api.call("POST", "/users/alice/credentials", alice,
                    {"url": "osdf:///other", "type": "oauth", "access_token": broken,
                     "refresh_token": "not-a-refresh-token-the-issuer-knows"})
-    status, listed = await api.call("GET", "/users/alice/credentials", alice)
+    status, listed = await api.call("GET", "/users/alice/credentials?norefresh=true", alice)
     assert {c["state"] for c in listed} == {"expired"}
     credentials = CredentialService(server.store, server.app[CIPHER], {})
     more = await refresh_round(credentials, buffer_seconds=900, window_seconds=168 * 3600)
@@ -172,3 +172,13 @@ async def test_the_server_refreshes_under_its_loop_lease(server_settings, issuer
     finally:
         await runner.cleanup()
         await store.close()
+
+
+async def test_listing_refreshes_what_is_about_to_expire(server, api, issuer):
+    alice = server.token("alice")
+    expired = issuer.mint("storage.read:/data", subject="alice", lifetime=-60)
+    await api.call("POST", "/users/alice/credentials", alice,
+                   {"url": URL, "type": "oauth", "access_token": expired,
+                    "refresh_token": issuer.refresh_token("storage.read:/data", subject="alice")})
+    status, listed = await api.call("GET", "/users/alice/credentials", alice)
+    assert status == 200 and listed[0]["state"] == "valid" and issuer.refreshes == 1
