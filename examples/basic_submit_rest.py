@@ -15,12 +15,15 @@ Only the address and the token differ from IceProd: they come from
 FRAZIL_URL and FRAZIL_TOKEN (``frazil token create``) instead of IceProd's
 device-flow login (``SavedDeviceGrantAuth``). As in IceProd, local paths
 must be under /data and become ``osdf:///icecube/wipac/<path>``; URLs
-(file://, http(s)://, gsiftp://, osdf://) are used as given.
+(file://, http(s)://, gsiftp://, osdf://) are used as given; the task's
+``token_scopes`` are worked out from the osdf:// files as IceProd's script
+does (``--scope`` adds more; at most 25).
 """
 import argparse
 import json
 import logging
 import os
+import re
 import sys
 import time
 
@@ -28,6 +31,36 @@ import requests
 from rest_tools.client import RestClient
 
 TASK_NAME = "BasicSubmit"
+TOKEN_ISSUER = "https://token-issuer.icecube.aq"
+NAMESPACE = "osdf:///icecube/wipac"
+MAX_SCOPES = 25
+
+
+def scope_dir(path):
+    """IceProd's cut of a path to the directory a storage scope names."""
+    if "$" in path:
+        return path[:path.index("$")].rsplit("/", 1)[0] or "/"
+    found = re.search(r"/\d+-\d+(?=/|$)", path)
+    if found:
+        return path[:found.start()] or "/"
+    dated = re.match(r"^(.*/IceCube/20\d\d/filtered/.*?/[01]\d\d\d)(?=/|$)", path)
+    if dated:
+        return dated.group(1)
+    return os.path.dirname(path) or "/"
+
+
+def token_scopes(jobs, extra):
+    """As IceProd's basic_submit: storage.read for inputs, storage.modify for outputs, on the
+    OSDF namespace; --scope adds more. Refused above 25 scopes."""
+    scopes = set(extra or [])
+    for inputs, output in jobs:
+        for url, verb in [(u, "storage.read") for u in inputs] + [(output, "storage.modify")]:
+            if url.startswith(NAMESPACE + "/"):
+                scopes.add(f"{verb}:{scope_dir(url[len(NAMESPACE):])}")
+    if len(scopes) > MAX_SCOPES:
+        raise ValueError(f"{len(scopes)} scopes are too many (at most {MAX_SCOPES}): use --scope with a "
+                         "common parent directory")
+    return {TOKEN_ISSUER: " ".join(sorted(scopes))} if scopes else {}
 
 
 def convert_path(path):
@@ -52,7 +85,7 @@ def read_files(filename):
     return jobs
 
 
-def make_config(args):
+def make_config(args, jobs=()):
     requirements = {"memory": args.request_memory}
     if args.request_cpus:
         requirements["cpu"] = args.request_cpus
@@ -66,7 +99,7 @@ def make_config(args):
             "name": TASK_NAME,
             "task_files": True,
             "requirements": requirements,
-            "token_scopes": {},
+            "token_scopes": token_scopes(jobs, args.scope),
             "trays": [{"name": "main", "modules": [module]}],
         }],
     }
@@ -83,7 +116,7 @@ def wait_for_message(rc, action, message_id, poll):
 
 
 def submit(rc, args, jobs):
-    config = make_config(args)
+    config = make_config(args, jobs)
     ret = rc.request_seq("POST", "/actions/submit", {
         "config": json.dumps(config),
         "description": args.description,
@@ -126,6 +159,8 @@ def main(argv=None):
     parser.add_argument("--request_memory", type=float, default=1.0, help="GB")
     parser.add_argument("--request_cpus", type=int, default=1)
     parser.add_argument("--request_gpus", type=int, default=0)
+    parser.add_argument("--scope", action="append", default=[],
+                        help="a storage scope the jobs need beyond those worked out from FILES (repeatable)")
     parser.add_argument("--poll", type=float, default=10.0, help="seconds between status polls (IceProd: 10)")
     parser.add_argument("--log_level", default="info")
     args = parser.parse_args(argv)
@@ -151,7 +186,7 @@ def main(argv=None):
             message = str(exc)
         print(f"basic_submit_rest: {exc.request.method} {exc.request.url}: {message}", file=sys.stderr)
         return 1
-    except RuntimeError as exc:
+    except (RuntimeError, ValueError) as exc:
         print(f"basic_submit_rest: {exc}", file=sys.stderr)
         return 1
     print(f"Dataset {number} submitted ({dataset_id}) with {len(jobs)} jobs")

@@ -23,8 +23,11 @@ from common.cli_errors import CliError
 from common.client import call, client_from_env
 from common.plan import check_submission
 from server.cli.lookup import wait_for_action
+from server.credentials.scopes import namespace_path, scope_dir
 
 TASK_NAME = "BasicSubmit"
+TOKEN_ISSUER = "https://token-issuer.icecube.aq"
+MAX_SCOPES = 25
 URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 
@@ -38,6 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--request-memory", type=float, default=1.0, help="GB per job (default 1)")
     parser.add_argument("--request-cpus", type=int, default=1)
     parser.add_argument("--request-gpus", type=int, default=0)
+    parser.add_argument("--scope", action="append", default=[],
+                        help="a storage scope the jobs need beyond those worked out from FILELIST (repeatable)")
 
 
 def to_url(text: str) -> str:
@@ -64,7 +69,23 @@ def read_filelist(path: str) -> list[tuple[list[str], str]]:
     return jobs
 
 
-def build_config(args: argparse.Namespace) -> dict:
+def token_scopes(jobs: list[tuple[list[str], str]], extra: list[str],
+                 namespace: str = "/icecube/wipac") -> dict[str, str]:
+    """As IceProd's basic_submit: storage.read for inputs and storage.modify for outputs in the
+    OSDF namespace (docs/config.md), plus ``--scope``; at most 25."""
+    scopes = set(extra)
+    for inputs, output in jobs:
+        for url, verb in [(u, "storage.read") for u in inputs] + [(output, "storage.modify")]:
+            inside = namespace_path(url, namespace)
+            if inside is not None:
+                scopes.add(f"{verb}:{scope_dir(inside)}")
+    if len(scopes) > MAX_SCOPES:
+        raise CliError(f"{len(scopes)} storage scopes are too many (at most {MAX_SCOPES}): "
+                       "give a common parent directory with --scope")
+    return {TOKEN_ISSUER: " ".join(sorted(scopes))} if scopes else {}
+
+
+def build_config(args: argparse.Namespace, jobs: list[tuple[list[str], str]] = ()) -> dict:
     src = args.script if URL.match(args.script) else str(pathlib.Path(args.script).expanduser().resolve())
     return {
         "version": 3.1,
@@ -72,6 +93,7 @@ def build_config(args: argparse.Namespace) -> dict:
         "tasks": [{
             "name": TASK_NAME,
             "task_files": True,
+            "token_scopes": token_scopes(list(jobs), list(getattr(args, "scope", []) or [])),
             "requirements": {"cpu": args.request_cpus, "gpu": args.request_gpus, "memory": args.request_memory},
             "trays": [{"modules": [{"src": src, "args": args.args, "env_shell": args.env_shell}]}],
         }],
@@ -80,7 +102,7 @@ def build_config(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     jobs = read_filelist(args.filelist)
-    config = build_config(args)
+    config = build_config(args, jobs)
     problems = check_submission(config, len(jobs))
     if problems:
         raise CliError("the generated config has problems:\n" + "\n".join(str(p) for p in problems), exit_code=1)

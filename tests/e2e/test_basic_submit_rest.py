@@ -16,12 +16,13 @@ pytestmark = pytest.mark.slow
 SCRIPT = REPO / "examples" / "basic_submit_rest.py"
 
 
-def run_basic_submit(frazil: Frazil, files: Path, *, seconds: float = 90) -> tuple[str, str]:
+def run_basic_submit(frazil: Frazil, files: Path, *, seconds: float = 90,
+                     extra: tuple[str, ...] = ()) -> tuple[str, str]:
     """Run the example over ``files``; (its stdout, the dataset id) once the dataset completed."""
     env = {**frazil.env, "FRAZIL_URL": frazil.url, "FRAZIL_TOKEN": frazil.admin}
     done = subprocess.run([sys.executable, str(SCRIPT), str(REPO / "tests" / "e2e" / "e2e_copy.py"),
                            "$(input) $(output)", str(files), "--description", "basic submit test",
-                           "--request_memory", "0.5", "--poll", "0.2"],
+                           "--request_memory", "0.5", "--poll", "0.2", *extra],
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     dataset_id = done.stdout.split("(")[1].split(")")[0]
@@ -46,7 +47,8 @@ def test_iceprod_basic_submit_flow_runs_unchanged_but_for_address_and_token(tmp_
     frazil = Frazil(tmp_path / "data")
     frazil.start()
     try:
-        stdout, dataset_id = run_basic_submit(frazil, files)
+        # file:// data needs no storage token, but 3.2's rule wants a scope with task_files
+        stdout, dataset_id = run_basic_submit(frazil, files, extra=("--scope", "storage.read:/data"))
         assert stdout.startswith("Dataset 1 submitted (")
         dataset = frazil.get(f"/datasets/{dataset_id}")
         assert dataset["jobs_submitted"] == 3 and dataset["description"] == "basic submit test"

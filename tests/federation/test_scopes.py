@@ -1,7 +1,17 @@
 """Storage scopes at submit, as IceProd's TokenSubmitter works them out (reference §4.7)."""
 from __future__ import annotations
 
+import argparse
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from common.cli_errors import CliError
+from server.cli.basic_submit import build_config
 from server.credentials.scopes import add_token_scopes, namespace_path, scope_dir, task_scopes
+
+REPO = Path(__file__).resolve().parents[2]
 
 NS = "/icecube/wipac"
 
@@ -51,3 +61,25 @@ def test_task_scopes_from_data_entries_macros_and_token_scopes():
 def test_a_task_without_namespace_data_gets_no_scopes():
     config = _config({"remote": "https://example.org/f", "movement": "input"})
     assert add_token_scopes(config, NS, 1)["tasks"][0] == config["tasks"][0]
+
+
+def test_basic_submit_scopes_like_iceprods_script(tmp_path):
+    """`frazil basic-submit` and examples/basic_submit_rest.py work out the same scopes."""
+    jobs = [(["osdf:///icecube/wipac/data/exp/IceCube/2023/filtered/level2/0101/Run1/in.i3"],
+             "osdf:///icecube/wipac/data/sim/x/000000-000999/out.i3"),
+            (["file:///tmp/in.txt"], "file:///tmp/out.txt")]
+    args = argparse.Namespace(script="/bin/true", description="", request_cpus=1, request_gpus=0,
+                              request_memory=1.0, args="", env_shell="", scope=["storage.read:/extra"])
+    cli = build_config(args, jobs)["tasks"][0]["token_scopes"]
+    assert cli == {"https://token-issuer.icecube.aq":
+                   "storage.modify:/data/sim/x storage.read:/data/exp/IceCube/2023/filtered/level2/0101 "
+                   "storage.read:/extra"}
+    spec = importlib.util.spec_from_file_location("basic_submit_rest", REPO / "examples" / "basic_submit_rest.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    assert example.token_scopes(jobs, ["storage.read:/extra"]) == cli
+    many = [([], f"osdf:///icecube/wipac/data/d{i}/f") for i in range(26)]
+    with pytest.raises(ValueError, match="too many"):
+        example.token_scopes(many, [])
+    with pytest.raises(CliError, match="too many"):
+        build_config(args, many)
