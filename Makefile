@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the test suite needs; installed with apt-get only when missing.
-DEBIAN_PACKAGES ?= globus-gridftp-server-progs globus-gass-copy-progs globus-proxy-utils globus-gsi-cert-utils-progs openssl chromium bubblewrap busybox-static
+DEBIAN_PACKAGES ?= globus-gridftp-server-progs globus-gass-copy-progs globus-proxy-utils globus-gsi-cert-utils-progs openssl chromium bubblewrap busybox-static slurm-wlm munge
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: run pilot-bundle test install test-deps debian-deps clean
@@ -38,7 +38,7 @@ test: test-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 # The server (SQLite in ./frazil-data, local pilots) with the example datasets;
-# serves until Ctrl-C. RUN_ARGS: e.g. --port 9000, --cpus 8, --no-serve.
+# serves until Ctrl-C. RUN_ARGS: e.g. --port 9000, --cpus 8, --no-serve, --provider slurm.
 run: install
 	$(BIN)/python examples/run_demo.py $(RUN_ARGS)
 

@@ -2,7 +2,8 @@
 """``make run``: a complete frazil installation on this machine, with work to look at.
 
 Starts ``frazil server`` (SQLite store in ./frazil-data, the local pilot
-provider), mints an admin token, submits the example datasets, shows their
+provider, or with ``--provider slurm`` pilots started by the Slurm this
+machine submits to), mints an admin token, submits the example datasets, shows their
 progress until they finish, prints the website address and the token, and
 keeps serving until Ctrl-C.
 
@@ -135,7 +136,7 @@ class Demo:
             print(f"port {self.args.port} is taken; using {self.port}")
         self.server = subprocess.Popen(
             [sys.executable, "-m", "server.cli", "server", "--port", str(self.port),
-             "--local-slots", f"cpus={self.args.cpus}"],
+             "--provider", self.args.provider, "--local-slots", f"cpus={self.args.cpus}"],
             cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -151,6 +152,8 @@ class Demo:
         raise SystemExit("make run: the server did not answer within 30 s")
 
     def stop_server(self) -> None:
+        if self.args.provider == "slurm":
+            self.cancel_slurm_pilots()
         if self.server is None or self.server.poll() is not None:
             return
         self.server.send_signal(signal.SIGTERM)  # it stops its pilots, then itself
@@ -159,6 +162,18 @@ class Demo:
         except subprocess.TimeoutExpired:
             self.server.kill()
             self.server.wait()
+
+    def cancel_slurm_pilots(self) -> None:
+        """Slurm pilots outlive a server by design (a restart finds them again); the
+        demo's end cancels its own, found by the server address in their comment."""
+        try:
+            listed = subprocess.run(["squeue", "-h", "-r", "-n", "frazil-pilot", "-o", "%i|%k"],
+                                    capture_output=True, text=True, timeout=60).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return
+        ours = [line.split("|")[0] for line in listed.splitlines() if f";{self.url};" in line]
+        if ours:
+            subprocess.run(["scancel", *ours], capture_output=True, timeout=60)
 
     def submit_all(self) -> dict[str, str]:
         configs = self.data_dir / "demo" / "configs"
@@ -233,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default="frazil-data")
     parser.add_argument("--cpus", type=int, default=max(2, min(4, os.cpu_count() or 2)),
                         help="cores the local pilots may use")
+    parser.add_argument("--provider", choices=["local", "slurm"], default="local",
+                        help="who starts the pilots: this script's server (local) or Slurm (sbatch must work here)")
     parser.add_argument("--timeout", type=float, default=300.0, help="give up waiting after this many seconds")
     parser.add_argument("--no-serve", action="store_true", help="stop the server once the datasets finished")
     args = parser.parse_args(argv)

@@ -2,6 +2,7 @@
 
 Order of trust for each value: the HTCondor machine/job ads (what the batch
 system actually granted, ``_CONDOR_MACHINE_AD`` / ``_CONDOR_JOB_AD``), else the
+Slurm allocation (``SLURM_*`` variables and the job's end time), else the
 command-line flags, else what the host has. A pilot that claimed the host's
 64 cores inside a 1-core HTCondor slot would be killed by HTCondor, so the ad
 wins over everything.
@@ -202,6 +203,74 @@ def _nvidia_smi_gpus(program: str) -> list[Gpu]:
 
 
 @dataclass
+class Allocation:
+    """What a Slurm job was granted (None: not said)."""
+
+    cpu: float | None = None
+    memory: float | None = None
+    """GB (Slurm's MB / 1000, as frazil asked with ``--mem``)."""
+    gpu: float | None = None
+    disk: float | None = None
+    """Slurm grants no disk: always None (flags or the host's free space decide)."""
+    end: float | None = None
+
+
+def _env_number(environ: Mapping[str, str], name: str) -> float | None:
+    raw = environ.get(name, "").strip().split("(")[0]  # SLURM_CPUS_ON_NODE may read "4(x2)" elsewhere
+    try:
+        return float(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def slurm_end_time(environ: Mapping[str, str], run: Callable[..., subprocess.CompletedProcess[str]] = subprocess.run
+                   ) -> float | None:
+    """When the Slurm job is killed: ``SLURM_JOB_END_TIME`` (Slurm 23.02+), else squeue's %e."""
+    end = _env_number(environ, "SLURM_JOB_END_TIME")
+    if end:
+        return end
+    job = environ.get("SLURM_JOB_ID", "")
+    if not job.isdigit():
+        return None
+    try:
+        done = run(["squeue", "-h", "-j", job, "-o", "%e"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    text = done.stdout.strip()
+    if done.returncode != 0 or not text or text in ("N/A", "NONE", "Unknown"):
+        return None
+    try:
+        from datetime import datetime
+        return datetime.fromisoformat(text).timestamp()  # squeue prints local time
+    except ValueError:
+        return None
+
+
+def slurm_allocation(environ: Mapping[str, str],
+                     end_time: Callable[[Mapping[str, str]], float | None] = slurm_end_time) -> Allocation:
+    """The slot of a pilot inside a Slurm job (an empty Allocation outside one).
+
+    CPUs: ``SLURM_CPUS_PER_TASK``, else ``SLURM_CPUS_ON_NODE``; memory:
+    ``SLURM_MEM_PER_NODE``, else ``SLURM_MEM_PER_CPU`` x CPUs (MB); GPUs: the
+    ids in ``SLURM_JOB_GPUS`` (else ``SLURM_GPUS_ON_NODE``; the pilot's GPU
+    list still comes from ``CUDA_VISIBLE_DEVICES``); lifetime: the job's end.
+    """
+    if not environ.get("SLURM_JOB_ID"):
+        return Allocation()
+    cpu = _env_number(environ, "SLURM_CPUS_PER_TASK") or _env_number(environ, "SLURM_CPUS_ON_NODE")
+    memory_mb = _env_number(environ, "SLURM_MEM_PER_NODE")
+    if memory_mb is None:
+        per_cpu = _env_number(environ, "SLURM_MEM_PER_CPU")
+        memory_mb = per_cpu * cpu if per_cpu is not None and cpu else None
+    gpu_ids = [g for g in environ.get("SLURM_JOB_GPUS", "").split(",") if g.strip()]
+    gpu = float(len(gpu_ids)) if gpu_ids else _env_number(environ, "SLURM_GPUS_ON_NODE")
+    if gpu is None and environ.get("CUDA_VISIBLE_DEVICES") is not None:
+        gpu = float(len(visible_gpus(environ, nvidia_smi=None)))
+    return Allocation(cpu=cpu, memory=memory_mb / 1000 if memory_mb is not None else None, gpu=gpu,
+                      end=end_time(environ))
+
+
+@dataclass
 class Flags:
     """Values given on the command line (None: not given)."""
 
@@ -220,12 +289,17 @@ def detect_slot(workdir: Path, flags: Flags, environ: Mapping[str, str] | None =
     now = time.time() if now is None else now
     machine = read_ad(env, "_CONDOR_MACHINE_AD")
     job = read_ad(env, "_CONDOR_JOB_AD")
+    slurm = slurm_allocation(env) if not machine and not job else Allocation()
     sources: dict[str, str] = {}
 
     def pick(name: str, ad_value: float | None, flag: float | None, host: Callable[[], float]) -> float:
         if ad_value is not None:
             sources[name] = "ad"
             return ad_value
+        granted = getattr(slurm, name)
+        if granted is not None:
+            sources[name] = "slurm"
+            return float(granted)
         if flag is not None:
             sources[name] = "flag"
             return flag
@@ -242,7 +316,7 @@ def detect_slot(workdir: Path, flags: Flags, environ: Mapping[str, str] | None =
                 lambda: shutil.disk_usage(workdir).free / 1e9)
     gpus: list[Gpu] = []
     ad_gpus = _number(machine, "GPUs") or _number(job, "RequestGPUs")
-    if ad_gpus is None and flags.gpus is None:
+    if ad_gpus is None and flags.gpus is None and slurm.gpu is None:
         gpus = visible_gpus(env)
     gpu = pick("gpu", ad_gpus, flags.gpus, lambda: len(gpus))
     if gpu and not gpus:
@@ -250,6 +324,9 @@ def detect_slot(workdir: Path, flags: Flags, environ: Mapping[str, str] | None =
     end = ad_lifetime_end(machine, job)
     if end is not None:
         sources["time"] = "ad"
+    elif slurm.end is not None:
+        sources["time"] = "slurm"
+        end = slurm.end
     elif flags.time is not None:
         sources["time"] = "flag"
         end = now + flags.time * 3600

@@ -164,12 +164,14 @@ class Pilot:
             return 1
         heartbeat = asyncio.create_task(self._heartbeat_loop())
         delivery = asyncio.create_task(self._delivery_loop())
+        slot_end = asyncio.create_task(self._end_of_slot())
         try:
             await self._claim_loop()
             await self._wait_running()
         finally:
             heartbeat.cancel()
             delivery.cancel()
+            slot_end.cancel()
             await self._finish()
         log.info("pilot %s exits (%s): %s", self.pilot_id, self.exit_reason, self.counters)
         return 0
@@ -414,6 +416,16 @@ class Pilot:
             self._wake.set()
         if answer.heartbeat_seconds and not self.config.heartbeat:
             self.heartbeat_seconds = min(answer.heartbeat_seconds, (answer.lease_seconds or 600.0) / 3)
+
+    async def _end_of_slot(self) -> None:
+        """Whatever the claim loop is doing, stop before the batch system kills the
+        slot (a Slurm time limit, a glidein's end): running tasks end as evictions
+        and go back to the queue at once instead of dying with the slot."""
+        if self.slot.end is None:
+            return
+        await asyncio.sleep(max(self.slot.end - time.time() - self.config.term_grace - 5, 0.0))
+        self.exit_reason = self.exit_reason or "lifetime"
+        self.stop()
 
     async def _wait_running(self) -> None:
         """Let running tasks finish, but stop them before the slot ends."""

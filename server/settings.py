@@ -29,7 +29,7 @@ class Settings:
     data_dir: str = "./frazil-data"
     """Where the local signing key, scratch store and local pilots' files live."""
     provider: str = "local"
-    """Pilot provider: local | htcondor | none."""
+    """Pilot provider: local | htcondor | slurm | none."""
     local_slots: str = "cpus=2"
     """Resources the local provider may give to pilots, e.g. 'cpus=2,memory=4GB'."""
     auth_key_file: str = ""
@@ -106,8 +106,9 @@ class Settings:
     """Per site: pilots a round may submit beyond the number already running (probe a new site first)."""
     pilot_sites: dict[str, Any] = field(default_factory=dict)
     """Per-site tables: limits, HTCondor requirements and extra submit lines (docs/operators.md)."""
-    pilot_bootstrap: str = "container"
-    """How an HTCondor pilot finds frazil: container | shared | bundle (docs/operators.md)."""
+    pilot_bootstrap: str = ""
+    """How a batch pilot finds frazil: container | shared | bundle (docs/operators.md); empty: the
+    provider's default (HTCondor: container; Slurm: shared, this installation)."""
     pilot_image: str = "/cvmfs/singularity.opensciencegrid.org/frazil/pilot:latest"
     """Container image of HTCondor pilots (+SingularityImage) when pilot_bootstrap = container."""
     pilot_command: str = ""
@@ -124,6 +125,17 @@ class Settings:
     os_images: dict[str, Any] = field(default_factory=dict)
     """OS_ARCH = image for tasks asking for an OS, over IceCube's EL7/EL8/EL9 OSG images
     (common/containers.py); an empty image removes an OS. Sent to pilots at registration."""
+    slurm_submit_dir: str = ""
+    """Slurm batch scripts, pilot token files and outputs (default <data_dir>/slurm); compute nodes must see it."""
+    slurm_partition: str = ""
+    """Partition of pilots of sites that name none (empty: the cluster's default partition)."""
+    slurm_account: str = ""
+    slurm_qos: str = ""
+    slurm_constraint: str = ""
+    slurm_time_limit: int = 0
+    """Most minutes a Slurm pilot asks for (0: its lifetime from demand); per site: time_limit."""
+    slurm_json: bool = True
+    """Read squeue/sacct as JSON where the installed Slurm has it (false: the filtered fixed format)."""
     log_level: str = "info"
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", help="store URL: sqlite:///path.db (default sqlite:///./frazil-data/frazil.db) or mongodb://host/db")
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 8080)")
-    parser.add_argument("--provider", choices=["local", "htcondor", "none"], help="how pilots are started (default local)")
+    parser.add_argument("--provider", choices=["local", "htcondor", "slurm", "none"], help="how pilots are started (default local)")
     parser.add_argument("--local-slots", dest="local_slots", help="resources for local pilots, e.g. cpus=2,memory=4GB")
 
 

@@ -9,9 +9,13 @@ in how a pilot comes to life.
 from __future__ import annotations
 
 import abc
+import asyncio
 import collections
 import enum
+import shutil
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from common.resources import Resources, resource_class
 
@@ -194,3 +198,48 @@ class Provider(abc.ABC):
 
     async def close(self) -> None:
         """Shutdown: providers whose pilots live in this process stop them."""
+
+
+PRUNE_EVERY_SECONDS = 3600.0
+
+
+class BatchProvider(Provider):
+    """What the batch-system providers share: the pilots they know (``_jobs``,
+    terminal ones dropped by each provider's status()), and one submit directory
+    per submission (script or description, token file, outputs) under
+    ``submit_dir``, pruned hourly once older than the pilots' tokens."""
+
+    marker = ""
+    """The file that makes a directory one of this provider's submit directories."""
+
+    def __init__(self, submit_dir: Path, keep_submit_dirs_seconds: float) -> None:
+        self.submit_dir = submit_dir
+        self.keep_submit_dirs_seconds = keep_submit_dirs_seconds
+        self._jobs: dict[str, PilotJob] = {}
+        self._pruned = 0.0
+
+    def jobs(self) -> list[PilotJob]:
+        return [job for job in self._jobs.values() if not job.state.terminal]
+
+    def add_live(self, counts: ProviderCounts) -> ProviderCounts:
+        for job in self._jobs.values():
+            counts.add(job.state)
+        return counts
+
+    async def housekeeping(self) -> None:
+        if time.time() - self._pruned > PRUNE_EVERY_SECONDS:
+            self._pruned = time.time()
+            await asyncio.to_thread(self.prune_submit_dirs)
+
+    def prune_submit_dirs(self) -> list[Path]:
+        """Delete submit directories (with their token files) older than the tokens'
+        lifetime: pilots that old are long gone, and a token file should not outlive
+        its use. Returns what was deleted."""
+        cutoff = time.time() - self.keep_submit_dirs_seconds
+        removed = []
+        root = self.submit_dir
+        for path in root.iterdir() if root.is_dir() else []:
+            if path.is_dir() and (path / self.marker).exists() and path.stat().st_mtime < cutoff:
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+        return removed

@@ -24,7 +24,6 @@ import asyncio
 import collections
 import logging
 import re
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +34,9 @@ import htcondor2
 import jinja2
 
 from common.resources import condor_time_category
-from server.provisioning.base import EndedJobs, JobState, PilotJob, PilotShape, Provider, ProviderCounts, ProviderError
+from server.provisioning.base import (
+    BatchProvider, EndedJobs, JobState, PilotJob, PilotShape, ProviderCounts, ProviderError,
+)
 from server.provisioning.condor_events import Change, EventLogReader, HoldAction, hold_action
 from server.provisioning.local import write_secret
 
@@ -55,7 +56,6 @@ PROJECTION = ["ClusterId", "ProcId", "JobStatus", "HoldReason", "HoldReasonCode"
 KEPT_HELD = 50
 HISTORY_CHUNK = 500
 """Jobs looked up per Schedd.history call (one constraint naming each of them)."""
-PRUNE_EVERY_SECONDS = 3600.0
 RECONCILE_SECONDS = 600.0
 """How often the schedd is queried for every pilot although the event log is read."""
 _SAFE_WORD = re.compile(r"^[A-Za-z0-9_.:/@+-]*$")
@@ -182,18 +182,19 @@ def _int_or_none(value: Any) -> int | None:
         return None
 
 
-class CondorProvider(Provider):
+class CondorProvider(BatchProvider):
     name = "htcondor"
+    marker = "pilot.sub"
 
     def __init__(self, *, options: CondorOptions, schedd_factory: Callable[[], Schedd],
                  mint_token: Callable[[], str], keep_submit_dirs_seconds: float = 8 * 86400) -> None:
+        super().__init__(options.submit_dir, keep_submit_dirs_seconds)
         self.options = options
         self.renderer = DescriptionRenderer(options)
         self.schedd_factory = schedd_factory
         self.mint_token = mint_token
         self.events = EventLogReader(options.submit_dir / "pilots.jel")
         self._schedd: Schedd | None = None
-        self._jobs: dict[str, PilotJob] = {}
         self.ended = EndedJobs()
         self._hold_codes: dict[str, int | None] = {}
         self._releases: collections.Counter[str] = collections.Counter()
@@ -201,8 +202,6 @@ class CondorProvider(Provider):
         self._submitted = 0
         self._released = 0
         self.removed_held: collections.deque[dict[str, str]] = collections.deque(maxlen=KEPT_HELD)
-        self.keep_submit_dirs_seconds = keep_submit_dirs_seconds
-        self._pruned = 0.0
         self._reconciled = 0.0
 
     def schedd(self) -> Schedd:
@@ -301,20 +300,9 @@ class CondorProvider(Provider):
                 self._end(job_id, JobState.CANCELLED, job.reason)
             self._forget_ended()
 
-    async def housekeeping(self) -> None:
-        if time.time() - self._pruned > PRUNE_EVERY_SECONDS:
-            self._pruned = time.time()
-            await asyncio.to_thread(self.prune_submit_dirs)
-
-    def jobs(self) -> list[PilotJob]:
-        return [job for job in self._jobs.values() if not job.state.terminal]
-
     def counts(self) -> ProviderCounts:
-        counts = self.ended.counts(self.name, submitted=self._submitted, released_held=self._released,
-                                   removed_held=list(self.removed_held))
-        for job in self._jobs.values():
-            counts.add(job.state)
-        return counts
+        return self.add_live(self.ended.counts(self.name, submitted=self._submitted, released_held=self._released,
+                                               removed_held=list(self.removed_held)))
 
     # -------------------------------------------------------------- internals
 
@@ -386,19 +374,6 @@ class CondorProvider(Provider):
         gone = [job_id for job_id, job in self._jobs.items() if job_id not in seen and not job.state.terminal]
         if gone:
             await self._finish_from_history(schedd, gone)
-
-    def prune_submit_dirs(self) -> list[Path]:
-        """Delete submit directories (with their token files) older than the tokens'
-        lifetime: pilots that old are long gone, and a token file should not outlive
-        its use. Returns what was deleted."""
-        cutoff = time.time() - self.keep_submit_dirs_seconds
-        removed = []
-        root = self.options.submit_dir
-        for path in root.iterdir() if root.is_dir() else []:
-            if path.is_dir() and (path / "pilot.sub").exists() and path.stat().st_mtime < cutoff:
-                shutil.rmtree(path, ignore_errors=True)
-                removed.append(path)
-        return removed
 
     async def _finish_from_history(self, schedd: Schedd, job_ids: list[str]) -> None:
         ads: list[Any] = []

@@ -5,14 +5,17 @@ runs one demand round under the store lease ``loop.provision`` (the same
 runner as the scheduling loops), so with several server replicas exactly one
 submits pilots. On shutdown the loop stops first, then the provider (the
 local provider stops its pilot processes; HTCondor pilots keep running and
-are found again by their ClassAds on the next start).
+and Slurm pilots keep running and are found again by their ClassAds or job
+comments on the next start).
 """
 from __future__ import annotations
 
 import logging
+import shlex
+import socket
 import time
 from pathlib import Path
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 from aiohttp import web
 
@@ -22,6 +25,7 @@ from server.provisioning.base import Provider, ProviderError
 from server.provisioning.demand import QueuedClass, RegisteredPilot, SiteConfig, plan
 from server.provisioning.htcondor import CondorOptions, CondorProvider, real_schedd
 from server.provisioning.local import LocalProvider, parse_slots
+from server.provisioning.slurm import SlurmOptions, SlurmProvider, SlurmSite
 from server.provisioning.sites import sites_from_settings
 from server.scheduling.pilots import release_pilot_tasks
 from server.scheduling.service import LoopRunner, LoopSpec, instance_id
@@ -32,7 +36,7 @@ log = logging.getLogger("frazil.server.provisioning")
 
 PILOT_USER = "frazil-pilot"
 CONDOR_TOKEN_DAYS = 7
-"""A glidein may wait in a busy pool for days before it starts."""
+"""A glidein (or a Slurm pilot job) may wait in a busy queue for days before it starts."""
 
 
 class Provisioner:
@@ -107,7 +111,7 @@ def build_provider(settings: Settings, tokens: TokenAuthority) -> tuple[Provider
         options = CondorOptions(
             server_url=settings.resolved_public_url(),
             submit_dir=Path(settings.condor_submit_dir) if settings.condor_submit_dir else data_dir / "condor",
-            bootstrap=settings.pilot_bootstrap, image=settings.pilot_image,
+            bootstrap=settings.pilot_bootstrap or "container", image=settings.pilot_image,
             command=settings.pilot_command or "/usr/local/bin/frazil", bundle=_bundle(settings),
             site_requirements={s.name: s.options.get("requirements", "") for s in sites},
             site_lines={s.name: list(s.options.get("submit_lines", [])) for s in sites})
@@ -115,7 +119,39 @@ def build_provider(settings: Settings, tokens: TokenAuthority) -> tuple[Provider
             options=options, schedd_factory=real_schedd(settings.condor_schedd, settings.condor_collector),
             mint_token=lambda: tokens.create(PILOT_USER, role="system", expiration=CONDOR_TOKEN_DAYS * 86400))
         return provider, sites, 0.0
-    raise ValueError(f"provider must be local, htcondor or none, got {settings.provider!r}")
+    if settings.provider == "slurm":
+        return _slurm(settings, tokens, data_dir)
+    raise ValueError(f"provider must be local, htcondor, slurm or none, got {settings.provider!r}")
+
+
+def _slurm(settings: Settings, tokens: Any, data_dir: Path) -> tuple[Provider, list[SiteConfig], float]:
+    """The Slurm provider: defaults from the slurm_* settings, a SlurmSite per site table."""
+    sites = sites_from_settings(settings, "")
+    defaults = {"partition": settings.slurm_partition, "account": settings.slurm_account,
+                "qos": settings.slurm_qos, "constraint": settings.slurm_constraint,
+                "time_limit": settings.slurm_time_limit}
+    slurm_sites = {}
+    for site in sites:
+        try:
+            slurm_sites[site.name] = SlurmSite(**{**defaults, **site.options.get("slurm", {})})
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"pilot_sites.{site.name or '(default)'}: {exc}") from None
+    options = SlurmOptions(
+        server_url=_callback_url(settings), bootstrap=settings.pilot_bootstrap or "shared",
+        submit_dir=(Path(settings.slurm_submit_dir) if settings.slurm_submit_dir else data_dir / "slurm").resolve(),
+        bundle=_bundle(settings), sites=slurm_sites, json=None if settings.slurm_json else False,
+        **({"command": shlex.split(settings.pilot_command)} if settings.pilot_command else {}))
+    provider = SlurmProvider(options=options, mint_token=lambda: tokens.create(
+        PILOT_USER, role="system", expiration=CONDOR_TOKEN_DAYS * 86400))
+    return provider, sites, 0.0
+
+
+def _callback_url(settings: Settings) -> str:
+    """Where batch pilots reach the server: public_url, else this host's name when
+    listening on every address (compute nodes cannot use 0.0.0.0), else host:port."""
+    if not settings.public_url and settings.host in ("0.0.0.0", "::", ""):
+        return f"http://{socket.getfqdn()}:{settings.port}"
+    return settings.resolved_public_url()
 
 
 async def release_stopped_pilots(store: Store, settings: Settings, provider_name: str, job_ids: list[str]) -> None:

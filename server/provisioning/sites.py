@@ -8,9 +8,15 @@
     requirements = 'TARGET.GLIDEIN_Site =?= "CHTC"'
     submit_lines = ['+AccountingGroup = "icecube.prod"']
 
+    [pilot_sites.cluster-gpu]                 # Slurm: sbatch settings per site
+    partition = "gpu"
+    account = "icecube"
+    time_limit = 720                          # minutes
+    sbatch_lines = ["--licenses=cvmfs"]
+
 Missing limits take the ``site_*`` defaults. With no table at all there is
 one site: ``local_site`` for the local provider, "" (anywhere the pool
-sends the pilot) for HTCondor.
+sends the pilot) for HTCondor and Slurm.
 """
 from __future__ import annotations
 
@@ -18,10 +24,11 @@ import re
 from typing import Any
 
 from server.provisioning.demand import SiteConfig
+from server.provisioning.slurm import SITE_KEYS as SLURM_KEYS
 from server.settings import Settings
 
 LIMITS = ("max_idle", "max_running", "max_per_cycle", "ramp_up")
-OPTIONS = ("requirements", "submit_lines")
+OPTIONS = ("requirements", "submit_lines", *SLURM_KEYS)
 SITE_NAME = re.compile(r"^[A-Za-z0-9_.-]{0,64}$")
 
 
@@ -45,6 +52,7 @@ def sites_from_settings(settings: Settings, default_site: str) -> list[SiteConfi
         requirements = table.get("requirements", "")
         if not isinstance(requirements, str) or "\n" in requirements:
             raise ValueError(f"pilot_sites.{name}.requirements: expected a one-line ClassAd expression")
+        slurm = {key: table[key] for key in SLURM_KEYS if key in table}
         sites.append(SiteConfig(name=name, **limits,
-                                options={"requirements": requirements, "submit_lines": lines}))
+                                options={"requirements": requirements, "submit_lines": lines, "slurm": slurm}))
     return sites

@@ -63,6 +63,8 @@ class Frazil:
         self.env.update({f"FRAZIL_{name.upper()}": value for name, value in settings.items()})
         self.proc: subprocess.Popen[bytes] | None = None
         self.admin = ""
+        self.args: list[str] = []
+        """More `frazil server` flags (e.g. --config)."""
 
     def cli(self, *words: str) -> str:
         env = {**self.env, "FRAZIL_URL": self.url, "FRAZIL_TOKEN": self.admin}
@@ -75,7 +77,8 @@ class Frazil:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.data_dir / "server.log", "wb")
         self.proc = subprocess.Popen([sys.executable, "-m", "server.cli", "server", "--port", str(self.port),
-                                      "--provider", self.provider, "--local-slots", "cpus=4,memory=4GB"],
+                                      "--provider", self.provider, "--local-slots", "cpus=4,memory=4GB",
+                                      *self.args],
                                      cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         for _ in range(300):
             try:

@@ -21,6 +21,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
+
+import pytest
 
 PROGRAMS = ("slurmctld", "slurmd", "sbatch", "squeue", "scancel", "scontrol", "munged", "munge")
 STATE_DIRS = ("/run/munge", "/var/log/munge", "/var/lib/munge")
@@ -88,9 +91,9 @@ def ensure_munged() -> None:
 class SlurmCluster:
     """One controller and one compute node on 127.0.0.1, all files under ``directory``."""
 
-    def __init__(self, directory: Path, *, cpus: int | None = None, memory_mb: int = 8000) -> None:
+    def __init__(self, directory: Path, *, cpus: int = 8, memory_mb: int = 8000) -> None:
         self.directory = directory.resolve()
-        self.cpus = cpus or os.cpu_count() or 1
+        self.cpus = cpus
         self.memory_mb = memory_mb
         self.node = socket.gethostname().split(".")[0]
         self.conf = self.directory / "slurm.conf"
@@ -133,6 +136,8 @@ class SlurmCluster:
             # leave squeue soon, nodes never wait long for a killed job's processes
             "OverTimeLimit=0", "KillWait=5", "MinJobAge=5", "InactiveLimit=0",
             "SchedulerParameters=sched_interval=2",
+            # the node may claim more CPUs than the machine has: test pilots mostly sleep
+            "SlurmdParameters=config_overrides",
             f"NodeName={self.node} NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemory={self.memory_mb} State=UNKNOWN",
             f"PartitionName=main Nodes={self.node} Default=YES MaxTime=INFINITE State=UP",
             "",
@@ -170,6 +175,13 @@ class SlurmCluster:
             raise RuntimeError(f"{' '.join(argv)}: {done.stderr.strip()}")
         return done.stdout
 
+    def cancel_all(self, timeout: float = 30.0) -> None:
+        """scancel every job and wait until slurmctld holds none (so no test sees another's)."""
+        self.run("scancel", "--full", "-u", "root")
+        deadline = time.monotonic() + timeout
+        while self.run("squeue", "-h", "-o", "%i").strip() and time.monotonic() < deadline:
+            time.sleep(0.2)
+
     def stop(self) -> None:
         # Jobs first, so no pilot outlives the cluster that started it.
         if self.procs and all(p.poll() is None for p in self.procs):
@@ -186,6 +198,17 @@ class SlurmCluster:
                 proc.kill()
                 proc.wait()
         self.procs.clear()
+
+
+@pytest.fixture(scope="session")
+def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmCluster]:
+    """One cluster for the whole session (starting one takes a few seconds)."""
+    cluster = SlurmCluster(tmp_path_factory.mktemp("slurm"))
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 if __name__ == "__main__":
