@@ -15,7 +15,7 @@ import shlex
 import socket
 import time
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import AsyncIterator
 
 from aiohttp import web
 
@@ -124,7 +124,7 @@ def build_provider(settings: Settings, tokens: TokenAuthority) -> tuple[Provider
     raise ValueError(f"provider must be local, htcondor, slurm or none, got {settings.provider!r}")
 
 
-def _slurm(settings: Settings, tokens: Any, data_dir: Path) -> tuple[Provider, list[SiteConfig], float]:
+def _slurm(settings: Settings, tokens: TokenAuthority, data_dir: Path) -> tuple[Provider, list[SiteConfig], float]:
     """The Slurm provider: defaults from the slurm_* settings, a SlurmSite per site table."""
     sites = sites_from_settings(settings, "")
     defaults = {"partition": settings.slurm_partition, "account": settings.slurm_account,

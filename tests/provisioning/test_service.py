@@ -79,25 +79,23 @@ def test_providers_built_from_settings(tmp_path):
 
 
 def test_the_slurm_provider_needs_no_settings_and_checks_per_site_ones(tmp_path):
-    app = web.Application()
-    from server.auth import TokenAuthority
-    app[TOKENS] = TokenAuthority("k" * 64)
-    slurm, sites, _ = build_provider(app, Settings(data_dir=str(tmp_path), provider="slurm", port=9123))
+    tokens = TokenAuthority("k" * 64)
+    slurm, sites, _ = build_provider(Settings(data_dir=str(tmp_path), provider="slurm", port=9123), tokens)
     assert isinstance(slurm, SlurmProvider) and [s.name for s in sites] == [""]
     options = slurm.options
     assert options.bootstrap == "shared" and options.server_url == "http://127.0.0.1:9123"
     assert options.command[1:] == ["-m", "server.cli", "pilot"] and options.submit_dir == (tmp_path / "slurm").resolve()
-    assert options.sites[""].partition == "" and app[TOKENS].identify(slurm.mint_token()).role == "system"
+    assert options.sites[""].partition == "" and tokens.identify(slurm.mint_token()).role == "system"
     listening = Settings(data_dir=str(tmp_path), provider="slurm", host="0.0.0.0", slurm_account="icecube",
                          pilot_sites={"gpu": {"partition": "gpu", "gres": "gpu:a100", "time_limit": 120}})
-    slurm, _, _ = build_provider(app, listening)
+    slurm, _, _ = build_provider(listening, tokens)
     assert "0.0.0.0" not in slurm.options.server_url  # compute nodes get this host's name
     gpu = slurm.options.sites["gpu"]
     assert (gpu.partition, gpu.account, gpu.gres, gpu.time_limit) == ("gpu", "icecube", "gpu:a100", 120)
     with pytest.raises(ValueError, match=r"pilot_sites.gpu: sbatch_lines: 'x' is not one sbatch option"):
-        build_provider(app, dataclasses.replace(listening, pilot_sites={"gpu": {"sbatch_lines": ["x"]}}))
+        build_provider(dataclasses.replace(listening, pilot_sites={"gpu": {"sbatch_lines": ["x"]}}), tokens)
     with pytest.raises(ValueError, match="pilot_bootstrap for Slurm must be shared or bundle"):
-        build_provider(app, dataclasses.replace(listening, pilot_bootstrap="container"))
+        build_provider(dataclasses.replace(listening, pilot_bootstrap="container"), tokens)
 
 
 async def test_get_providers_is_for_admins(server: RunningServer):
