@@ -1,23 +1,22 @@
 """The module of the Slurm end-to-end datasets.
 
-``--seconds N``: work for N seconds. ``--first_hangs DIR``: the first attempt
-of each job (no ``DIR/<job>`` marker yet) writes the marker with its process
-id and sleeps far longer than any test waits; later attempts finish at once.
+``--seconds N``: work for N seconds. ``--first_hangs 1``: the first attempt
+of the task sleeps far longer than any test waits; later attempts finish at
+once. Modules run sandboxed (nothing writable outside their work dir), so
+the attempt number is read from the work dir's name (``..._<attempt>``).
 """
 import argparse
 import os
 import time
-from pathlib import Path
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--job", type=int, required=True)
 parser.add_argument("--seconds", type=float, default=0.0)
 parser.add_argument("--first_hangs", default="")
 args = parser.parse_args()
-if args.first_hangs:
-    marker = Path(args.first_hangs) / str(args.job)
-    if not marker.exists():
-        marker.write_text(f"{os.getpid()} {os.environ.get('SLURM_JOB_ID', '')}\n")
-        time.sleep(3600)
+attempt = os.getcwd().rsplit("_", 1)[-1]
+if args.first_hangs and attempt == "1":
+    print(f"job {args.job}: first attempt, hanging", flush=True)
+    time.sleep(3600)
 time.sleep(args.seconds)
-print(f"job {args.job}: done on Slurm job {os.environ.get('SLURM_JOB_ID', '?')}")
+print(f"job {args.job}: done (attempt {attempt})")

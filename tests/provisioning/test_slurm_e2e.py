@@ -75,6 +75,11 @@ def tasks(frazil: Frazil, dataset_id: str) -> dict[str, Any]:
     return frazil.get(f"/datasets/{dataset_id}/tasks", keys="task_id|job_index|status|pilot_id|failures_nonphysics|failures_infra")
 
 
+def running(frazil: Frazil, dataset_id: str) -> list[dict[str, Any]]:
+    """The dataset's tasks that a pilot is running ([] until one is)."""
+    return [t for t in tasks(frazil, dataset_id).values() if t["status"] == "processing" and t["pilot_id"]]
+
+
 def test_twenty_jobs_done_by_slurm_pilots_and_idle_surplus_cancelled(tmp_path: Path, server, slurm) -> None:  # noqa: F811
     frazil = server(site_ramp_up="8")
     dataset_id = dataset(frazil, tmp_path, 20, seconds=2)
@@ -105,12 +110,10 @@ def test_twenty_jobs_done_by_slurm_pilots_and_idle_surplus_cancelled(tmp_path: P
 
 def test_scancel_of_a_busy_pilot_gives_its_task_back_as_an_infrastructure_failure(
         tmp_path: Path, server, slurm) -> None:  # noqa: F811
-    markers = tmp_path / "markers"
-    markers.mkdir()
     frazil = server(lease_seconds="8")
-    dataset_id = dataset(frazil, tmp_path, 1, first_hangs=str(markers))
-    wait_for(lambda: (markers / "0").exists(), 90, lambda: tail(frazil))
-    [task] = [t for t in tasks(frazil, dataset_id).values()]
+    dataset_id = dataset(frazil, tmp_path, 1, first_hangs="1")
+    [task] = wait_for(lambda: running(frazil, dataset_id), 90, lambda: tail(frazil))
+    time.sleep(2)  # the module has started
     pilot = frazil.get(f"/pilots/{task['pilot_id']}")
     # SIGKILL to the whole job, batch shell included: the pilot cannot report anything
     slurm.run("scancel", "--signal=KILL", "--full", pilot["provider_job_id"])
@@ -125,16 +128,13 @@ def test_scancel_of_a_busy_pilot_gives_its_task_back_as_an_infrastructure_failur
 
 
 def test_a_pilot_at_its_slurm_time_limit_stops_its_tasks_as_evictions(tmp_path: Path, server, slurm) -> None:  # noqa: F811
-    markers = tmp_path / "markers"
-    markers.mkdir()
     # One-minute pilot jobs. The pilot reads its end from Slurm, claims until 5 s before it and stops
     # its tasks (as evictions) term_grace + 5 s before it: with a 20 s grace, a task asking 45 s
     # (claimable in the job's first 10 s) is still running then, and is given back, not killed with the job.
     pilot = PILOT.replace("--lifetime-margin 15 --term-grace 2", "--lifetime-margin 5 --term-grace 20")
     frazil = server(slurm_time_limit="1", pilot_command=pilot)
-    dataset_id = dataset(frazil, tmp_path, 1, time_hours=0.0125, first_hangs=str(markers))
-    wait_for(lambda: (markers / "0").exists(), 90, lambda: tail(frazil))
-    [task] = [t for t in tasks(frazil, dataset_id).values()]
+    dataset_id = dataset(frazil, tmp_path, 1, time_hours=0.0125, first_hangs="1")
+    [task] = wait_for(lambda: running(frazil, dataset_id), 90, lambda: tail(frazil))
     wait_for(lambda: tasks(frazil, dataset_id)[task["task_id"]]["status"] == "complete", 150,
              lambda: f"{tasks(frazil, dataset_id)}\n{tail(frazil)}")
     attempts = frazil.get(f"/datasets/{dataset_id}/tasks/{task['task_id']}/attempts")["attempts"]
