@@ -7,15 +7,15 @@ of stats never has to fit in one reply (or in the server's memory).
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from aiohttp import web
 
-from server.api.errors import bad_request, not_found
+from server.api.errors import not_found
 from server.api.params import bool_param, int_param, json_reply, list_options, page_headers
 from common.protocol import TaskStats
 from server.api.routing import ApiRoutes, QueryParam
 from server.keys import BODY, STORE
+from server.scheduling import reports
 from server.store import ListOptions, Task
 
 routes = ApiRoutes("task_stats")
@@ -35,18 +35,8 @@ async def _task(request: web.Request, dataset_id: str | None = None) -> Task:
 @routes.post("/tasks/{task_id}/task_stats", summary="store the statistics of an attempt", roles=PILOT_ROLES,
              pilot=True, body=TaskStats, responses={201: "created: {\"result\": task_stat_id}"})
 async def post_stats(request: web.Request) -> web.Response:
-    body = request[BODY].to_json()  # checked as protocol.TaskStats; IceProd's other keys kept as sent
-    task = await _task(request)
-    dataset_id = body.pop("dataset_id", None) or task.dataset_id
-    if dataset_id != task.dataset_id:
-        raise bad_request(f"key 'dataset_id': task {task.task_id} belongs to dataset {task.dataset_id}, "
-                          f"not {dataset_id}")
-    if body.get("status") == "reset" and task.status == "failed" and body.get("instance_id"):
-        # The pilot saw a retryable failure; the retry budget made it the last one.
-        attempts = await request.app[STORE].get_attempts(task.task_id)
-        if attempts and attempts[-1].instance_id == body["instance_id"]:
-            body["status"] = "failed"
-    stat_id = await request.app[STORE].add_task_stat(task.task_id, dataset_id, body)
+    stats = request[BODY].to_json()  # checked as protocol.TaskStats; IceProd's other keys kept as sent
+    stat_id = await reports.record_stats(request.app[STORE], request.match_info["task_id"], stats)
     return json_reply({"result": stat_id}, status=201)
 
 

@@ -24,7 +24,7 @@ from server.scheduling.pilots import retry_policy
 from server.scheduling.rollup import roll_up_task
 from server.settings import Settings
 from server.store import (
-    AttemptResult, FailureClass, InvalidArgumentError, Outcome, OutputFile,
+    AttemptResult, FailureClass, InvalidArgumentError, NotFoundError, Outcome, OutputFile,
     ReportOutcome, Store, Task,
 )
 from server.store.rules import INFRA_KINDS
@@ -236,3 +236,22 @@ class Reports:
             "requirement_changes": outcome.requirement_changes,
             "requirements": requirements,
         }
+
+
+async def record_stats(store: Store, task_id: str, stats: dict[str, Any]) -> str:
+    """Store the statistics document of an attempt; its id. The document
+    keeps IceProd's keys as sent, except a ``reset`` the retry budget turned
+    into the task's failure, which is recorded as ``failed``."""
+    task = await store.get_task(task_id)
+    if task is None:
+        raise NotFoundError(f"task {task_id} not found")
+    dataset_id = stats.pop("dataset_id", None) or task.dataset_id
+    if dataset_id != task.dataset_id:
+        raise InvalidArgumentError(f"key 'dataset_id': task {task.task_id} belongs to dataset {task.dataset_id}, "
+                                   f"not {dataset_id}")
+    if stats.get("status") == "reset" and task.status == "failed" and stats.get("instance_id"):
+        # The pilot saw a retryable failure; the retry budget made it the last one.
+        attempts = await store.get_attempts(task.task_id)
+        if attempts and attempts[-1].instance_id == stats["instance_id"]:
+            stats["status"] = "failed"
+    return await store.add_task_stat(task.task_id, dataset_id, stats)
