@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.api.errors import bad_request, not_found
+from server.api.errors import bad_request, forbidden, not_found
+from server.auth import may_read_action
 from server.api.params import json_body, json_reply
 from server.api.routing import ApiRoutes, caller
 from server.keys import ACTION_WORKER, BODY, SETTINGS, STORE
@@ -41,7 +42,8 @@ async def _queue(request: web.Request, name: str, payload: object) -> web.Respon
     return json_reply({"result": message.message_id}, status=201)
 
 
-@routes.get("/actions/{action}", summary="message counts of an action: {queued, processing, error, complete}")
+@routes.get("/actions/{action}", summary="message counts of an action: {queued, processing, error, complete}",
+            owner="anyone")
 async def action_counts(request: web.Request) -> web.Response:
     return json_reply(await request.app[STORE].action_counts(_action(request)))
 
@@ -52,12 +54,16 @@ async def post_action(request: web.Request) -> web.Response:
     return await _queue(request, _action(request), request[BODY])
 
 
-@routes.get("/actions/{action}/{message_id}", summary="one request: {id, status, error_message, payload}")
+@routes.get("/actions/{action}/{message_id}", summary="one request: {id, status, error_message, payload}",
+            owner="action")
 async def get_action(request: web.Request) -> web.Response:
     name = _action(request)
-    message = await request.app[STORE].get_action(request.match_info["message_id"])
+    store = request.app[STORE]
+    message = await store.get_action(request.match_info["message_id"])
     if message is None or message.action != name:
         raise not_found("Message not found")
+    if not await may_read_action(store, caller(request), message):
+        raise forbidden("authorization failed")
     return json_reply(_reply(message))
 
 

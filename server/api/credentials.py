@@ -112,7 +112,8 @@ def _routes(kind: str, path: str, roles: set[str]) -> None:
     async def delete(request: web.Request) -> web.Response:
         return await _delete(request, kind)
 
-    routes.get(path, summary=f"{noun} credentials (never their secrets)", roles=roles, query=LIST_QUERY)(list_)
+    routes.get(path, summary=f"{noun} credentials (never their secrets)", roles=roles, query=LIST_QUERY,
+               owner=kind if kind in ("user", "group") else None)(list_)
     routes.post(path, summary=f"add or replace one of {noun} credentials (by url)", roles=roles)(post)
     routes.patch(path, summary=f"change one of {noun} credentials (named by url)", roles=roles)(patch)
     routes.delete(path, summary=f"delete {noun} credentials (one with ?url=, else all)", roles=roles,

@@ -53,6 +53,13 @@ class RouteSpec:
     """The body's JSON Schema (OpenAPI)."""
     query: list[QueryParam]
     responses: dict[int, str]
+    owner: str | None = None
+    """Routes that return user data without a dataset right say here who may
+    read it ("user": the path's user, "group": a member of the path's group,
+    "action": the requester, or readers of the dataset the action concerns,
+    "anyone": no user's data, e.g. counts over everyone's);
+    the handler enforces it. The authorization matrix tests every id-taking
+    GET route against this declaration."""
 
 
 class ApiRoutes:
@@ -65,7 +72,8 @@ class ApiRoutes:
     def route(self, method: str, path: str, *, summary: str, roles: frozenset[str] | set[str] = ALL_ROLES,
               right: str | None = None, pilot: bool = False,
               body: dict[str, Any] | type[Message] | None = None,
-              query: list[QueryParam] | None = None, responses: dict[int, str] | None = None) -> Callable[[Handler], Handler]:
+              query: list[QueryParam] | None = None, responses: dict[int, str] | None = None,
+              owner: str | None = None) -> Callable[[Handler], Handler]:
         """``body``: a JSON Schema, or a protocol message (common.protocol) whose
         own parser checks the body (request[BODY] is then the parsed message)."""
         message = body if isinstance(body, type) and issubclass(body, Message) else None
@@ -74,7 +82,7 @@ class ApiRoutes:
         def decorate(handler: Handler) -> Handler:
             spec = RouteSpec(method=method.upper(), path=path, handler=handler, summary=summary, tag=self.tag,
                              roles=frozenset(roles), right=right, pilot=pilot, body=schema,  # type: ignore[arg-type]
-                             query=query or [], responses=responses or {})
+                             query=query or [], responses=responses or {}, owner=owner)
             validator = jsonschema.Draft202012Validator(schema) if schema is not None and message is None else None
 
             @functools.wraps(handler)
@@ -203,6 +211,8 @@ def openapi_document(specs: list[RouteSpec], *, version: str) -> dict[str, Any]:
             operation["security"] = [{"bearer": []}]
         if spec.right:
             operation["x-frazil-dataset-right"] = spec.right
+        if spec.owner:
+            operation["x-frazil-owner"] = spec.owner
         if spec.body is not None:
             operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": spec.body}}}
         paths.setdefault(path, {})[spec.method.lower()] = operation

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from server.auth.identity import Identity
-from server.store import DatasetRights, Store
+from server.store import ActionMessage, DatasetRights, Store
 
 DEFAULT_READ_GROUPS = ("users",)
 
@@ -53,3 +53,22 @@ async def readable_ids(store: Store, identity: Identity, dataset_ids: Sequence[s
         return set(dataset_ids)
     rights = await store.rights_for(list(dataset_ids))
     return {d for d in dataset_ids if allowed(identity, rights.get(d), "read")}
+
+
+async def may_read_action(store: Store, identity: Identity, message: ActionMessage) -> bool:
+    """Who may follow a queued action (its payload holds the submitted config,
+    user name and group): admins, the user who asked, readers of the dataset
+    it concerns, and, for a submit whose dataset is not made yet, members of
+    the group it is submitted for (they read the dataset once it exists)."""
+    if identity.is_admin:
+        return True
+    if identity.is_pilot:
+        return False
+    payload = message.payload
+    if identity.username in (payload.get("requested_by"), payload.get("username")):
+        return True
+    dataset_id = message.dataset_id or payload.get("dataset_id")
+    if isinstance(dataset_id, str) and dataset_id:
+        return await may(store, identity, dataset_id, "read")
+    group = payload.get("group")
+    return message.action == "submit" and isinstance(group, str) and group in identity.groups

@@ -109,7 +109,9 @@ async def queue_action(store: Store, settings: Settings, worker: ActionWorker | 
     types, rights, the config) and queue it; a running worker is woken at
     once. The API's ``POST /actions/...`` and the website's forms both come here."""
     prepared = await ACTIONS[name].prepare(ActionContext(store, settings), identity, payload)
-    message = await store.add_action(name, prepared.payload, priority=prepared.priority,
+    # who asked: GET /actions/{action}/{id} shows the message to them (and to the dataset's readers)
+    payload = {**prepared.payload, "requested_by": identity.username}
+    message = await store.add_action(name, payload, priority=prepared.priority,
                                      dataset_id=prepared.dataset_id, dedupe_key=prepared.dedupe_key)
     if worker is not None:
         worker.wake()

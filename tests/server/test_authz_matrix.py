@@ -15,7 +15,7 @@ import pytest
 
 from server.api.routing import ANONYMOUS
 from server.keys import ROUTE_SPECS
-from server.store import DatasetRights, NewDataset, NewJob, NewTask
+from server.store import DatasetRights, JobFilter, NewDataset, NewJob, NewLog, NewPilot, NewTask, TaskFilter
 
 CALLERS = ("anonymous", "other user", "owner", "group member", "admin", "pilot")
 
@@ -90,3 +90,90 @@ async def test_every_route_for_every_caller(server, world):
                                       f"(expected {'allowed' if allowed else denied_status})")
                 assert status < 500, f"{spec.method} {spec.path} as {caller}: {status}"
     assert not mismatches, "\n".join(mismatches)
+
+
+# ---- every GET route that takes an id, with REAL ids of the owner's data ----
+
+def takes_id(spec) -> bool:
+    return spec.method == "GET" and "{" in spec.path
+
+
+def id_expectation(spec, caller: str) -> bool:
+    """May a stranger / a member of the owning group read this route's data?
+    From the declaration: roles, pilot, dataset right or owner."""
+    if ANONYMOUS in spec.roles:
+        return True
+    if "user" not in spec.roles:
+        return False  # admin-only (or pilot-only) routes
+    if spec.right is not None:
+        return caller == "group member"
+    if spec.owner == "anyone":  # declared to hold no user's data (counts over everyone's)
+        return True
+    if spec.owner == "user":  # the path names the owner: only they (and admins) read it
+        return False
+    if spec.owner in ("group", "action"):  # the owning group's members read it
+        return caller == "group member"
+    raise AssertionError(f"{spec.path}: a user route that takes an id must declare a dataset right or an owner")
+
+
+@pytest.fixture
+async def real_ids(server, world):
+    dataset_id, tokens = world
+    store = server.store
+    jobs = await store.list_jobs(JobFilter(dataset_id=dataset_id))
+    job_id = jobs.rows[0]["job_id"]
+    task = (await store.list_tasks(TaskFilter(dataset_id=dataset_id))).rows[0]
+    task_stat_id = await store.add_task_stat(task["task_id"], dataset_id, {"cpu": 1})
+    log_id = await store.add_log(NewLog(name="stdout", data="hello", dataset_id=dataset_id, task_id=task["task_id"]))
+    pilot_id = await store.register_pilot(NewPilot(resources={"cpu": 1}))
+    # a submit by the owner for the group (its dataset not made yet): it carries the config
+    message = await store.add_action("submit", {"config": "{}", "username": "owner", "group": "simprod",
+                                                "requested_by": "owner"})
+    await store.add_action("materialization", {"dataset_id": dataset_id, "num": 1}, dataset_id=dataset_id)
+    async with aiohttp.ClientSession() as session:  # a real scratch file of the dataset
+        async with session.put(f"{server.url}/scratch/{dataset_id}/out.txt", data=b"result",
+                               headers={"Authorization": f"Bearer {tokens['owner']}"}) as response:
+            assert response.status in (200, 201), await response.text()
+    return {"path": "out.txt", "dataset_id": dataset_id, "job_id": job_id, "task_id": task["task_id"], "task_stat_id": task_stat_id,
+            "log_id": log_id, "pilot_id": pilot_id, "message_id": message.message_id, "action": "submit",
+            "username": "owner", "group_name": "simprod", "task_name": "a"}, tokens
+
+
+async def test_every_id_route_with_real_ids(server, real_ids):
+    """A stranger is refused on every GET route that takes an id, even with the
+    real ids of someone else's data; a member of the owning group reads it."""
+    ids, tokens = real_ids
+    specs = [s for s in server.app[ROUTE_SPECS] if takes_id(s) and s.tag != "web"]
+    assert len(specs) > 20
+    mismatches = []
+    async with aiohttp.ClientSession() as session:
+        for spec in specs:
+            names = re.findall(r"{(\w+)(?::[^}]*)?}", spec.path)
+            missing = [n for n in names if n not in ids]
+            assert not missing, f"{spec.path}: the test has no real value for {missing}"
+            path = re.sub(r"{(\w+)(?::[^}]*)?}", lambda m: ids[m.group(1)], spec.path)
+            for caller in ("other user", "group member"):
+                async with session.get(server.url + path, headers={"Authorization": f"Bearer {tokens[caller]}"}) as r:
+                    status = r.status
+                    body = await r.text()
+                if id_expectation(spec, caller):
+                    if status != 200:
+                        mismatches.append(f"GET {path} as {caller}: {status} (expected 200) {body[:200]}")
+                elif status != 403:
+                    mismatches.append(f"GET {path} as {caller}: {status} (expected 403)")
+                if status == 403:
+                    assert "owner" not in body and "simprod" not in body, f"{path} leaks data in its refusal"
+    assert not mismatches, "\n".join(mismatches)
+
+
+async def test_action_status_is_the_requesters(server, real_ids, rest):
+    """GET /actions/submit/{id}: the submitted config, user name and group are
+    the requester's (and their group's), never a stranger's."""
+    ids, tokens = real_ids
+    path = f"/actions/submit/{ids['message_id']}"
+    reply = await rest(server.token("owner", groups=("users",))).request("GET", path)
+    assert reply["payload"]["username"] == "owner"
+    with pytest.raises(Exception) as refused:
+        await rest(tokens["other user"]).request("GET", path)
+    assert refused.value.response.status_code == 403
+    assert (await rest(tokens["admin"]).request("GET", path))["id"] == ids["message_id"]
