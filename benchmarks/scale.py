@@ -7,7 +7,8 @@ process measures:
 
 * ``materialize_s``: submit → every task exists;
 * ``first_queued_s`` / ``queued_10k_s``: submit → the first / 10,000th task
-  queued (claimable) — while materialization goes on;
+  queued — while materialization goes on; ``first_claimed_s``: submit → a
+  pilot's ``POST /task_actions/process`` got a task (then completed it);
 * ``idle``: with the whole backlog in place and nothing left to release, the
   server's CPU over ``--idle`` seconds with no client (its own counters) and
   per loop round (rounds from ``/metrics``);
@@ -42,7 +43,7 @@ from typing import Any
 import psutil
 import requests
 
-from benchmarks.claim import RssSampler, closed_loop
+from benchmarks.claim import PILOT_RESOURCES, RssSampler, closed_loop
 from benchmarks.server_process import ServerProcess
 
 LARGE = 500_000
@@ -76,6 +77,21 @@ class Counts:
             "LIMIT 1").fetchone() is not None
 
 
+def claim_one(server: ServerProcess, token: str) -> bool:
+    """One pilot registers, claims a task over HTTP and completes it."""
+    headers = {"Authorization": f"Bearer {token}"}
+    pilot = requests.post(f"{server.url}/pilots", headers=headers, timeout=60,
+                          json={"resources": PILOT_RESOURCES, "site": "bench", "hostname": "first"}).json()["result"]
+    reply = requests.post(f"{server.url}/task_actions/process", headers=headers, timeout=60,
+                          json={"pilot_id": pilot, "resources": PILOT_RESOURCES, "site": "bench"})
+    if reply.status_code != 200:
+        return False
+    task = reply.json()
+    requests.post(f"{server.url}/tasks/{task['task_id']}/task_actions/complete", headers=headers, timeout=60,
+                  json={"instance_id": task["instance_id"], "time_used": 1.0}).raise_for_status()
+    return True
+
+
 def loop_rounds(server: ServerProcess, headers: dict[str, str]) -> int:
     text = requests.get(f"{server.url}/metrics", headers=headers, timeout=30).text
     return sum(int(float(m.group(1))) for m in re.finditer(
@@ -100,6 +116,7 @@ def one_run(jobs: int, tasks_per_job: int, seconds: float, idle: float, timeout:
         try:
             proc = psutil.Process(server.pid)
             headers = {"Authorization": f"Bearer {server.token('bench-scale', role='admin', groups='users')}"}
+            pilot_token = server.token("bench-pilot", role="system")
             counts = Counts(f"{tmp}/frazil.db")
             with RssSampler(server.pid) as sampler:
                 began = time.perf_counter()
@@ -115,6 +132,8 @@ def one_run(jobs: int, tasks_per_job: int, seconds: float, idle: float, timeout:
                     queued = counts.queued()
                     if queued > 0:
                         marks.setdefault("first_queued_s", now)
+                        if "first_claimed_s" not in marks and claim_one(server, pilot_token):
+                            marks["first_claimed_s"] = time.perf_counter() - began
                     if queued >= min(10_000, total):
                         marks.setdefault("queued_10k_s", now)
                     if counts.tasks() >= total:
@@ -133,7 +152,7 @@ def one_run(jobs: int, tasks_per_job: int, seconds: float, idle: float, timeout:
             out["idle"] = {"seconds": round(wall, 1), "server_cpu_share": round(cpu / wall, 4),
                            "loop_rounds": rounds, "cpu_ms_per_round": round(1000 * cpu / max(rounds, 1), 2)}
             with RssSampler(server.pid) as sampler:
-                claim = asyncio.run(closed_loop(server.url, server.token("bench-pilot", role="system"), PILOTS,
+                claim = asyncio.run(closed_loop(server.url, pilot_token, PILOTS,
                                                 seconds, server_pid=server.pid))
             ms = claim.get("server_cpu_ms_per_cycle", 0.0)
             claim["cycles_per_server_core_s"] = round(1000 / ms, 1) if ms else None
@@ -158,6 +177,7 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "jobs": ok[0]["jobs"], "tasks_per_job": ok[0]["tasks_per_job"], "n_runs": len(ok),
         "materialize_s": med(lambda r: r["materialize_s"]),
         "first_queued_s": med(lambda r: r["first_queued_s"]),
+        "first_claimed_s": med(lambda r: r.get("first_claimed_s", float("nan"))),
         "queued_10k_s": med(lambda r: r["queued_10k_s"]),
         "idle_server_cpu_share": med(lambda r: r["idle"]["server_cpu_share"]),
         "idle_cpu_ms_per_round": med(lambda r: r["idle"]["cpu_ms_per_round"]),
