@@ -94,6 +94,9 @@ class Settings:
     """How often the provisioning loop compares the queue with the pilots (seconds)."""
     local_site: str = "local"
     """Site name the local provider's pilots register with."""
+    local_pilot_user: str = "frazil-pilot"
+    """User local pilots run as when the server runs as root (created on first use);
+    "" runs them as the server's own user (docs/operators.md, "Trust boundaries")."""
     local_pilot_hours: float = 24.0
     """Lifetime of a local pilot; it leaves earlier when idle."""
     site_max_idle: int = 10

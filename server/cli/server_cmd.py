@@ -33,7 +33,11 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CliError(str(exc)) from None
     from server.app import create_app
+    from server.provisioning.pilot_user import needs_pilot_user
+    from server.secrets_dir import protect
 
+    protect(settings, pilots_other_user=settings.provider == "local" and bool(settings.local_pilot_user)
+            and needs_pilot_user())
     app = create_app(settings)
     log = logging.getLogger("frazil.server")
     log.info("starting", extra={"url": settings.resolved_public_url(), "db": settings.db, "provider": settings.provider})

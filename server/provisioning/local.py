@@ -21,11 +21,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import psutil
 
 from common.resources import Resources, parse_size
+from server.provisioning.pilot_user import PilotUser, PilotUserError, ensure_pilot_user, needs_pilot_user
 from server.provisioning.base import EndedJobs, JobState, PilotJob, PilotShape, Provider, ProviderCounts
 
 log = logging.getLogger("frazil.server.provisioning")
@@ -94,8 +95,12 @@ class LocalProvider(Provider):
 
     def __init__(self, *, server_url: str, slots: Resources, directory: Path, mint_token: Callable[[], str],
                  site: str = "local", command: list[str] | None = None, stop_grace: float = STOP_GRACE_SECONDS,
-                 keep_logs: int = 50) -> None:
+                 keep_logs: int = 50, hide: list[str] | None = None, run_as: str = "") -> None:
         self.server_url = server_url
+        self.hide = list(hide or [])
+        """Paths no module may see (the server's data dir, key, database): the pilots' --hide."""
+        self.run_as = run_as
+        """The user pilots run as when this process is root ('' = this process's user)."""
         self.slots = slots
         self.directory = directory.resolve()  # pilots run in their own directory: paths must be absolute
         self.mint_token = mint_token
@@ -111,6 +116,7 @@ class LocalProvider(Provider):
         self._quick_failures = 0
         self._paused_until = 0.0
         self.last_error = ""
+        self._user: PilotUser | None = None
 
     # -------------------------------------------------------------- Provider
 
@@ -121,7 +127,12 @@ class LocalProvider(Provider):
         for _ in range(count):
             if not shape.fits_in(self.free()):
                 break  # the slots are full: the demand loop tries again next round
-            started.append(self._start(shape))
+            try:
+                started.append(self._start(shape))
+            except PilotUserError as exc:  # nothing can start: say why on the dashboard
+                self.last_error = str(exc)
+                log.error("local pilot not started", extra={"error": self.last_error})
+                break
         return started
 
     async def status(self, job_ids: list[str] | None = None) -> dict[str, JobState]:
@@ -176,24 +187,41 @@ class LocalProvider(Provider):
         directory.mkdir(parents=True, exist_ok=True)
         token_file = directory / "pilot.token"
         write_secret(token_file, self.mint_token())
+        user = self._pilot_user()
+        if user is not None:  # a root server's pilots run as frazil-pilot: their own dir and token only
+            os.chmod(self.directory, 0o711)
+            user.give(directory)
+            user.give(token_file)
         argv = [*self.command, "--server", self.server_url, "--token-file", str(token_file),
                 "--cpus", str(shape.cpu), "--gpus", str(shape.gpu), "--memory", f"{shape.memory:g}",
                 "--disk", f"{shape.disk:g}", "--time", f"{shape.time:g}", "--site", shape.site or self.site]
+        for path in self.hide:
+            argv += ["--hide", path]
         env = dict(os.environ)
         for name in ("FRAZIL_TOKEN", "FRAZIL_TOKEN_FILE", "FRAZIL_URL"):  # its own token and server, never the operator's
             env.pop(name, None)
         env["FRAZIL_PROVIDER"] = self.name
         env["FRAZIL_PROVIDER_JOB_ID"] = job_id
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+        as_user: dict[str, Any] = {}
+        if user is not None:
+            env["HOME"] = str(directory)
+            as_user = {"user": user.uid, "group": user.gid, "extra_groups": []}
         with open(directory / "pilot.log", "ab") as out:
             process = subprocess.Popen(argv, cwd=directory, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
+                                       stderr=subprocess.STDOUT, start_new_session=True, **as_user)
         now = time.time()
         job = PilotJob(job_id=job_id, shape=shape, state=JobState.RUNNING, submitted=now, started=now)
         self._live[job_id] = _Local(job, process, directory)
         self._submitted += 1
         log.info("local pilot started", extra={"job_id": job_id, "pid": process.pid, "shape": shape.name})
         return job_id
+
+    def _pilot_user(self) -> PilotUser | None:
+        """``run_as`` when this server is root (created on first use), else None."""
+        if self._user is None and self.run_as and needs_pilot_user():
+            self._user = ensure_pilot_user(self.run_as)
+        return self._user
 
     def _note_exit(self, local: _Local, code: int) -> None:
         """Pilots that fail right after starting (bad token, wrong server URL,

@@ -29,6 +29,7 @@ from server.provisioning.slurm import SlurmOptions, SlurmProvider, SlurmSite
 from server.provisioning.sites import sites_from_settings
 from server.scheduling.pilots import release_pilot_tasks
 from server.scheduling.service import LoopRunner, LoopSpec, instance_id
+from server.secrets_dir import secret_paths
 from server.settings import Settings
 from server.store import Store
 
@@ -93,6 +94,13 @@ def _bundle(settings: Settings) -> str:
     return str(path)
 
 
+def hidden_from_modules(settings: Settings) -> list[str]:
+    """What local pilots hide from modules: the data dir and, wherever they are, the key and database."""
+    data_dir = Path(settings.data_dir).resolve()
+    return [str(data_dir)] + sorted({str(p.resolve()) for p in secret_paths(settings)
+                                     if data_dir not in p.resolve().parents})
+
+
 def build_provider(settings: Settings, tokens: TokenAuthority) -> tuple[Provider, list[SiteConfig], float]:
     """The provider, its sites and the shortest pilot lifetime it uses (hours);
     ``tokens`` mints the pilots' tokens."""
@@ -104,7 +112,8 @@ def build_provider(settings: Settings, tokens: TokenAuthority) -> tuple[Provider
             server_url=settings.resolved_public_url(), slots=slots, directory=data_dir / "pilots",
             site=settings.local_site,
             mint_token=lambda: tokens.create(PILOT_USER, role="system", expiration=int((lifetime + 24) * 3600)),
-            command=settings.pilot_command.split() if settings.pilot_command else None)
+            command=settings.pilot_command.split() if settings.pilot_command else None,
+            hide=hidden_from_modules(settings), run_as=settings.local_pilot_user)
         return provider, sites_from_settings(settings, settings.local_site), lifetime
     if settings.provider == "htcondor":
         sites = sites_from_settings(settings, "")
