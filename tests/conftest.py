@@ -1,16 +1,11 @@
 """Fixtures shared by the whole suite."""
 from __future__ import annotations
 
-import os
 import pathlib
 
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-# Servers the tests start keep their data in pytest's temp dirs, private to the user running
-# the tests: a root server's local pilots, switched to frazil-pilot, could not reach them. The
-# switch itself is tested on its own (tests/pilot/test_trust_boundaries.py).
-os.environ.setdefault("FRAZIL_LOCAL_PILOT_USER", "")
 SHARED = REPO.parent / "shared"
 
 

@@ -117,6 +117,7 @@ class LocalProvider(Provider):
         self._paused_until = 0.0
         self.last_error = ""
         self._user: PilotUser | None = None
+        self._user_checked = False
 
     # -------------------------------------------------------------- Provider
 
@@ -187,9 +188,9 @@ class LocalProvider(Provider):
         directory.mkdir(parents=True, exist_ok=True)
         token_file = directory / "pilot.token"
         write_secret(token_file, self.mint_token())
-        user = self._pilot_user()
+        env = self._environment(job_id)
+        user = self._pilot_user(directory, env)
         if user is not None:  # a root server's pilots run as frazil-pilot: their own dir and token only
-            os.chmod(self.directory, 0o711)
             user.give(directory)
             user.give(token_file)
         argv = [*self.command, "--server", self.server_url, "--token-file", str(token_file),
@@ -197,16 +198,10 @@ class LocalProvider(Provider):
                 "--disk", f"{shape.disk:g}", "--time", f"{shape.time:g}", "--site", shape.site or self.site]
         for path in self.hide:
             argv += ["--hide", path]
-        env = dict(os.environ)
-        for name in ("FRAZIL_TOKEN", "FRAZIL_TOKEN_FILE", "FRAZIL_URL"):  # its own token and server, never the operator's
-            env.pop(name, None)
-        env["FRAZIL_PROVIDER"] = self.name
-        env["FRAZIL_PROVIDER_JOB_ID"] = job_id
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
         as_user: dict[str, Any] = {}
         if user is not None:
             env["HOME"] = str(directory)
-            as_user = {"user": user.uid, "group": user.gid, "extra_groups": []}
+            as_user = user.popen_args()
         with open(directory / "pilot.log", "ab") as out:
             process = subprocess.Popen(argv, cwd=directory, env=env, stdin=subprocess.DEVNULL, stdout=out,
                                        stderr=subprocess.STDOUT, start_new_session=True, **as_user)
@@ -217,11 +212,37 @@ class LocalProvider(Provider):
         log.info("local pilot started", extra={"job_id": job_id, "pid": process.pid, "shape": shape.name})
         return job_id
 
-    def _pilot_user(self) -> PilotUser | None:
-        """``run_as`` when this server is root (created on first use), else None."""
-        if self._user is None and self.run_as and needs_pilot_user():
-            self._user = ensure_pilot_user(self.run_as)
-        return self._user
+    def _environment(self, job_id: str) -> dict[str, str]:
+        env = dict(os.environ)
+        for name in ("FRAZIL_TOKEN", "FRAZIL_TOKEN_FILE", "FRAZIL_URL"):  # its own token and server, never the operator's
+            env.pop(name, None)
+        env["FRAZIL_PROVIDER"] = self.name
+        env["FRAZIL_PROVIDER_JOB_ID"] = job_id
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+        return env
+
+    def _pilot_user(self, directory: Path, env: dict[str, str]) -> PilotUser | None:
+        """``run_as`` when this server is root (created on first use, checked once), else None.
+
+        A pilot user that cannot start the pilot here (the program or the data dir lies under
+        a directory private to root) would leave every task queued: pilots then run as this
+        server's user, and the reason stays in ``last_error`` for the dashboard."""
+        if not self.run_as or not needs_pilot_user() or self._user_checked:
+            return self._user
+        self._user_checked = True
+        user = ensure_pilot_user(self.run_as)
+        os.chmod(self.directory, 0o711)
+        user.give(directory)
+        problem = user.cannot_run(self.command, directory, env)
+        if problem:
+            os.chown(directory, os.geteuid(), os.getegid())
+            self.last_error = (f"local pilots run as root: {user.name} cannot start {self.command[0]} here "
+                               f"({problem}); make the program and {self.directory} reachable by "
+                               f"{user.name}, or set local_pilot_user = \"\" to silence this")
+            log.error("local pilots run as the server's user", extra={"error": self.last_error})
+            return None
+        self._user = user
+        return user
 
     def _note_exit(self, local: _Local, code: int) -> None:
         """Pilots that fail right after starting (bad token, wrong server URL,

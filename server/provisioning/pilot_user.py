@@ -17,6 +17,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 PILOT_USER_NAME = "frazil-pilot"
 
@@ -34,6 +35,23 @@ class PilotUser:
     def give(self, path: Path) -> None:
         """Make ``path`` this user's (the pilot's directory, its token file)."""
         os.chown(path, self.uid, self.gid)
+
+    def popen_args(self) -> dict[str, Any]:
+        return {"user": self.uid, "group": self.gid, "extra_groups": []}
+
+    def cannot_run(self, command: list[str], cwd: Path, env: dict[str, str]) -> str:
+        """'' when this user can start ``command --help`` in ``cwd``, else why not.
+
+        The program, its interpreter and the repository must be reachable by
+        the user (a checkout or a Python under root's 0700 home is not)."""
+        try:
+            done = subprocess.run([*command, "--help"], cwd=cwd, env=env, capture_output=True, text=True,
+                                  timeout=60, **self.popen_args())
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        if done.returncode != 0:
+            return (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1][:300]
+        return ""
 
 
 def needs_pilot_user() -> bool:

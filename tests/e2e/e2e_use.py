@@ -1,6 +1,8 @@
 """Second task: reads what the first task handed over. Job 7 uses too much
 memory on its first attempt (a resource failure that escalates its memory),
-job 13 fails like a broken physics module (a physics failure: no retry)."""
+job 13 fails like a broken physics module (a physics failure: no retry).
+Modules run sandboxed (nothing writable outside their work dir), so the
+attempt number is read from the work dir's name (``..._<attempt>``)."""
 import argparse
 import os
 import sys
@@ -17,9 +19,7 @@ second = open("gen2.txt").read()
 if f"job {args.job}\n" not in first or f"job {args.job}\n" not in second:
     sys.exit(f"wrong hand-off: {first!r} {second[:40]!r}")
 if args.job == 7:
-    marker = os.path.join(args.markers, "memory-7")
-    if not os.path.exists(marker):
-        open(marker, "w").close()
+    if os.getcwd().rsplit("_", 1)[-1] == "1":
         hog = []
         for _ in range(40):  # 1.2 GB in 30 MB steps, well over the 0.5 GB slot
             hog.append(bytearray(30_000_000))

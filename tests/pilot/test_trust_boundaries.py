@@ -196,7 +196,8 @@ def test_local_pilots_of_a_root_server_run_as_frazil_pilot(base: Path) -> None:
 
     script = base / "who.sh"
     # $4 is the --token-file path; the pilot writes into its own directory's parent only when allowed
-    script.write_text(f"#!/bin/sh\nid -u > \"$(dirname \"$4\")/who\"\nls -l \"$4\" >> \"$(dirname \"$4\")/who\"\n")
+    script.write_text("#!/bin/sh\n[ \"$1\" = --help ] && exit 0\n"
+                      "id -u > \"$(dirname \"$4\")/who\"\nls -l \"$4\" >> \"$(dirname \"$4\")/who\"\n")
     script.chmod(0o755)
     provider = LocalProvider(server_url="http://127.0.0.1:1", slots=Resources(cpu=1, memory=1, disk=1, time=0),
                              directory=base / "pilots", mint_token=lambda: "not-a-real-token",
@@ -217,4 +218,37 @@ def test_local_pilots_of_a_root_server_run_as_frazil_pilot(base: Path) -> None:
         assert "-rw------- 1 frazil-pilot" in marker.read_text()
     else:
         assert uid == os.geteuid()
+    asyncio.run(provider.close())
+
+
+def test_a_pilot_user_that_cannot_start_the_pilot_is_reported(base: Path, tmp_path: Path) -> None:
+    """As root, a pilot program the pilot user cannot reach (under root's private temp dir)
+    leaves pilots running as root and says why; as anyone else nothing changes."""
+    import asyncio
+
+    from common.resources import Resources
+    from server.provisioning.base import PilotShape
+    from server.provisioning.local import LocalProvider
+
+    script = tmp_path / "private.sh"  # pytest's tmp_path is private to the user running the tests
+    script.write_text("#!/bin/sh\n[ \"$1\" = --help ] && exit 0\nid -u > \"$(dirname \"$4\")/who\"\n")
+    script.chmod(0o755)
+    provider = LocalProvider(server_url="http://127.0.0.1:1", slots=Resources(cpu=1, memory=1, disk=1, time=0),
+                             directory=base / "pilots", mint_token=lambda: "not-a-real-token",
+                             command=[str(script)], run_as="frazil-pilot")
+
+    async def start() -> None:
+        await provider.submit(PilotShape(cpu=1, gpu=0, memory=0.5, disk=0.5, time=1, site="local"), 1)
+
+    asyncio.run(start())
+    [marker] = [p / "who" for p in (base / "pilots").iterdir()]
+    deadline = time.monotonic() + 20
+    while not marker.exists() or not marker.read_text().strip():
+        assert time.monotonic() < deadline, "the pilot command did not run"
+        time.sleep(0.05)
+    assert int(marker.read_text()) == os.geteuid()
+    if needs_pilot_user():
+        assert provider.last_error.startswith("local pilots run as root: frazil-pilot cannot start")
+    else:
+        assert provider.last_error == ""
     asyncio.run(provider.close())
