@@ -11,6 +11,7 @@ from typing import AsyncIterator, Awaitable, Callable, Sequence
 from aiohttp import web
 
 from common.version import __version__
+from server.auth.revocation import revocation_sync
 from server.api import (
     actions, config, credentials, dataset_task_actions, datasets, jobs, logs, misc, pilots, provenance, providers,
     scratch, task_actions, task_stats, tasks, users,
@@ -160,6 +161,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
     app[STORAGE_TOKENS] = StorageTokens(app[CIPHER], settings.storage_namespace, settings.token_clients)
     app[DEVICE_FLOWS] = DeviceFlows(settings.token_clients)
     app.cleanup_ctx.append(_store_context(store))
+    app.cleanup_ctx.append(revocation_sync)  # always: revoked tokens fail on every replica
     specs = []
     for table in routes:
         table.register(app)

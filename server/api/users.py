@@ -7,7 +7,8 @@ from server.api.errors import ApiError, not_found
 from server.api.params import json_reply
 from server.api.routing import ApiRoutes, caller
 from server.auth import ROLES, Identity, allowed
-from server.keys import BODY, STORE
+from server.auth.revocation import revoke, token_subject, user_subject
+from server.keys import BODY, STORE, TOKENS
 
 routes = ApiRoutes("users")
 ADMIN = {"admin"}
@@ -67,17 +68,38 @@ async def get_user(request: web.Request) -> web.Response:
     return json_reply(user.to_doc())
 
 
-@routes.put("/users/{username}", summary="create a user (priority 0.5)", roles=ADMIN)
+@routes.put("/users/{username}", summary="create a user (priority 0.5); a deleted user's name is usable again",
+            roles=ADMIN)
 async def create_user(request: web.Request) -> web.Response:
-    user = await request.app[STORE].create_user(request.match_info["username"])
+    store, username = request.app[STORE], request.match_info["username"]
+    user = await store.create_user(username)
+    if any(r.subject == user_subject(username) and r.deleted for r in await store.list_revocations()):
+        # re-created: new tokens work again; those from before stay revoked
+        await revoke(store, request.app[TOKENS], user_subject(username), deleted=False)
     return json_reply(user.to_doc(), status=201)
 
 
-@routes.delete("/users/{username}", summary="delete a user", roles=ADMIN)
+@routes.delete("/users/{username}", summary="delete a user: every token of that name fails at once (401)",
+               roles=ADMIN)
 async def delete_user(request: web.Request) -> web.Response:
-    if not await request.app[STORE].delete_user(request.match_info["username"]):
-        raise not_found("user not found")
-    return json_reply({})
+    """Tokens are minted without a user record, so the name is marked deleted
+    (and its tokens revoked) whether or not the store has a record of it."""
+    store, username = request.app[STORE], request.match_info["username"]
+    await revoke(store, request.app[TOKENS], user_subject(username), deleted=True)
+    existed = await store.delete_user(username)
+    return json_reply({"deleted": existed, "revoked": True})
+
+
+@routes.post("/users/{username}/revoke_tokens",
+             summary="revoke the user's tokens issued until now (401 at once; new tokens work)", roles=ADMIN,
+             body={"type": "object", "additionalProperties": False,
+                   "properties": {"token_id": {"type": "string", "minLength": 1, "maxLength": 64}}})
+async def revoke_tokens(request: web.Request) -> web.Response:
+    """Body ``{"token_id": ID}`` revokes that one token instead."""
+    store, token_id = request.app[STORE], request[BODY].get("token_id")
+    subject = token_subject(token_id) if token_id else user_subject(request.match_info["username"])
+    revocation = await revoke(store, request.app[TOKENS], subject)
+    return json_reply({"subject": revocation.subject, "revoked_at": revocation.revoked_at})
 
 
 @routes.put("/users/{username}/priority", summary="set a user's priority (0..1)", roles=ADMIN, body=PRIORITY_BODY)

@@ -14,8 +14,12 @@ from typing import Any
 from rest_tools.utils.auth import Auth, OpenIDAuth
 
 from server.auth.identity import ROLES, Identity, identity_from_claims
+from server.store.records import Revocation
 
 DEFAULT_EXPIRATION = 365 * 24 * 3600
+LEEWAY_SECONDS = 5.0
+"""Clock leeway for ``exp``/``nbf``/``iat`` (the library's default is 60 s:
+an expired token would live a minute longer)."""
 
 
 class TokenError(Exception):
@@ -45,12 +49,17 @@ class TokenAuthority:
     CACHE_SECONDS = 60.0
 
     def __init__(self, secret: str, *, issuer: str = "frazil", openid_url: str = "", audience: str = ""):
-        self.local = Auth(secret, issuer=issuer, algorithm="HS512", expiration=DEFAULT_EXPIRATION)
-        self.openid = OpenIDAuth(openid_url, audience=audience or None) if openid_url else None
+        self.local = Auth(secret, issuer=issuer, algorithm="HS512", expiration=DEFAULT_EXPIRATION,
+                          leeway=LEEWAY_SECONDS)
+        self.openid = (OpenIDAuth(openid_url, audience=audience or None, leeway=LEEWAY_SECONDS)
+                       if openid_url else None)
         # Pilots send the same token with every claim and report; checking its
         # signature each time is a measurable part of the claim path. A checked
-        # token is remembered until it expires, at most CACHE_SECONDS.
-        self._cache: dict[str, tuple[float, Identity]] = {}
+        # token is remembered until it expires, at most CACHE_SECONDS — with
+        # its issue time and id, so a revocation (checked on EVERY call, from
+        # memory) beats the cache.
+        self._cache: dict[str, tuple[float, Identity, float, str]] = {}
+        self._revoked: dict[str, Revocation] = {}
 
     def create(self, username: str, role: str = "user", groups: list[str] | tuple[str, ...] = (),
                expiration: int | None = None) -> str:
@@ -58,21 +67,54 @@ class TokenAuthority:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
         if not username or not username.strip():
             raise ValueError("a token needs a user name")
-        payload: dict[str, Any] = {"role": role, "groups": sorted(set(groups)), "preferred_username": username}
+        payload: dict[str, Any] = {"role": role, "groups": sorted(set(groups)), "preferred_username": username,
+                                   "jti": secrets.token_hex(8)}  # the token id `frazil token revoke --token-id` names
         return self.local.create_token(username, expiration=expiration, payload=payload)
 
     def identify(self, token: str) -> Identity:
         cached = self._cache.get(token)
         now = time.time()
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        identity, expires = self._validate(token)
-        if len(self._cache) >= self.CACHE_SIZE:
-            self._cache.clear()
-        self._cache[token] = (min(expires, now + self.CACHE_SECONDS), identity)
-        return identity
+        if cached is None or cached[0] <= now:
+            identity, expires, issued, token_id = self._validate(token)
+            if len(self._cache) >= self.CACHE_SIZE:
+                self._cache.clear()
+            cached = self._cache[token] = (min(expires, now + self.CACHE_SECONDS), identity, issued, token_id)
+        self._check_revoked(cached[1], cached[2], cached[3])
+        return cached[1]
 
-    def _validate(self, token: str) -> tuple[Identity, float]:
+    def set_revocations(self, revocations: list[Revocation]) -> None:
+        """The store's revocations (every replica reloads them every second)."""
+        self._revoked = {r.subject: r for r in revocations}
+
+    def revoke(self, revocation: Revocation) -> None:
+        """Apply one revocation here at once (this replica made it)."""
+        known = self._revoked.get(revocation.subject)
+        at = max(revocation.revoked_at, known.revoked_at) if known else revocation.revoked_at
+        self._revoked[revocation.subject] = Revocation(revocation.subject, at, revocation.deleted)
+
+    def user_revoked(self, username: str, issued: float) -> str | None:
+        """Why a credential of ``username`` issued at ``issued`` (a token, a
+        website session) no longer counts; None while it does."""
+        user = self._revoked.get(f"user:{username}")
+        if user is None:
+            return None
+        if user.deleted:
+            return f"user {username!r} was deleted"
+        if issued <= user.revoked_at:
+            when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(user.revoked_at))
+            return f"token revoked: the tokens of {username!r} issued up to {when} were revoked"
+        return None
+
+    def _check_revoked(self, identity: Identity, issued: float, token_id: str) -> None:
+        if not self._revoked:
+            return
+        reason = self.user_revoked(identity.username, issued)
+        if reason:
+            raise TokenError(reason)
+        if token_id and f"token:{token_id}" in self._revoked:
+            raise TokenError(f"token revoked (token id {token_id})")
+
+    def _validate(self, token: str) -> tuple[Identity, float, float, str]:
         errors = []
         for validator in (self.local, self.openid):
             if validator is None:
@@ -84,7 +126,8 @@ class TokenAuthority:
                 continue
             try:
                 expires = float(claims.get("exp", 0) or 0)
-                return identity_from_claims(claims), expires
+                issued = float(claims.get("iat", 0) or 0)
+                return identity_from_claims(claims), expires, issued, str(claims.get("jti") or "")
             except (TypeError, ValueError) as exc:
                 raise TokenError(str(exc)) from None
         raise TokenError(f"invalid token: {errors[0] if errors else 'no validator'}")

@@ -25,7 +25,7 @@ from .records import (
     Dataset, DatasetFile,
     DatasetRights, FailureClass, Group, HeartbeatReply, Job, Log, NewDataset, NewJob, NewLog,
     NewPilot, NewTask, OutputFile, Outcome, Pilot, ProvenanceRecord, QueueClass, ReportOutcome,
-    RetryPolicy, ScratchFile, Task, TaskStat, Usage, User, new_id, nowstr,
+    RetryPolicy, ScratchFile, Task, TaskStat, Usage, User, Revocation, new_id, nowstr,
 )
 
 DEFAULT_URL = "sqlite:///./frazil-data/frazil.db"
@@ -39,7 +39,7 @@ __all__ = [
     "DatasetFile", "DatasetRights", "FailureClass", "Group", "HeartbeatReply", "Job", "Log",
     "NewDataset", "NewJob", "NewLog", "NewPilot", "NewTask", "OutputFile", "Outcome", "Pilot",
     "ProvenanceRecord", "QueueClass", "ReportOutcome", "RetryPolicy", "ScratchFile", "Task",
-    "TaskStat", "Usage", "User", "new_id", "nowstr", "Credential",
+    "TaskStat", "Usage", "User", "Revocation", "new_id", "nowstr", "Credential",
 ]
 
 

@@ -22,7 +22,7 @@ from aiohttp import web
 
 from server.auth import may
 from server.errors import status_of
-from server.keys import ACTION_WORKER, SETTINGS, STORE
+from server.keys import ACTION_WORKER, SETTINGS, STORE, TOKENS
 from server.scheduling.action_worker import queue_action as queue
 from server.scheduling.datasets import dataset_by_key
 from server.store import ActionMessage, Dataset
@@ -108,7 +108,10 @@ async def snapshots_ctx(app: web.Application) -> AsyncIterator[None]:
 def current_session(request: web.Request) -> Session | None:
     if SESSION not in request:
         cookie = request.cookies.get(COOKIE)
-        request[SESSION] = state(request.app).codec.decode(cookie) if cookie else None
+        session = state(request.app).codec.decode(cookie) if cookie else None
+        if session is not None and request.app[TOKENS].user_revoked(session.username, session.issued):
+            session = None  # the user's tokens were revoked (or the user deleted) since this login
+        request[SESSION] = session
     return request[SESSION]
 
 

@@ -34,6 +34,8 @@ class Session:
     """Epoch seconds."""
     nonce: str
     """Random per login; the CSRF token is an HMAC of it."""
+    issued: float = 0.0
+    """Epoch seconds of the login: a revocation of the user's tokens ends older sessions."""
 
     @property
     def identity(self) -> Identity:
@@ -70,11 +72,11 @@ class SessionCodec:
         if token_expires is not None:
             expires = min(expires, token_expires)
         return Session(identity.username, identity.role, tuple(sorted(identity.groups)), expires,
-                       secrets.token_urlsafe(16))
+                       secrets.token_urlsafe(16), now)
 
     def encode(self, session: Session) -> str:
         payload = json.dumps({"u": session.username, "r": session.role, "g": list(session.groups),
-                              "e": session.expires, "n": session.nonce}, separators=(",", ":")).encode()
+                              "e": session.expires, "n": session.nonce, "i": session.issued}, separators=(",", ":")).encode()
         body = _b64(payload)
         return f"{body}.{_b64(hmac.new(self.key, body.encode(), hashlib.sha256).digest())}"
 
@@ -87,7 +89,7 @@ class SessionCodec:
         try:
             data = json.loads(_unb64(body))
             session = Session(str(data["u"]), str(data["r"]), tuple(str(g) for g in data["g"]),
-                              float(data["e"]), str(data["n"]))
+                              float(data["e"]), str(data["n"]), float(data.get("i", 0.0)))
         except (binascii.Error, ValueError, KeyError, TypeError):
             return None
         if session.expires <= (time.time() if now is None else now):

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from server.store import ConflictError, DatasetRights, InvalidArgumentError, NewPilot, Store, Usage, User
+from server.store import ConflictError, DatasetRights, InvalidArgumentError, NewPilot, Revocation, Store, Usage, User
 
 
 async def test_pilots(store: Store) -> None:
@@ -96,3 +96,15 @@ async def test_loop_leases(store: Store) -> None:
     assert await store.acquire_lease("materialize", winner, 30)
     with pytest.raises(InvalidArgumentError):
         await store.acquire_lease("x", "y", 0)
+
+
+async def test_token_revocations(store: Store) -> None:
+    """One row per subject; the time only moves forward; ``deleted`` None keeps the mark."""
+    assert await store.list_revocations() == []
+    await store.revoke_tokens("user:bob", 100.0, True)
+    await store.revoke_tokens("user:bob", 50.0)  # an older time (another replica's clock) never moves it back
+    await store.revoke_tokens("token:abc", 10.0)
+    found = {r.subject: r for r in await store.list_revocations()}
+    assert found == {"user:bob": Revocation("user:bob", 100.0, True), "token:abc": Revocation("token:abc", 10.0, False)}
+    await store.revoke_tokens("user:bob", 200.0, False)
+    assert Revocation("user:bob", 200.0, False) in await store.list_revocations()

@@ -8,7 +8,7 @@ from pymongo.errors import DuplicateKeyError
 
 from .. import checks
 from ..interface import ConflictError
-from ..records import Group, Usage, User, new_id
+from ..records import Group, Revocation, Usage, User, new_id
 from .base import MongoBase
 from .docs import user_from
 
@@ -82,6 +82,20 @@ class AccountsMixin(MongoBase):
     async def list_usage(self) -> list[Usage]:
         docs = await self._usage.find({}).sort([("kind", 1), ("name", 1)]).to_list()
         return [Usage(kind=d["kind"], name=d["name"], core_hours=d["core_hours"]) for d in docs]
+
+    # ------------------------------------------------------------ token revocations
+
+    async def revoke_tokens(self, subject: str, revoked_at: float, deleted: bool | None = None) -> None:
+        update: dict = {"$max": {"revoked_at": float(revoked_at)}}
+        if deleted is not None:
+            update["$set"] = {"deleted": bool(deleted)}
+        else:
+            update["$setOnInsert"] = {"deleted": False}
+        await self._revocations.update_one({"_id": subject}, update, upsert=True)
+
+    async def list_revocations(self) -> list[Revocation]:
+        docs = await self._revocations.find({}).to_list()
+        return [Revocation(d["_id"], float(d["revoked_at"]), bool(d.get("deleted"))) for d in docs]
 
     # ------------------------------------------------------------ loop leases
 

@@ -55,6 +55,7 @@ class MongoBase:
         self._groups: AsyncCollection[Doc] = c(schema.GROUPS)
         self._usage: AsyncCollection[Doc] = c(schema.USAGE)
         self._leases: AsyncCollection[Doc] = c(schema.LEASES)
+        self._revocations: AsyncCollection[Doc] = c(schema.REVOCATIONS)
         self._scratch: AsyncCollection[Doc] = c(schema.SCRATCH)
         self._actions: AsyncCollection[Doc] = c(schema.ACTIONS)
 

@@ -12,7 +12,7 @@ them all.
 """
 from __future__ import annotations
 
-from .accounts import DatasetRights, Group, Usage, User
+from .accounts import DatasetRights, Group, Revocation, Usage, User
 from .actions import ACTION_STATUSES, ActionMessage
 from .attempts import Attempt, AttemptResult, FailureClass, OutputFile, ProvenanceRecord
 from .base import TIME_FORMAT, JsonDict, as_doc, new_id, nowstr
@@ -28,5 +28,5 @@ __all__ = [
     "ConfigVersion", "Dataset", "DatasetFile", "DatasetRights", "FailureClass", "Group", "HeartbeatReply",
     "Job", "JsonDict", "Log", "NewDataset", "NewJob", "NewLog", "NewPilot", "NewTask", "Outcome",
     "OutputFile", "Pilot", "ProvenanceRecord", "QueueClass", "ReportOutcome", "RetryPolicy", "ScratchFile",
-    "TIME_FORMAT", "Task", "TaskStat", "Usage", "User", "as_doc", "new_id", "nowstr",
+    "TIME_FORMAT", "Task", "TaskStat", "Usage", "User", "Revocation", "as_doc", "new_id", "nowstr",
 ]

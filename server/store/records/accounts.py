@@ -27,6 +27,17 @@ class User:
 
 
 @dataclass
+class Revocation:
+    """Tokens of ``subject`` ("user:NAME" or "token:ID") issued at or before
+    ``revoked_at`` (epoch seconds) are refused; while ``deleted``, every token
+    of that user is (a deleted user is not re-created by their next request)."""
+
+    subject: str
+    revoked_at: float
+    deleted: bool = False
+
+
+@dataclass
 class Group:
     name: str
     priority: float = 0.5

@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 from typing import Sequence
 
-from ..records import DatasetRights, Group, Usage, User
+from ..records import DatasetRights, Group, Revocation, Usage, User
 
 
 class AccountsRole(abc.ABC):
@@ -37,6 +37,16 @@ class AccountsRole(abc.ABC):
 
     @abc.abstractmethod
     async def delete_user(self, username: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def revoke_tokens(self, subject: str, revoked_at: float, deleted: bool | None = None) -> None:
+        """Record (or move forward) a revocation of ``subject``'s tokens; ``deleted``
+        None keeps the deleted mark as it is. Kept in the store so every
+        replica refuses the tokens."""
+
+    @abc.abstractmethod
+    async def list_revocations(self) -> list[Revocation]:
+        """Every revocation (one per revoked user or token id)."""
 
     @abc.abstractmethod
     async def create_group(self, name: str, priority: float = 0.5) -> Group:

@@ -5,7 +5,7 @@ import sqlite3
 
 from .. import checks
 from ..interface import ConflictError
-from ..records import Group, Usage, User, new_id
+from ..records import Group, Revocation, Usage, User, new_id
 from .base import SQLiteBase
 from .rows import to_user
 
@@ -48,6 +48,18 @@ class AccountsMixin(SQLiteBase):
     async def delete_user(self, username: str) -> bool:
         return await self.db.write(lambda conn: conn.execute(
             "DELETE FROM users WHERE username = ?", (username,)).rowcount > 0)
+
+    async def revoke_tokens(self, subject: str, revoked_at: float, deleted: bool | None = None) -> None:
+        await self.db.write(lambda conn: conn.execute(
+            """INSERT INTO revocations (subject, revoked_at, deleted) VALUES (?, ?, ?)
+               ON CONFLICT(subject) DO UPDATE SET revoked_at = max(revoked_at, excluded.revoked_at),
+                   deleted = CASE WHEN ? IS NULL THEN deleted ELSE excluded.deleted END""",
+            (subject, float(revoked_at), int(bool(deleted)), deleted)))
+
+    async def list_revocations(self) -> list[Revocation]:
+        rows = await self.db.read(lambda conn: conn.execute(
+            "SELECT subject, revoked_at, deleted FROM revocations").fetchall())
+        return [Revocation(r[0], r[1], bool(r[2])) for r in rows]
 
     async def create_group(self, name: str, priority: float = 0.5) -> Group:
         group = Group(name, checks.priority(priority))

@@ -424,8 +424,18 @@ def _migrate_6(conn: sqlite3.Connection) -> None:
     conn.execute(f"UPDATE tasks SET prio_offset = coalesce({OFFSET_SQL}, {NO_PRIORITY_OFFSET})")
 
 
+REVOCATIONS_DDL = """
+CREATE TABLE revocations (subject TEXT PRIMARY KEY, revoked_at REAL NOT NULL, deleted INTEGER NOT NULL DEFAULT 0)
+WITHOUT ROWID;
+"""
+
+
+def _migrate_revocations(conn: sqlite3.Connection) -> None:
+    run_ddl(conn, REVOCATIONS_DDL)
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1, _migrate_2, _migrate_3, _migrate_4,
-                                                          _migrate_credentials, _migrate_6]
+                                                          _migrate_credentials, _migrate_6, _migrate_revocations]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
