@@ -129,7 +129,7 @@ class LocalProvider(Provider):
             if not shape.fits_in(self.free()):
                 break  # the slots are full: the demand loop tries again next round
             try:
-                started.append(self._start(shape))
+                started.append(await asyncio.to_thread(self._start, shape))  # files and fork: off the event loop
             except PilotUserError as exc:  # nothing can start: say why on the dashboard
                 self.last_error = str(exc)
                 log.error("local pilot not started", extra={"error": self.last_error})
