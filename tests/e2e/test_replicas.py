@@ -156,6 +156,7 @@ def test_loops_on_one_replica_failover_after_kill_9_and_every_task_complete_once
         time.sleep(0.5)
     takeover = time.monotonic() - killed_at
     assert takeover <= LOOP_LEASE_SECONDS + 5, takeover  # within one lease (plus a loop interval or so)
+    print(f"loops moved to the surviving replica {takeover:.1f} s after kill -9")
     # the lost pilots' tasks come back (lease 10 s) and the survivor's pilots finish everything
     deadline = time.monotonic() + 150
     while True:
