@@ -51,10 +51,18 @@ def clean(slurm):  # noqa: F811
 async def test_a_job_array_runs_pilots_of_the_shape_and_scancel_ends_them(tmp_path, slurm, clean, use_json):  # noqa: F811
     provider = make(tmp_path, slurm, json=use_json)
     shape = PilotShape(cpu=2, memory=1.5, disk=3, time=2.0, site="")
-    ids = await provider.submit(shape, 3)
-    assert len(ids) == 3 and len({i.split("_")[0] for i in ids}) == 1  # one sbatch, one array
+    ids = await provider.submit(shape, 5)
+    assert len(ids) == 5 and len({i.split("_")[0] for i in ids}) == 1  # one sbatch, one array
+    # the node's 8 CPUs hold four 2-CPU pilots; the fifth waits (squeue shows it as the array's rest)
+    deadline = time.monotonic() + 30
+    while (await provider.status(ids)) != {**{i: JobState.RUNNING for i in ids[:4]}, ids[4]: JobState.PENDING}:
+        assert time.monotonic() < deadline, await provider.status(ids)
+        await asyncio.sleep(0.3)
+    assert (provider.counts().running, provider.counts().idle) == (4, 1)
+    assert await provider.cancel([ids[4]], "idle surplus") == [ids[4]]
+    ids = ids[:4]
     states = await until(provider, ids, {JobState.RUNNING})
-    assert set(states) == set(ids) and provider.counts().running == 3
+    assert set(states) == set(ids) and provider.counts().running == 4
     [directory] = [p for p in (tmp_path / "slurm").iterdir() if p.is_dir()]
     assert stat.S_IMODE((directory / "frazil.token").stat().st_mode) == 0o600
     for _ in range(100):
@@ -75,7 +83,7 @@ async def test_a_job_array_runs_pilots_of_the_shape_and_scancel_ends_them(tmp_pa
     assert await provider.cancel(ids[:2], "idle surplus") == ids[:2]
     assert await until(provider, ids[:2], {JobState.CANCELLED}) == {i: JobState.CANCELLED for i in ids[:2]}
     assert (await provider.status([ids[2]]))[ids[2]] == JobState.RUNNING
-    assert provider.counts().ended == {"cancelled": 2}
+    assert provider.counts().ended == {"cancelled": 3}
 
 
 async def test_ended_jobs_are_read_from_the_job_completion_file(tmp_path, slurm, clean):  # noqa: F811
