@@ -17,7 +17,7 @@ from server.errors import Refused
 from server.federation.claim import pelican_claim_fields
 from server.scheduling.pilots import revive
 from server.settings import Settings
-from server.store import ClaimedTask, ClaimRequest, Dataset, InvalidArgumentError, Store, Task
+from server.store import ClaimedTask, ClaimRequest, Dataset, InvalidArgumentError, Pilot, Store, Task
 
 
 class TokenBucket:
@@ -57,9 +57,11 @@ class ClaimCache:
     and re-serialise the config each time (it is kept as JSON text); dataset
     fields a pilot needs (number, jobs_submitted, debug) are cached for a few
     seconds only, as jobs_submitted may grow; a claimed task is remembered
-    until its report, which then need not read it back."""
+    until its report, which then need not read it back; an active pilot's
+    record is read at most once a second."""
 
-    def __init__(self, max_configs: int = 256, dataset_ttl: float = 5.0, max_claimed: int = 20_000):
+    def __init__(self, max_configs: int = 256, dataset_ttl: float = 5.0, max_claimed: int = 20_000,
+                 pilot_ttl: float = 1.0):
         self.max_configs = max_configs
         self.dataset_ttl = dataset_ttl
         self._configs: OrderedDict[tuple[str, int], str] = OrderedDict()
@@ -67,6 +69,27 @@ class ClaimCache:
         self._datasets: dict[str, tuple[float, Dataset | None]] = {}
         self._claimed: OrderedDict[tuple[str, str], Task] = OrderedDict()
         self.max_claimed = max_claimed
+        self.pilot_ttl = pilot_ttl
+        self._pilots: dict[str, tuple[float, Pilot]] = {}
+
+    async def pilot(self, store: Store, pilot_id: str) -> Pilot | None:
+        """The claiming pilot's record. An active pilot that is not draining is
+        read again at most once a ``pilot_ttl`` (a second): a claim is the most
+        frequent call and a pilot's standing and defaults rarely change, so a
+        drain or a deletion takes effect within that second. Any other pilot
+        (unknown, lost, exited, draining) is read every time."""
+        now = time.monotonic()
+        cached = self._pilots.get(pilot_id)
+        if cached is not None and now - cached[0] < self.pilot_ttl:
+            return cached[1]
+        pilot = await store.get_pilot(pilot_id)
+        if pilot is None or pilot.state != "active" or pilot.drain:
+            self._pilots.pop(pilot_id, None)
+            return pilot
+        if len(self._pilots) > 100_000:
+            self._pilots.clear()
+        self._pilots[pilot_id] = (now, pilot)
+        return pilot
 
     def remember(self, claimed: ClaimedTask) -> None:
         """The task as this claim handed it out, for its report (bounded: the
@@ -188,7 +211,7 @@ async def claim(store: Store, settings: Settings, limiter: TokenBucket, cache: C
         free = Resources(**asked.resources.to_json())
     except (TypeError, ValueError) as exc:
         raise InvalidArgumentError(f"key 'resources': {exc}") from None
-    pilot = await store.get_pilot(pilot_id)
+    pilot = await cache.pilot(store, pilot_id)
     if pilot is None:
         raise Refused(404, f"unknown pilot_id {pilot_id!r}: register with POST /pilots first",
                       reason=Reason.UNKNOWN_PILOT)

@@ -183,8 +183,11 @@ async def cleanup_job_scratch(store: Store, settings: Settings, dataset_id: str,
     abandoned partial uploads); returns how many recorded files went."""
     root = scratch_root(settings)
     job_dir = root / dataset_id / str(job_index)
-    # most jobs never use the scratch store: a read (not a write) finds that out
-    if not await store.list_scratch_files(dataset_id, job_index) and not job_dir.exists():
+    # Most jobs never use the scratch store, and this runs after every job
+    # that completes: a file is recorded only after it was renamed into its
+    # job's folder, so a job without a folder has nothing to clean (a stat,
+    # not a store read, finds that out).
+    if not job_dir.exists():
         return 0
     records = await store.delete_scratch_files(dataset_id, job_index)
 

@@ -138,15 +138,20 @@ async def test_deleting_a_pilot_returns_its_tasks_at_once(server):
 
 
 async def test_drain_stops_claims(server):
-    await make_dataset(server.store)
+    """The claim path reads an active pilot's record at most once a
+    ``pilot_ttl``: a drain stops its claims within that time."""
+    await make_dataset(server.store, jobs=2)
+    server.app[CLAIM_CACHE].pilot_ttl = 0.2
     admin = server.rest(server.token("root", role="admin", groups=["admin"]))
     rc = server.rest(server.token("pilot-1", role="system"))
     pilot_id = await register(rc)
+    await claim(rc, pilot_id)  # the pilot's record is now cached
     await admin.request("PATCH", f"/pilots/{pilot_id}", {"drain": True})
     assert (await rc.request("PATCH", f"/pilots/{pilot_id}", {}))["drain"] is True
+    await asyncio.sleep(0.3)
     with pytest.raises(requests.HTTPError) as err:
         await claim(rc, pilot_id)
-    assert err.value.response.status_code == 404 and "draining" in err.value.response.json()["error"]
+    assert err.value.response.status_code == 404 and err.value.response.json()["reason"] == "draining"
     listed = await admin.request("GET", "/pilots", {"state": "active"})
     assert list(listed) == [pilot_id]
 
