@@ -87,11 +87,11 @@ def check(spec: Wire, value: Any, where: str) -> Any:
                 kind == "integer" and not isinstance(value, int)):
             raise ProtocolError(f"key {where!r}: {value!r:.80} is not of type {kind!r}")
         if isinstance(value, float) and not math.isfinite(value):  # JSON parsers accept NaN
-            raise ProtocolError(f"key {where!r}: {value} is not a number")
+            raise ProtocolError(f"key {where!r}: {value!r:.80} is not a number")
         if spec.minimum is not None and value < spec.minimum:
-            raise ProtocolError(f"key {where!r}: {value} is less than the minimum of {spec.minimum:g}")
+            raise ProtocolError(f"key {where!r}: {value!r:.80} is less than the minimum of {spec.minimum:g}")
         if spec.maximum is not None and value > spec.maximum:
-            raise ProtocolError(f"key {where!r}: {value} is greater than the maximum of {spec.maximum:g}")
+            raise ProtocolError(f"key {where!r}: {value!r:.80} is greater than the maximum of {spec.maximum:g}")
         return value
     if kind == "boolean":
         if not isinstance(value, bool):

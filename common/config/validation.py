@@ -15,6 +15,8 @@ from typing import Any
 
 from jsonschema.exceptions import ValidationError, best_match
 
+from common.json_input import clip, shorten_message
+
 from .errors import ConfigError, ConfigProblem, format_path
 from .schema import schema_version, validator
 
@@ -36,7 +38,8 @@ def _message(error: ValidationError) -> str:
     schema = error.schema
     if isinstance(schema, dict) and isinstance(schema.get("error_msg"), str):
         return schema["error_msg"]
-    return error.message.split("\n", 1)[0]
+    # jsonschema quotes the value ("'xxx…' is too long"): a short prefix of it only
+    return clip(shorten_message(error.message, error.instance).split("\n", 1)[0])
 
 
 def problem_from_error(error: ValidationError) -> ConfigProblem:

@@ -9,7 +9,14 @@ from aiohttp import web
 from common.protocol import Reason
 
 
+MAX_ERROR_CHARS = 20_000
+"""A last guard: messages quote values shortened (common.json_input.echo),
+but a list of problems is never let grow past this either."""
+
+
 def _body(status: int, message: str, reason: Reason | None) -> str:
+    if len(message) > MAX_ERROR_CHARS:
+        message = f"{message[:MAX_ERROR_CHARS]}… (error text cut at {MAX_ERROR_CHARS} characters)"
     doc: dict[str, object] = {"code": status, "error": message}
     if reason is not None:
         doc["reason"] = reason.value

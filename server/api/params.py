@@ -6,6 +6,7 @@ from typing import Any, Iterable
 
 from aiohttp import web
 
+from common import json_input
 from server.api.errors import bad_request
 from server.store import InvalidQuery, ListOptions
 
@@ -95,11 +96,9 @@ async def json_body(request: web.Request, *, required: bool = True) -> Any:
             raise bad_request("request body must be a JSON document")
         return {}
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise bad_request(f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    except RecursionError:
-        raise bad_request("request body is nested too deeply") from None
+        document = json_input.loads(text)
+    except json_input.JsonInputError as exc:
+        raise bad_request(str(exc)) from None
     try:
         # JSON may carry lone surrogates ("\ud800") that no store can keep as UTF-8.
         json.dumps(document, ensure_ascii=False).encode("utf-8")

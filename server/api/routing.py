@@ -17,6 +17,7 @@ from typing import Any, Awaitable, Callable
 import jsonschema
 from aiohttp import web
 
+from common.json_input import clip, shorten_message
 from common.wire import Message, ProtocolError, json_schema
 from server.api.errors import ApiError, bad_request, forbidden
 from server.api.params import json_body
@@ -173,6 +174,7 @@ def first_problem(validator: jsonschema.Draft202012Validator, document: Any) -> 
     if not errors:
         return None
     error = errors[0]
+    error.message = clip(shorten_message(error.message, error.instance))  # quotes values: never all of them
     where = "".join(f"[{p!r}]" if isinstance(p, str) else f"[{p}]" for p in error.path)
     if error.validator == "required":
         missing = re.search(r"'([^']+)' is a required property", error.message)

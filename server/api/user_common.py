@@ -15,6 +15,7 @@ import jsonschema
 from aiohttp import web
 
 from common import states
+from common.json_input import echo
 from server.api.errors import bad_request
 from server.api.params import json_body
 from server.api.routing import caller, first_problem
@@ -52,7 +53,7 @@ def check_status_name(kind: str, status: str) -> str:
 def finite(value: Any, name: str) -> float:
     """JSON numbers can be NaN/Infinity through Python's parser; no field may hold them."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise bad_request(f"key {name!r}: {value!r} is not a finite number")
+        raise bad_request(f"key {name!r}: {echo(value)} is not a finite number")
     return float(value)
 
 

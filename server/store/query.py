@@ -111,8 +111,8 @@ def decode_cursor(cursor: str, width: int) -> list[Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
-        raise InvalidQuery(f"invalid cursor {cursor!r}: not produced by this server") from exc
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
+        raise InvalidQuery(f"invalid cursor {cursor[:80]!r}: not produced by this server") from None
     if not isinstance(values, list) or len(values) != width:
         raise InvalidQuery(f"invalid cursor {cursor!r}: it belongs to a listing with another sort")
     return values

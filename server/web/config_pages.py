@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 from aiohttp import web
 
+from common import json_input
 from common.config import ConfigProblem
 from common.plan import check_submission
 from server.errors import ActionInputError
@@ -37,9 +38,9 @@ SCHEMAS = {"dataset.schema.json": "dataset_v3.2.schema.json", "dataset_v3.1.sche
 
 def _parse_config(text: str, errors: dict[str, str]) -> dict[str, Any] | None:
     try:
-        config = json.loads(text)
-    except json.JSONDecodeError as exc:
-        errors["config"] = f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        config = json_input.loads(text, what="the config")
+    except json_input.JsonInputError as exc:
+        errors["config"] = str(exc)
         return None
     if not isinstance(config, dict):
         errors["config"] = f"the config must be a JSON object, got {type(config).__name__}"

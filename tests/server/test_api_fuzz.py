@@ -142,3 +142,38 @@ def test_no_input_makes_a_5xx(fuzz_server, data):
         assert response.headers["Content-Type"].startswith("application/json")
         # IceProd's shape; "reason" (common.protocol.Reason) on the errors a pilot acts on
         assert {"code", "error"} <= set(response.json()) <= {"code", "error", "reason"} and response.json()["error"]
+
+
+HOSTILE_BODIES = {
+    "a 5000-digit integer": '{"a": ' + "7" * 5000 + "}",
+    "a 4000-digit integer": '{"a": ' + "7" * 4000 + "}",
+    "nesting past the recursion limit": "[" * 100_000 + "]" * 100_000,
+    "nesting under the recursion limit": '{"a": ' + "[" * 900 + "]" * 900 + "}",
+    "a config string with a 5000-digit integer": json.dumps({"config": '{"tasks": ' + "7" * 5000 + "}",
+                                                            "jobs_submitted": 1, "dataset_id": "x"}),
+    "a deeply nested config string": json.dumps({"config": '{"tasks": ' + "[" * 50_000 + "]" * 50_000 + "}",
+                                                "jobs_submitted": 1, "dataset_id": "x"}),
+    "a deep config object": json.dumps({"config": json.dumps({"version": 3.2, "tasks": [{"name": "a", "trays": [
+        {"modules": [{"src": "x.py", "args": "", "parameters": {"p": json.loads("[" * 500 + "]" * 500)}}]}]}]}),
+        "jobs_submitted": 1, "dataset_id": "x"}),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_BODIES))
+def test_hostile_bodies_are_4xx_on_every_route(fuzz_server, kind):
+    """Every route that takes a body, with bodies Python's json turns into
+    exceptions (int digit limit, RecursionError) or that are deep enough to
+    break whatever walks them next: a 4xx, never a 5xx."""
+    body = HOSTILE_BODIES[kind]
+    failures = []
+    for spec in fuzz_server.specs:
+        if spec.method not in {"POST", "PUT", "PATCH"}:
+            continue
+        token = fuzz_server.pilot if spec.pilot and "admin" not in spec.roles else fuzz_server.admin
+        path = spec.path.replace("{action}", "submit")
+        response = fuzz_server.http.request(spec.method, _url(fuzz_server, path, "nonexistent"), data=body,
+                                            headers={"Authorization": f"Bearer {token}",
+                                                     "Content-Type": "application/json"}, timeout=60)
+        if response.status_code >= 500 or len(response.content) > 2000:
+            failures.append(f"{spec.method} {path}: {response.status_code} {response.text[:200]}")
+    assert not failures, "\n".join(failures)

@@ -10,11 +10,11 @@ runs later in the action worker and returns payload keys to record
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Sequence
 
+from common import json_input
 from server.auth import Identity, may
 from server.errors import ActionForbidden, ActionInputError
 from server.settings import Settings
@@ -63,7 +63,8 @@ def check_keys(payload: Any, allowed_keys: Sequence[str], required: Sequence[str
         raise ActionInputError(f"payload must be a JSON object, got {type(payload).__name__}")
     unknown = sorted(set(payload) - set(allowed_keys))
     if unknown:
-        raise ActionInputError(f"invalid keys found: {', '.join(unknown)} (allowed: {', '.join(allowed_keys)})")
+        raise ActionInputError(json_input.clip(f"invalid keys found: {', '.join(json_input.echo(k)[1:-1] for k in unknown)}"
+                                               f" (allowed: {', '.join(allowed_keys)})"))
     for key in required:
         if key not in payload or payload[key] is None:
             raise ActionInputError(f"missing key: {key}")
@@ -89,9 +90,9 @@ def get_int(payload: dict[str, Any], key: str, default: int | None = None, *, mi
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ActionInputError(f"key {key!r} should be of type int, got {value!r}")
+        raise ActionInputError(f"key {key!r} should be of type int, got {json_input.echo(value)}")
     if not minimum <= value <= maximum:
-        raise ActionInputError(f"key {key!r} must be between {minimum} and {maximum}, got {value}")
+        raise ActionInputError(f"key {key!r} must be between {minimum} and {maximum}, got {json_input.echo(value)}")
     return value
 
 
@@ -112,10 +113,9 @@ def get_json_object(payload: dict[str, Any], key: str, default: str | None = Non
     if text is None:
         return None
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ActionInputError(f"key {key!r} is not valid JSON: {exc.msg} at line {exc.lineno} "
-                               f"column {exc.colno}") from None
+        value = json_input.loads(text, what=f"key {key!r}")
+    except json_input.JsonInputError as exc:
+        raise ActionInputError(str(exc)) from None
     if not isinstance(value, dict):
         raise ActionInputError(f"key {key!r} must hold a JSON object, got {type(value).__name__}")
     return value
@@ -134,4 +134,4 @@ async def writable_dataset(store: Store, identity: Identity, dataset_id: str) ->
 def check_problems(problems: Sequence[Any]) -> None:
     """Every config problem in one 400 message, one IceProd-format line each."""
     if problems:
-        raise ActionInputError("\n".join(str(p) for p in problems), problems)
+        raise ActionInputError("\n".join(json_input.clip(str(p)) for p in problems), problems)

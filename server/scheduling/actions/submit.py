@@ -23,6 +23,7 @@ from typing import Any
 
 from common import states
 from common.config import upgrade_config
+from common.json_input import clip, echo
 from common.plan import prepare_submission
 from server.auth import Identity, default_rights
 from server.credentials.scopes import add_token_scopes
@@ -50,14 +51,14 @@ def parse_config(payload: dict[str, Any]) -> dict[str, Any]:
 def check_extra(extra: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(extra) - set(EXTRA_FIELDS))
     if unknown:
-        raise ActionInputError(f"extra_submit_fields: invalid keys found: {', '.join(unknown)}")
+        raise ActionInputError(clip(f"extra_submit_fields: invalid keys found: {', '.join(unknown)}"))
     for key, kinds in EXTRA_FIELDS.items():
         if key in extra:
             value = extra[key]
             if isinstance(value, bool) and kinds is not bool or not isinstance(value, kinds):
-                raise ActionInputError(f"extra_submit_fields: key {key!r} has the wrong type ({value!r})")
+                raise ActionInputError(f"extra_submit_fields: key {key!r} has the wrong type ({echo(value)})")
     if "status" in extra and extra["status"] not in states.DATASET_STATUSES:
-        raise ActionInputError(f"extra_submit_fields: unknown dataset status {extra['status']!r}")
+        raise ActionInputError(f"extra_submit_fields: unknown dataset status {echo(extra['status'])}")
     if "priority" in extra and not (math.isfinite(extra["priority"]) and extra["priority"] >= 0):
         raise ActionInputError("extra_submit_fields: priority must be a finite number >= 0")
     if "auth_groups_read" in extra and not all(isinstance(g, str) and g for g in extra["auth_groups_read"]):
