@@ -36,6 +36,8 @@ MAX_DIRTY = 100_000
 PRIORITY_TOLERANCE = 0.005
 """Dataset priority changes smaller than this are not written (ordering barely
 moves, and each write re-prices the dataset's queued tasks)."""
+RELEASE_CHUNK = 2_000
+"""Most tasks released per store call (one transaction of the single writer)."""
 COUNT_COST_FACTOR = 100.0
 """The per-dataset task counts are recounted at most every this many times
 the last count took: at most 1 % of a core, at any backlog size."""
@@ -152,10 +154,14 @@ class Scheduler:
     # ------------------------------------------------------------ release
 
     async def release(self) -> bool:
-        released = await self.store.release_dependencies(limit=self.settings.queue_batch)
+        """Releasable tasks → waiting, in store calls of at most
+        ``RELEASE_CHUNK`` (each is one writer transaction, and claims wait
+        behind it); a round that filled its chunk runs again at once."""
+        limit = min(self.settings.queue_batch, RELEASE_CHUNK)
+        released = await self.store.release_dependencies(limit=limit)
         if released:
             self.wake("queue")
-        return released >= self.settings.queue_batch
+        return released >= limit
 
     # ------------------------------------------------------------ queue
 
