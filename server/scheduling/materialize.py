@@ -2,9 +2,9 @@
 
 IceProd made 1 + 2×tasks HTTP calls per job (POST /jobs, POST /tasks, PATCH
 priority), so buffering was slow and a killed service left half-built jobs
-(reference §6.2, §11). Here a batch of jobs is built in memory and handed to
-``store.create_jobs`` in one atomic call, per ``settings.materialize_batch``
-jobs.
+(reference §6.2, §11). Here a batch of ``settings.materialize_batch`` jobs
+is built in memory and handed to ``store.create_jobs`` in atomic calls of
+``CREATE_CHUNK`` jobs (each job with all its tasks or not at all).
 
 Ids are DETERMINISTIC (a 128-bit BLAKE2 hash of dataset_id/job_index[/task_index],
 32 hex digits like every frazil id; uuid5 was 8x slower for 400,000 ids):
