@@ -99,6 +99,10 @@ class RegistrationReply(Message):
     os_images: dict[str, str] = wire("object", "the server's os_images setting: OS_ARCH -> container image, for "
                                      "tasks that ask for an OS the pilot does not run", factory=dict,
                                      values=Wire("string", "an image"))
+    lease_seconds: float | None = wire("number", "a claimed task not renewed (heartbeat) for this long is "
+                                       "reaped", nullable=True)
+    heartbeat_seconds: float | None = wire("number", "heartbeat at least this often, from the first one on "
+                                           "(at most a third of lease_seconds)", nullable=True)
 
 
 @dataclass

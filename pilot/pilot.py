@@ -215,6 +215,7 @@ class Pilot:
                     return False
                 self.pilot_id = registered.result
                 self._use_os_images(registered.os_images)
+                self._follow_server(registered.heartbeat_seconds, registered.lease_seconds)
                 log.info("registered as pilot %s: %s; container runtimes %s; claims for OS %s",
                          self.pilot_id, slot.describe(), self.sandbox.runtimes.names() or "none",
                          self.advertised_os)
@@ -307,8 +308,7 @@ class Pilot:
         self.running[claim.task_id] = claim
         self.counters.claimed += 1
         self._last_busy = time.monotonic()
-        if claim.reply.heartbeat_seconds and not self.config.heartbeat:
-            self.heartbeat_seconds = min(claim.reply.heartbeat_seconds, (claim.reply.lease_seconds or 600.0) / 3)
+        self._follow_server(claim.reply.heartbeat_seconds, claim.reply.lease_seconds)
         run = asyncio.create_task(self._run_claim(claim))
         self._runs.add(run)
         run.add_done_callback(self._runs.discard)
@@ -379,6 +379,15 @@ class Pilot:
             if len(self.spool):
                 await self.deliver()
 
+    def _follow_server(self, heartbeat: float | None, lease: float | None) -> None:
+        """The interval the server asks for (or --heartbeat), never more than a
+        third of its lease: from registration on, every heartbeat comes in time."""
+        interval = self.config.heartbeat or heartbeat or self.heartbeat_seconds
+        if lease and lease > 0:
+            interval = min(interval, lease / 3)
+        if interval > 0:
+            self.heartbeat_seconds = interval
+
     async def _heartbeat_loop(self) -> None:
         while True:
             await asyncio.sleep(self.heartbeat_seconds)
@@ -414,8 +423,7 @@ class Pilot:
             log.info("the server asks this pilot to drain")
             self.draining = True
             self._wake.set()
-        if answer.heartbeat_seconds and not self.config.heartbeat:
-            self.heartbeat_seconds = min(answer.heartbeat_seconds, (answer.lease_seconds or 600.0) / 3)
+        self._follow_server(answer.heartbeat_seconds, answer.lease_seconds)
 
     async def _end_of_slot(self) -> None:
         """Whatever the claim loop is doing, stop before the batch system kills the

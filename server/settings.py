@@ -63,6 +63,8 @@ class Settings:
     lease_seconds: float = 600.0
     """How long a claimed task stays a pilot's without a heartbeat."""
     heartbeat_seconds: float = 60.0
+    """How often pilots heartbeat; they are told at most a third of ``lease_seconds``
+    (``heartbeat_interval``), so a short lease never loses a live pilot."""
     max_body_bytes: int = 64 * 1024 * 1024
     max_retries: int = 10
     """Non-physics failures retried; the next one fails the task (IceProd 2: 11th failure)."""
@@ -144,6 +146,12 @@ class Settings:
 
     def resolved_public_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def heartbeat_interval(self) -> float:
+        """What pilots are told (registration, claims, heartbeat replies): three
+        heartbeats fit in a lease, and a pilot is lost after three missed ones."""
+        return min(self.heartbeat_seconds, self.lease_seconds / 3)
 
     def path(self, value: str, default_name: str) -> pathlib.Path:
         return pathlib.Path(value) if value else pathlib.Path(self.data_dir) / default_name

@@ -28,7 +28,9 @@ async def register(request: web.Request) -> web.Response:
     new = NewPilot(resources=body.resources.to_json(), site=body.site, hostname=body.hostname, os=body.os,
                    provider=body.provider, provider_job_id=body.provider_job_id, version=body.version)
     pilot_id = await pilots.register(request.app[STORE], new, body.pilot_id)
-    return json_reply(RegistrationReply(result=pilot_id, os_images=images).to_json(), status=201)
+    settings = request.app[SETTINGS]
+    return json_reply(RegistrationReply(result=pilot_id, os_images=images, lease_seconds=settings.lease_seconds,
+                                        heartbeat_seconds=settings.heartbeat_interval).to_json(), status=201)
 
 
 @routes.patch("/pilots/{pilot_id}", summary="heartbeat: free resources and running tasks; renews their leases",
@@ -39,7 +41,7 @@ async def heartbeat(request: web.Request) -> web.Response:
     beat = await pilots.heartbeat(request.app[STORE], settings, request.match_info["pilot_id"], drain=body.drain,
                                   free=body.free.to_json() if body.free is not None else None, tasks=body.tasks)
     return json_reply(HeartbeatReply(drain=beat.drain, tasks=beat.tasks, lease_seconds=settings.lease_seconds,
-                                     heartbeat_seconds=settings.heartbeat_seconds).to_json())
+                                     heartbeat_seconds=settings.heartbeat_interval).to_json())
 
 
 @routes.delete("/pilots/{pilot_id}", summary="a pilot exits; tasks it still holds go back to the queue at once",

@@ -184,7 +184,7 @@ async def claim_reply(store: Store, cache: ClaimCache, settings: Settings, claim
     doc.update(await cache.dataset(store, task.dataset_id))
     files = await _task_files(store, task, config_text)
     doc.update(instance_id=claimed.instance_id, attempt=claimed.attempt, lease_expires=claimed.lease_expires,
-               lease_seconds=settings.lease_seconds, heartbeat_seconds=settings.heartbeat_seconds,
+               lease_seconds=settings.lease_seconds, heartbeat_seconds=settings.heartbeat_interval,
                config_version=version, scratch_url=scratch_url, files=files, **pelican_claim_fields(settings))
     if storage is not None:
         token = await storage.for_task(store, dataset_id=task.dataset_id, version=version, config_text=config_text,

@@ -240,12 +240,13 @@ class Scheduler:
         settings = self.settings
         limit = settings.queue_batch
         expired = await self.store.expire_leases(policy=retry_policy(settings), limit=limit)
-        lost = await self.store.mark_lost_pilots(time.time() - 3 * settings.heartbeat_seconds)
+        silent = 3 * settings.heartbeat_interval  # at most the lease
+        lost = await self.store.mark_lost_pilots(time.time() - silent)
         for pilot_id in lost:
             pilot = await self.store.get_pilot(pilot_id)
             if pilot is not None and pilot.tasks:
                 await release_pilot_tasks(self.store, settings, list(pilot.tasks), pilot_id,
-                                          f"pilot lost: no heartbeat for {3 * settings.heartbeat_seconds:g} s")
+                                          f"pilot lost: no heartbeat for {silent:g} s")
         if expired:
             log.info("leases expired", extra={"tasks": len(expired)})
             for chunk in _chunks(expired, 1000):
