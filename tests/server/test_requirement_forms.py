@@ -181,7 +181,9 @@ async def test_bad_forms_name_the_field_wherever_they_enter(server, requirements
     assert status == 400 and f"requirements.{key}" in reply["error"], reply
     # A pilot never runs a task it cannot size: the claim holds nothing and says why
     # (os and site are the server's to match; the pilot sizes by the five resources).
-    claim = claim_from({"task_id": "x", "instance_id": "y", "requirements": requirements})
+    claim = claim_from({"task_id": "x", "instance_id": "y", "dataset_id": dataset_id, "job_id": "j",
+                        "job_index": 0, "name": "t", "task_index": 0, "config_version": None,
+                        "requirements": requirements})
     if key in RESOURCE_NAMES:
         assert f"requirements.{key}" in claim.problem and claim.requirements.cpu == 0
     else:
