@@ -47,9 +47,7 @@ async def roll_up_task(store: Store, settings: Settings, task: Task) -> dict[str
     dataset roll-up stops at the first processing job it finds, so this costs
     one write, not a count of a million-job dataset. A job that just completed
     has its scratch files removed."""
-    changes = await store.rollup_jobs([task.job_id])
-    if changes:
-        await store.rollup_dataset(task.dataset_id)
+    changes = await store.rollup_job_and_dataset(task.job_id, task.dataset_id)
     if changes.get(task.job_id) == "complete":
         try:
             await cleanup_job_scratch(store, settings, task.dataset_id, task.job_index)

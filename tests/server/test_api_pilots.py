@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from common.plan import JobContext, build_task_plan
+from common.protocol import ClaimReply, ErrorReply, HeartbeatReply
 from server.keys import CLAIM_CACHE, CLAIM_LIMITER
 from server.scheduling.reports import UsageMeter
 from server.store import NewDataset, NewJob, NewTask
@@ -29,6 +30,8 @@ async def test_register_heartbeat_claim_processing_complete(server):
     assert task["task_id"] == made.task_ids[0]
     for key in ("instance_id", "dataset_id", "job_id", "job_index", "name", "task_index", "requirements"):
         assert key in task
+    reply = ClaimReply.parse(task)  # the server's reply is the protocol's message (what the pilot parses)
+    assert (reply.task_id, reply.instance_id, reply.attempt) == (task["task_id"], task["instance_id"], 1)
     assert task["config_version"] == made.version
     assert task["dataset"] == made.dataset.dataset and task["jobs_submitted"] == 1 and task["debug"] is False
     assert task["config"]["tasks"][0]["name"] == "generate"
@@ -42,6 +45,7 @@ async def test_register_heartbeat_claim_processing_complete(server):
 
     beat = await rc.request("PATCH", f"/pilots/{pilot_id}", {"free": {"cpu": 3}, "tasks": [task["task_id"]]})
     assert beat["drain"] is False and beat["tasks"] == [task["task_id"]]
+    assert HeartbeatReply.parse(beat).tasks == [task["task_id"]]
 
     ack = await rc.request("POST", f"/tasks/{task['task_id']}/task_actions/processing",
                            {"instance_id": task["instance_id"]})
@@ -212,7 +216,8 @@ async def test_errors_a_pilot_acts_on_carry_a_reason(server):
              "nothing_fits"),
         ]:
             async with session.request(method, path, json=body) as reply:
-                assert (reply.status, (await reply.json()).get("reason")) == (status, reason), path
+                error = ErrorReply.parse(await reply.json())  # the protocol's shape, IceProd's fields
+                assert (reply.status, error.code, error.reason) == (status, status, reason), path
         async with session.post("/task_actions/process",
                                 json={"pilot_id": pilot_id, "resources": PILOT_RESOURCES}) as reply:
             assert "Retry-After" in reply.headers

@@ -44,6 +44,19 @@ async def test_dataset_rollup(store: Store) -> None:
     assert (await store.get_dataset(ds.dataset_id)).status == "complete"  # type: ignore[union-attr]
 
 
+async def test_job_and_dataset_in_one_call(store: Store) -> None:
+    """What a report rolls up: the job, then its dataset only when the job changed."""
+    ds, jobs = await _dataset(store, jobs=2)
+    first, second = jobs
+    assert await store.rollup_job_and_dataset(first.job_id, ds.dataset_id) == {}
+    await store.bulk_task_status("complete", task_ids=[t.task_id for t in first.tasks], force=True)
+    assert await store.rollup_job_and_dataset(first.job_id, ds.dataset_id) == {first.job_id: "complete"}
+    assert (await store.get_dataset(ds.dataset_id)).status == "processing"  # type: ignore[union-attr]
+    await store.bulk_task_status("complete", task_ids=[t.task_id for t in second.tasks], force=True)
+    assert await store.rollup_job_and_dataset(second.job_id, ds.dataset_id) == {second.job_id: "complete"}
+    assert (await store.get_dataset(ds.dataset_id)).status == "complete"  # type: ignore[union-attr]
+
+
 async def test_truncated_errors_and_always_active(store: Store) -> None:
     ds, jobs = await _dataset(store, jobs=2, submitted=10)
     await store.bulk_task_status("complete", task_ids=[t.task_id for t in jobs[0].tasks], force=True)

@@ -141,6 +141,16 @@ class JobsRole(abc.ABC):
         or jobs == jobs_submitted; ``always_active`` datasets are left alone).
         Returns the new status if it changed."""
 
+    async def rollup_job_and_dataset(self, job_id: str, dataset_id: str) -> dict[str, str]:
+        """After a report: :meth:`rollup_jobs` of the job, then, only when the
+        job changed, :meth:`rollup_dataset`; the job's change as rollup_jobs
+        answers it. A backend may do both in one write (SQLite does: it is on
+        the claim path)."""
+        changes = await self.rollup_jobs([job_id])
+        if changes:
+            await self.rollup_dataset(dataset_id)
+        return changes
+
     # ------------------------------------------------------------ attempts, task stats, provenance
 
     @abc.abstractmethod

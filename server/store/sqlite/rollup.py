@@ -75,5 +75,13 @@ class RollupMixin(SQLiteBase):
         ids = list(job_ids)
         return await self.db.write(lambda conn: rollup_jobs_in(conn, ids))
 
+    async def rollup_job_and_dataset(self, job_id: str, dataset_id: str) -> dict[str, str]:
+        def op(conn: sqlite3.Connection) -> dict[str, str]:
+            changes = rollup_jobs_in(conn, [job_id])
+            if changes:
+                rollup_dataset_in(conn, dataset_id)
+            return changes
+        return await self.db.write(op)  # one hand-off to the writer instead of two
+
     async def rollup_dataset(self, dataset_id: str) -> str | None:
         return await self.db.write(lambda conn: rollup_dataset_in(conn, dataset_id))
