@@ -2,16 +2,21 @@
 127.0.0.1 with SQLite and N queued tasks, simulated pilots as aiohttp clients
 in another process.
 
-(a) closed loop: 64 pilots doing claim → complete as fast as they can: cycles/s;
+(a) closed loop: 64 pilots doing claim → complete as fast as they can: cycles/s,
+    and the server's CPU time per cycle (``a_server_cpu_ms_per_cycle``, median
+    of the runs; user + system time from the server process's own counters over
+    the counted window, which a busy machine moves far less than wall rates);
 (b) open loop: 1,000 registered pilots heartbeating every 60 s, offering
     300 claims/s in total (Poisson arrivals): p50/p99 claim latency;
 (c) the server's peak RSS during (a) and (b);
 (d) the same closed-loop client against a trivial aiohttp handler in its own
-    process: the ceiling of this client and machine, and (a)/(d);
+    process: the ceiling of this client and machine, (a)/(d), and that
+    handler's CPU time per request (``d_trivial_cpu_ms_per_request``);
 plus, when the server has ``/actions/submit``: a 100,000-job × 3-task dataset
 from submit to all tasks materialized.
 
-    python -m benchmarks.claim [--tasks N] [--quick] [--repeat 3]
+    python -m benchmarks.claim [--tasks N] [--quick] [--repeat 3] [--open-seconds 0] [--submit-jobs 0]
+                               [--store-dir DIR]
 
 prints one JSON line. The server runs as a :class:`benchmarks.server_process.ServerProcess`.
 """
