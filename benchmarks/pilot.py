@@ -108,7 +108,7 @@ async def measure_pilot(tasks: int) -> dict[str, Any]:
                                                        "FRAZIL_LOG_LEVEL": "warning"})
         server.start()
         try:
-            token = server.token("bench-pilot", role="system")
+            token = server.token("bench-pilot", role="pilot")
             dataset_id = await _dataset(db, tasks)
             workdir = root / "pilot"
             workdir.mkdir()

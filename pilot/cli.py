@@ -5,8 +5,8 @@ lifetime or terminated (DESIGN.md §3.1, §3.5).
                  [--cpus N --gpus N --memory GB --disk GB --time HOURS --site NAME]
 
 The server address and token may also come from ``FRAZIL_URL`` and
-``FRAZIL_TOKEN`` / ``FRAZIL_TOKEN_FILE``. The token must be a *system* token
-(``frazil token create --user pilot-1 --role system``).
+``FRAZIL_TOKEN`` / ``FRAZIL_TOKEN_FILE``. The token must be a *pilot* token
+(``frazil token create --user pilot-1 --role pilot``; an IceProd-style *system* token works too).
 """
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ _count = _non_negative(int, "a whole number")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server", help=f"the frazil server's address (default: ${ENV_URL})")
     token = parser.add_mutually_exclusive_group()
-    token.add_argument("--token", help="a system token (default: $FRAZIL_TOKEN)")
+    token.add_argument("--token", help="a pilot token (default: $FRAZIL_TOKEN)")
     token.add_argument("--token-file", help=f"a file holding the token (default: ${ENV_TOKEN_FILE})")
     slot = parser.add_argument_group("slot (HTCondor's machine/job ads win over these; the host's "
                                      "resources are used for what neither gives)")

@@ -1,9 +1,9 @@
 """IceProd's credentials routes (reference §4.5): users', groups', datasets' and tasks' credentials.
 
 Rights as IceProd's: a user manages their own and their groups' credentials,
-admins everyone's; dataset and per-task credentials are admins'. Pilots
-(system tokens) get no credential here: an attempt's token comes with its
-claim. Replies never carry a secret (``access_token``, ``refresh_token``,
+admins and system tokens (IceProd's services) everyone's; dataset and
+per-task credentials are admins' and system's. Pilot tokens get no
+credential here: an attempt's token comes with its claim. Replies never carry a secret (``access_token``, ``refresh_token``,
 ``access_key``, ``secret_key``).
 """
 from __future__ import annotations
@@ -14,15 +14,13 @@ from aiohttp import web
 
 from server.api.errors import ApiError, bad_request, forbidden, not_found
 from server.api.params import json_body, json_reply
-from server.api.routing import ApiRoutes, QueryParam, caller
+from server.api.routing import ALL_ROLES, SERVICE_ROLES, ApiRoutes, QueryParam, caller
 from server.credentials.cipher import CipherError
 from server.credentials.keys import CIPHER
 from server.credentials.service import CredentialInputError, CredentialService
 from server.keys import SETTINGS, STORE
 
 routes = ApiRoutes("credentials")
-PEOPLE = {"admin", "user"}
-ADMIN = {"admin"}
 URL_QUERY = [QueryParam("url", "only the credential for this url")]
 LIST_QUERY = [*URL_QUERY, QueryParam("transfer_prefix", "only credentials with this transfer_prefix"),
               QueryParam("scope", "only credentials holding all these (space-separated) scopes"),
@@ -44,11 +42,11 @@ def _owner(request: web.Request, kind: str) -> str:
     match = request.match_info
     if kind == "user":
         owner = match["username"]
-        if not (identity.is_admin or identity.username == owner):
+        if not (identity.acts_for_anyone or identity.username == owner):
             raise forbidden("users may only manage their own credentials")
     elif kind == "group":
         owner = match["group_name"]
-        if not (identity.is_admin or owner in identity.groups):
+        if not (identity.acts_for_anyone or owner in identity.groups):
             raise forbidden("users may only manage the credentials of their own groups")
     elif kind == "dataset":
         owner = match["dataset_id"]
@@ -120,7 +118,7 @@ def _routes(kind: str, path: str, roles: set[str]) -> None:
                   query=URL_QUERY)(delete)
 
 
-_routes("user", "/users/{username}/credentials", PEOPLE)
-_routes("group", "/groups/{group_name}/credentials", PEOPLE)
-_routes("dataset", "/datasets/{dataset_id}/credentials", ADMIN)
-_routes("task", "/datasets/{dataset_id}/tasks/{task_name}/credentials", ADMIN)
+_routes("user", "/users/{username}/credentials", ALL_ROLES)
+_routes("group", "/groups/{group_name}/credentials", ALL_ROLES)
+_routes("dataset", "/datasets/{dataset_id}/credentials", SERVICE_ROLES)
+_routes("task", "/datasets/{dataset_id}/tasks/{task_name}/credentials", SERVICE_ROLES)

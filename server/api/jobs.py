@@ -12,13 +12,12 @@ from common import states
 from server.api.errors import ApiError, not_found
 from server.api.params import int_param, json_reply, list_options, page_headers, pipe_list
 from server.api.user_common import HEX_ID, check_status_name, id_list, keyed, optional_body, status_body
-from server.api.routing import ApiRoutes, QueryParam
+from server.api.routing import SERVICE_ROLES, ApiRoutes, QueryParam
 from server.keys import BODY, STORE
 from server.scheduling import statuses
 from server.store import JobFilter, NewJob
 
 routes = ApiRoutes("jobs")
-ADMIN = {"admin"}
 
 CREATE_BODY = {
     "type": "object", "required": ["dataset_id", "job_index"], "additionalProperties": False,
@@ -30,7 +29,7 @@ CREATE_BODY = {
 JOBS_BODY = {"type": "object", "additionalProperties": False, "properties": {"jobs": id_list("job")}}
 
 
-@routes.post("/jobs", summary="create an (empty) job", roles=ADMIN, body=CREATE_BODY, responses={201: "created"})
+@routes.post("/jobs", summary="create an (empty) job", roles=SERVICE_ROLES, body=CREATE_BODY, responses={201: "created"})
 async def create_job(request: web.Request) -> web.Response:
     data = request[BODY]
     job = NewJob(job_index=data["job_index"], tasks=[], status=data.get("status", "processing"))
@@ -41,7 +40,7 @@ async def create_job(request: web.Request) -> web.Response:
     return json_reply({"result": job.job_id}, status=201)
 
 
-@routes.get("/jobs/{job_id}", summary="one job", roles=ADMIN)
+@routes.get("/jobs/{job_id}", summary="one job", roles=SERVICE_ROLES)
 async def get_job(request: web.Request) -> web.Response:
     job = await request.app[STORE].get_job(request.match_info["job_id"])
     if job is None:
@@ -50,7 +49,7 @@ async def get_job(request: web.Request) -> web.Response:
 
 
 @routes.patch("/jobs/{job_id}", summary="set a job's status without the state machine; returns the new doc",
-              roles=ADMIN, body={"type": "object", "required": ["status"], "additionalProperties": False,
+              roles=SERVICE_ROLES, body={"type": "object", "required": ["status"], "additionalProperties": False,
                                  "properties": {"status": {"type": "string", "enum": list(states.JOB_STATUSES)}}})
 async def patch_job(request: web.Request) -> web.Response:
     job = await statuses.force_job(request.app[STORE], request.match_info["job_id"], request[BODY]["status"])

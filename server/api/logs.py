@@ -15,15 +15,13 @@ from aiohttp import web
 
 from server.api.errors import bad_request, not_found
 from server.api.params import bool_param, int_param, json_reply, list_options, page_headers, pipe_list
-from server.api.routing import ApiRoutes, QueryParam, caller
+from server.api.routing import PILOT_ROLES, SERVICE_ROLES, ApiRoutes, QueryParam, caller
 from server.keys import BODY, LOG_INDEX, STORE
 from server.scheduling import logs
 from server.store import LogFilter
 from server.store.query import project
 
 routes = ApiRoutes("logs")
-ADMIN = {"admin"}
-PILOT_ROLES = {"admin", "system"}
 USER_ROLES = {"admin", "user"}
 DEFAULT_KEYS = ("name", "data", "timestamp", "task_id", "dataset_id")
 
@@ -78,7 +76,7 @@ def _log_filter(request: web.Request, dataset_id: str | None = None) -> LogFilte
                      from_time=request.query.get("from") or None, to_time=request.query.get("to") or None)
 
 
-@routes.get("/logs", summary="logs as {log_id: doc}", roles=ADMIN, query=LIST_QUERY)
+@routes.get("/logs", summary="logs as {log_id: doc}", roles=SERVICE_ROLES, query=LIST_QUERY)
 async def list_logs(request: web.Request) -> web.Response:
     opts = list_options(request)
     if opts.keys is None:
@@ -94,12 +92,12 @@ async def post_log(request: web.Request) -> web.Response:
     return json_reply({"result": log_id}, status=201)
 
 
-@routes.get("/logs/{log_id}", summary="one log", roles=ADMIN)
+@routes.get("/logs/{log_id}", summary="one log", roles=SERVICE_ROLES)
 async def get_log(request: web.Request) -> web.Response:
     return json_reply((await logs.log_or_404(request.app[STORE], request.match_info["log_id"])).to_doc())
 
 
-@routes.delete("/logs/{log_id}", summary="delete one log", roles=ADMIN)
+@routes.delete("/logs/{log_id}", summary="delete one log", roles=SERVICE_ROLES)
 async def delete_log(request: web.Request) -> web.Response:
     await logs.delete_log(request.app[STORE], request.app[LOG_INDEX], request.match_info["log_id"])
     return json_reply({})
@@ -111,7 +109,8 @@ async def delete_log(request: web.Request) -> web.Response:
 async def append_log(request: web.Request) -> web.Response:
     body = request[BODY]
     size = await logs.append(request.app[STORE], request.app[LOG_INDEX], request.match_info["log_id"],
-                             body["append"], instance_id=body.get("instance_id"), pilot=caller(request).is_pilot)
+                             body["append"], instance_id=body.get("instance_id"),
+                             pilot=not caller(request).is_admin)  # pilot or system: fenced
     return json_reply({"size": size})
 
 

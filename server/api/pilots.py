@@ -9,14 +9,13 @@ from common.containers import os_images
 from common.protocol import Heartbeat, HeartbeatReply, Registration, RegistrationReply
 from server.api.errors import bad_request, not_found
 from server.api.params import json_reply
-from server.api.routing import ApiRoutes, QueryParam, caller
+from server.api.routing import PILOT_ROLES, ApiRoutes, QueryParam, caller
 from server.keys import BODY, SETTINGS, STORE
 from server.scheduling import pilots
 from server.store import NewPilot
 
 routes = ApiRoutes("pilots")
 
-PILOT_ROLES = {"admin", "system"}
 
 
 @routes.post("/pilots", summary="register a pilot with its slot's total resources", roles=PILOT_ROLES,

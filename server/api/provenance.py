@@ -13,7 +13,7 @@ routes = ApiRoutes("provenance")
 MAX_URL = 8192
 
 
-@routes.get("/provenance", summary="the attempts that produced a file URL", roles={"admin", "user"},
+@routes.get("/provenance", summary="the attempts that produced a file URL", roles={"admin", "user", "system"},
             query=[QueryParam("url", "the output's URL (file://, http(s)://, gsiftp://, ...)", required=True)])
 async def provenance(request: web.Request) -> web.Response:
     identity = caller(request)

@@ -27,6 +27,13 @@ from server.scheduling.datasets import dataset_by_key
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 ALL_ROLES = frozenset({"admin", "user", "system"})
+"""Every role but ``pilot``: the default of a route (IceProd's A,U,S)."""
+SERVICE_ROLES = frozenset({"admin", "system"})
+"""IceProd's A,S routes (its services and cron tasks carry system tokens)."""
+PILOT_ROLES = SERVICE_ROLES
+"""Roles of the pilot routes besides ``pilot`` itself, which ``pilot=True`` adds:
+``system`` stays allowed so IceProd-style pilots and scripts that carry a
+system token keep working (docs/pilot-api.md)."""
 ANONYMOUS = "anonymous"
 
 
@@ -49,7 +56,7 @@ class RouteSpec:
     right: str | None
     """"read" | "write": the caller needs this right on the path's ``dataset_id``."""
     pilot: bool
-    """System (pilot) tokens may call it; they may call nothing else."""
+    """Pilot tokens may call it (``pilot`` is in ``roles``); they may call nothing else."""
     body: dict[str, Any] | None
     """The body's JSON Schema (OpenAPI)."""
     query: list[QueryParam]
@@ -82,7 +89,7 @@ class ApiRoutes:
 
         def decorate(handler: Handler) -> Handler:
             spec = RouteSpec(method=method.upper(), path=path, handler=handler, summary=summary, tag=self.tag,
-                             roles=frozenset(roles), right=right, pilot=pilot, body=schema,  # type: ignore[arg-type]
+                             roles=frozenset(roles) | ({"pilot"} if pilot else set()), right=right, pilot=pilot, body=schema,  # type: ignore[arg-type]
                              query=query or [], responses=responses or {}, owner=owner)
             validator = jsonschema.Draft202012Validator(schema) if schema is not None and message is None else None
 
@@ -138,7 +145,7 @@ def authorize(request: web.Request, spec: RouteSpec) -> Identity | None:
     if identity is None:
         raise ApiError(401, "authentication required: send 'Authorization: Bearer <token>'",
                        headers={"WWW-Authenticate": "Bearer"})
-    if identity.is_pilot and not spec.pilot:
+    if identity.is_pilot and "pilot" not in spec.roles:
         raise forbidden("pilot tokens may only use pilot routes")
     if identity.role not in spec.roles:
         raise forbidden("authorization failed")

@@ -13,13 +13,12 @@ from aiohttp import web
 
 from server.api.params import json_reply
 from common.protocol import AttemptReport, ClaimRequest
-from server.api.routing import ApiRoutes
+from server.api.routing import PILOT_ROLES, ApiRoutes
 from server.credentials.keys import STORAGE_TOKENS
 from server.keys import BODY, CLAIM_CACHE, CLAIM_LIMITER, REPORTS, SETTINGS, STORE
 from server.scheduling import claims, reports
 
 routes = ApiRoutes("task_actions")
-PILOT_ROLES = {"admin", "system"}
 
 PROCESSING_SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -13,14 +13,12 @@ from aiohttp import web
 from server.api.errors import not_found
 from server.api.params import bool_param, int_param, json_reply, list_options, page_headers
 from common.protocol import TaskStats
-from server.api.routing import ApiRoutes, QueryParam
+from server.api.routing import PILOT_ROLES, ApiRoutes, QueryParam
 from server.keys import BODY, STORE
 from server.scheduling import reports
 from server.store import ListOptions, Task
 
 routes = ApiRoutes("task_stats")
-PILOT_ROLES = {"admin", "system"}
-USER_ROLES = {"admin", "user"}
 BULK_PAGE = 1000
 
 
@@ -41,7 +39,7 @@ async def post_stats(request: web.Request) -> web.Response:
 
 
 @routes.get("/datasets/{dataset_id}/bulk/task_stats", summary="every stats document of the dataset, one JSON per line",
-            roles=USER_ROLES, right="read",
+            right="read",
             query=[QueryParam("last", "only the newest document of each task", {"type": "boolean"}),
                    QueryParam("keys", "fields to return, pipe-separated"),
                    QueryParam("after", "resume after this cursor (X-Next-Cursor of a previous page)"),
@@ -69,7 +67,7 @@ async def bulk_stats(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get("/datasets/{dataset_id}/tasks/{task_id}/task_stats", summary="a task's stats as {task_stat_id: doc}",
-            roles=USER_ROLES, right="read",
+            right="read",
             query=[QueryParam("last", "only the newest document", {"type": "boolean"}),
                    QueryParam("keys", "fields to return, pipe-separated"),
                    QueryParam("limit", "page size", {"type": "integer", "minimum": 1}),
@@ -82,7 +80,7 @@ async def task_stats(request: web.Request) -> web.Response:
 
 
 @routes.get("/datasets/{dataset_id}/tasks/{task_id}/task_stats/{task_stat_id}", summary="one stats document",
-            roles=USER_ROLES, right="read")
+            right="read")
 async def one_stat(request: web.Request) -> web.Response:
     task = await _task(request, request.match_info["dataset_id"])
     stat_id = request.match_info["task_stat_id"]

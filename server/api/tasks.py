@@ -14,7 +14,7 @@ from aiohttp import web
 from common import states
 from server.api.errors import ApiError, bad_request, not_found
 from server.api.params import bool_param, int_param, json_reply, list_options, page_headers, pipe_list
-from server.api.routing import ApiRoutes, QueryParam
+from server.api.routing import SERVICE_ROLES, ApiRoutes, QueryParam
 from server.api.user_common import HEX_ID, check_status_name, finite, id_list, keyed
 from server.keys import BODY, STORE
 from server.scheduling import statuses
@@ -23,7 +23,6 @@ from server.store.query import TASK_SORT_FIELDS, project
 from server.store.rules import checked_requirements
 
 routes = ApiRoutes("tasks")
-ADMIN = {"admin"}
 
 REQUIREMENTS = {"type": "object", "maxProperties": 64}
 CREATE_BODY = {
@@ -70,7 +69,7 @@ async def task_docs(store: Store, task_ids: list[str]) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- admin routes
 
 
-@routes.get("/tasks", summary="tasks of every dataset: {tasks: [...]}", roles=ADMIN,
+@routes.get("/tasks", summary="tasks of every dataset: {tasks: [...]}", roles=SERVICE_ROLES,
             query=[*TASK_LIST_QUERY, QueryParam("site", "prefix of the site")])
 async def list_all_tasks(request: web.Request) -> web.Response:
     flt = TaskFilter(status=pipe_list(request, "status", states.TASK_STATUSES, "task"),
@@ -79,7 +78,7 @@ async def list_all_tasks(request: web.Request) -> web.Response:
     return json_reply({"tasks": page.rows}, headers=page_headers(page.next_cursor))
 
 
-@routes.post("/tasks", summary="create a task together with its (new) job", roles=ADMIN, body=CREATE_BODY,
+@routes.post("/tasks", summary="create a task together with its (new) job", roles=SERVICE_ROLES, body=CREATE_BODY,
              responses={201: "created", 409: "the job already exists"})
 async def create_task(request: web.Request) -> web.Response:
     data = request[BODY]
@@ -100,7 +99,7 @@ async def create_task(request: web.Request) -> web.Response:
     return json_reply({"result": task.task_id}, status=201)
 
 
-@routes.get("/tasks/{task_id}", summary="one task", roles=ADMIN)
+@routes.get("/tasks/{task_id}", summary="one task", roles=SERVICE_ROLES)
 async def get_task(request: web.Request) -> web.Response:
     task = await request.app[STORE].get_task(request.match_info["task_id"])
     if task is None:
@@ -109,7 +108,7 @@ async def get_task(request: web.Request) -> web.Response:
 
 
 @routes.patch("/tasks/{task_id}", summary="set priority and/or status (status without the state machine)",
-              roles=ADMIN, body={"type": "object", "additionalProperties": False, "minProperties": 1,
+              roles=SERVICE_ROLES, body={"type": "object", "additionalProperties": False, "minProperties": 1,
                                  "properties": {"priority": {"type": "number"},
                                                 "status": {"type": "string", "enum": list(states.TASK_STATUSES)}}})
 async def patch_task(request: web.Request) -> web.Response:
@@ -121,7 +120,7 @@ async def patch_task(request: web.Request) -> web.Response:
 
 
 @routes.put("/tasks/{task_id}/status", summary="set a task's status (state machine; instance_id must match if given)",
-            roles=ADMIN, body={"type": "object", "required": ["status"], "additionalProperties": False,
+            roles=SERVICE_ROLES, body={"type": "object", "required": ["status"], "additionalProperties": False,
                                "properties": {"status": {"type": "string", "enum": list(states.TASK_STATUSES)},
                                               "instance_id": {"type": "string", "maxLength": 64}}})
 async def put_task_status(request: web.Request) -> web.Response:
@@ -132,7 +131,7 @@ async def put_task_status(request: web.Request) -> web.Response:
 
 
 @routes.post("/task_actions/bulk_status/{status}", summary="set the listed tasks' status, no state check",
-             roles=ADMIN, body={"type": "object", "required": ["tasks"], "additionalProperties": False,
+             roles=SERVICE_ROLES, body={"type": "object", "required": ["tasks"], "additionalProperties": False,
                                 "properties": {"tasks": {**id_list("task"), "minItems": 1}}})
 async def bulk_status_all(request: web.Request) -> web.Response:
     status = check_status_name("task", request.match_info["status"])
@@ -144,7 +143,7 @@ def _keys(*keys: str) -> ListOptions:
     return ListOptions(keys=keys)
 
 
-@routes.post("/task_actions/waiting", summary="idle -> waiting for up to 100 tasks: {waiting: n}", roles=ADMIN,
+@routes.post("/task_actions/waiting", summary="idle -> waiting for up to 100 tasks: {waiting: n}", roles=SERVICE_ROLES,
              body={"type": "object", "required": ["task_ids"], "additionalProperties": False,
                    "properties": {"task_ids": {**id_list("task"), "maxItems": 100}}})
 async def tasks_waiting(request: web.Request) -> web.Response:
@@ -174,18 +173,18 @@ async def _queue(request: web.Request, default_num: int) -> list[dict[str, Any]]
 
 
 @routes.post("/task_actions/queue", summary="queue the highest-priority waiting task; returns it (404 if none)",
-             roles=ADMIN, body=QUEUE_BODY)
+             roles=SERVICE_ROLES, body=QUEUE_BODY)
 async def queue_one(request: web.Request) -> web.Response:
     return json_reply((await _queue(request, 1))[0])
 
 
 @routes.post("/task_actions/queue_many", summary="queue up to num waiting tasks; returns their docs (404 if none)",
-             roles=ADMIN, body=QUEUE_BODY)
+             roles=SERVICE_ROLES, body=QUEUE_BODY)
 async def queue_many(request: web.Request) -> web.Response:
     return json_reply(await _queue(request, 100))
 
 
-@routes.get("/task_counts/status", summary="{status: count} over every dataset", roles=ADMIN,
+@routes.get("/task_counts/status", summary="{status: count} over every dataset", roles=SERVICE_ROLES,
             query=[QueryParam("status", "pipe-separated task statuses"),
                    QueryParam("gpu", "true: GPU tasks only; false: CPU only", {"type": "boolean"})])
 async def task_counts_all(request: web.Request) -> web.Response:

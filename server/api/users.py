@@ -5,7 +5,7 @@ from aiohttp import web
 
 from server.api.errors import ApiError, not_found
 from server.api.params import json_reply
-from server.api.routing import ApiRoutes, caller
+from server.api.routing import SERVICE_ROLES, ApiRoutes, caller
 from server.auth import ROLES, Identity, allowed
 from server.auth.revocation import revoke, token_subject, user_subject
 from server.keys import BODY, STORE, TOKENS
@@ -25,7 +25,7 @@ async def list_roles(request: web.Request) -> web.Response:
     return json_reply({"results": list(ROLES)})
 
 
-@routes.get("/groups", summary="groups and their priorities", roles=ADMIN)
+@routes.get("/groups", summary="groups and their priorities", roles=SERVICE_ROLES)
 async def list_groups(request: web.Request) -> web.Response:
     groups = await request.app[STORE].list_groups()
     return json_reply({"results": [{"name": g.name, "priority": g.priority} for g in groups]})
@@ -54,13 +54,13 @@ async def delete_group(request: web.Request) -> web.Response:
     return json_reply({})
 
 
-@routes.get("/users", summary="all users with their priorities", roles=ADMIN)
+@routes.get("/users", summary="all users with their priorities", roles=SERVICE_ROLES)
 async def list_users(request: web.Request) -> web.Response:
     users = await request.app[STORE].list_users()
     return json_reply({"results": [u.to_doc() for u in users]})
 
 
-@routes.get("/users/{username}", summary="one user", roles=ADMIN)
+@routes.get("/users/{username}", summary="one user", roles=SERVICE_ROLES)
 async def get_user(request: web.Request) -> web.Response:
     user = await request.app[STORE].get_user(request.match_info["username"])
     if user is None:
@@ -123,7 +123,7 @@ AUTHS_BODY = {
 }
 
 
-@routes.post("/auths", summary="would this user/groups have this right on a dataset? 200 {} or 403", roles=ADMIN,
+@routes.post("/auths", summary="would this user/groups have this right on a dataset? 200 {} or 403", roles=SERVICE_ROLES,
              body=AUTHS_BODY)
 async def check_auth(request: web.Request) -> web.Response:
     body = request[BODY]

@@ -11,8 +11,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-ROLES = ("admin", "user", "system")
+ROLES = ("admin", "user", "system", "pilot")
 SYSTEM_USERNAME = "frazil-system"
+PILOT_USERNAME = "frazil-pilot"
 
 
 @dataclass(frozen=True)
@@ -27,8 +28,15 @@ class Identity:
 
     @property
     def is_pilot(self) -> bool:
-        """System tokens are what pilots carry (DESIGN.md §3.9)."""
-        return self.role == "system"
+        """Pilot tokens reach the pilot routes only (DESIGN.md §3.9)."""
+        return self.role == "pilot"
+
+    @property
+    def acts_for_anyone(self) -> bool:
+        """IceProd's ``admin`` and ``system`` roles bypass dataset rights and may
+        act for other users (its ``attr_auth``); ``system`` is what IceProd's own
+        services and cron tasks carry."""
+        return self.role in ("admin", "system")
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,8 @@ OIDC_ROLE_RULES: dict[str, tuple[ClaimRule, ...]] = {
     "system": (ClaimRule("resource_access.iceprod.roles", "iceprod-system"),
                ClaimRule("resource_access.frazil.roles", "frazil-system")),
     "user": (ClaimRule("groups", "/institutions/IceCube.*"),),
+    # frazil's own, narrowest last: IceProd has no pilot role (its pilots carried system tokens)
+    "pilot": (ClaimRule("resource_access.frazil.roles", "frazil-pilot"),),
 }
 OIDC_GROUP_RULES: dict[str, tuple[ClaimRule, ...]] = {
     "admin": (ClaimRule("groups", "/tokens/IceProdAdmins"),),
@@ -74,6 +84,10 @@ def _first_match(claims: dict[str, Any], rules: dict[str, tuple[ClaimRule, ...]]
             yield name
 
 
+SERVICE_USERNAMES = {"system": SYSTEM_USERNAME, "pilot": PILOT_USERNAME}
+"""The fixed names of service tokens that name no one (IceProd: ``iceprod-system``)."""
+
+
 def identity_from_claims(claims: dict[str, Any]) -> Identity:
     """Local tokens first (explicit ``role``), then IceProd's OIDC mapping."""
     role = claims.get("role")
@@ -83,13 +97,15 @@ def identity_from_claims(claims: dict[str, Any]) -> Identity:
         groups = claims.get("groups") or []
         if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
             raise IdentityError("token 'groups' claim must be a list of names")
-        username = SYSTEM_USERNAME if role == "system" and not claims.get("sub") else str(claims.get("sub"))
+        username = SERVICE_USERNAMES[role] if role in SERVICE_USERNAMES and not claims.get("sub") \
+            else str(claims.get("sub"))
         return Identity(username=username, role=role, groups=frozenset(groups))
     roles = list(_first_match(claims, OIDC_ROLE_RULES))
     if not roles:
-        raise IdentityError("token grants no frazil role (admin, user or system)")
-    role = "admin" if "admin" in roles else roles[0]
-    username = SYSTEM_USERNAME if role == "system" else str(claims.get("preferred_username") or claims.get("sub") or "")
+        raise IdentityError("token grants no frazil role (admin, user, system or pilot)")
+    # the widest role a token's claims grant wins (rules are listed widest first)
+    role = roles[0]
+    username = SERVICE_USERNAMES.get(role) or str(claims.get("preferred_username") or claims.get("sub") or "")
     if not username:
         raise IdentityError("token has no username (preferred_username or sub)")
     return Identity(username=username, role=role, groups=frozenset(_first_match(claims, OIDC_GROUP_RULES)))

@@ -1,7 +1,8 @@
 """Per-dataset read/write rights (reference §4.2), decided in bulk.
 
-Admins bypass rights; pilots (system tokens) never act on datasets through
-user routes. A user may read/write a dataset when their name is listed or
+Admins and ``system`` (IceProd's services) bypass rights, as IceProd's
+``attr_auth`` lets them; pilot tokens never act on datasets through user
+routes. A user may read/write a dataset when their name is listed or
 one of their groups is.
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ def default_rights(username: str, group: str, read_groups: Sequence[str] | None 
 
 
 def allowed(identity: Identity, rights: DatasetRights | None, right: str) -> bool:
-    if identity.is_admin:
+    if identity.acts_for_anyone:
         return True
     if rights is None or identity.is_pilot:
         return False
@@ -39,9 +40,9 @@ def allowed(identity: Identity, rights: DatasetRights | None, right: str) -> boo
 
 async def may(store: Store, identity: Identity, dataset_id: str, right: str) -> bool:
     """Whether ``identity`` has ``right`` ("read" | "write") on the dataset;
-    admins without asking the store. The one rights check of the API, the
-    website and the actions."""
-    if identity.is_admin:
+    admins and system without asking the store. The one rights check of the
+    API, the website and the actions."""
+    if identity.acts_for_anyone:
         return True
     return allowed(identity, (await store.rights_for([dataset_id])).get(dataset_id), right)
 
@@ -49,7 +50,7 @@ async def may(store: Store, identity: Identity, dataset_id: str, right: str) -> 
 async def readable_ids(store: Store, identity: Identity, dataset_ids: Sequence[str]) -> set[str]:
     """Which of these datasets the caller may read: ONE rights lookup for all
     of them (IceProd asked once per dataset)."""
-    if identity.is_admin:
+    if identity.acts_for_anyone:
         return set(dataset_ids)
     rights = await store.rights_for(list(dataset_ids))
     return {d for d in dataset_ids if allowed(identity, rights.get(d), "read")}
@@ -59,8 +60,9 @@ async def may_read_action(store: Store, identity: Identity, message: ActionMessa
     """Who may follow a queued action (its payload holds the submitted config,
     user name and group): admins, the user who asked, readers of the dataset
     it concerns, and, for a submit whose dataset is not made yet, members of
-    the group it is submitted for (they read the dataset once it exists)."""
-    if identity.is_admin:
+    the group it is submitted for (they read the dataset once it exists);
+    system tokens, as IceProd's services read every message."""
+    if identity.acts_for_anyone:
         return True
     if identity.is_pilot:
         return False

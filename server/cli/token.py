@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     create = sub.add_parser("create", help="mint a token signed with the local key")
     create.add_argument("user_name", nargs="?", metavar="USER", help="user name the token is for (or --user)")
     create.add_argument("--user", help="user name the token is for (the same as USER)")
-    create.add_argument("--role", default="user", choices=ROLES, help="admin, user or system (pilots)")
+    create.add_argument("--role", default="user", choices=ROLES, help="admin, user, system (IceProd's services and scripts) or pilot (pilot routes only)")
     create.add_argument("--groups", default="users", help="comma-separated groups (default: users)")
     create.add_argument("--expires-days", type=float, default=365.0, help="validity in days (default 365)")
     create.add_argument("--config", help="server settings file (to find the signing key)")

@@ -111,7 +111,7 @@ def build_provider(settings: Settings, tokens: TokenAuthority) -> tuple[Provider
         provider: Provider = LocalProvider(
             server_url=settings.resolved_public_url(), slots=slots, directory=data_dir / "pilots",
             site=settings.local_site,
-            mint_token=lambda: tokens.create(PILOT_USER, role="system", expiration=int((lifetime + 24) * 3600)),
+            mint_token=lambda: tokens.create(PILOT_USER, role="pilot", expiration=int((lifetime + 24) * 3600)),
             command=settings.pilot_command.split() if settings.pilot_command else None,
             hide=hidden_from_modules(settings), run_as=settings.local_pilot_user)
         return provider, sites_from_settings(settings, settings.local_site), lifetime
@@ -126,7 +126,7 @@ def build_provider(settings: Settings, tokens: TokenAuthority) -> tuple[Provider
             site_lines={s.name: list(s.options.get("submit_lines", [])) for s in sites})
         provider = CondorProvider(
             options=options, schedd_factory=real_schedd(settings.condor_schedd, settings.condor_collector),
-            mint_token=lambda: tokens.create(PILOT_USER, role="system", expiration=CONDOR_TOKEN_DAYS * 86400))
+            mint_token=lambda: tokens.create(PILOT_USER, role="pilot", expiration=CONDOR_TOKEN_DAYS * 86400))
         return provider, sites, 0.0
     if settings.provider == "slurm":
         return _slurm(settings, tokens, data_dir)
@@ -151,7 +151,7 @@ def _slurm(settings: Settings, tokens: TokenAuthority, data_dir: Path) -> tuple[
         bundle=_bundle(settings), sites=slurm_sites, json=None if settings.slurm_json else False,
         **({"command": shlex.split(settings.pilot_command)} if settings.pilot_command else {}))
     provider = SlurmProvider(options=options, mint_token=lambda: tokens.create(
-        PILOT_USER, role="system", expiration=CONDOR_TOKEN_DAYS * 86400))
+        PILOT_USER, role="pilot", expiration=CONDOR_TOKEN_DAYS * 86400))
     return provider, sites, 0.0
 
 

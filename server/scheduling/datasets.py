@@ -23,15 +23,15 @@ async def dataset_by_key(store: Store, key: str) -> Dataset | None:
 
 
 async def create_dataset(store: Store, identity: Identity, fields: dict[str, Any]) -> Dataset:
-    """``POST /datasets``: a dataset owned by the caller (an admin may name
-    another ``username``) in one of the caller's groups, readable by
+    """``POST /datasets``: a dataset owned by the caller (an admin or a system
+    token may name another ``username``, as in IceProd) in one of the caller's groups, readable by
     ``auth_groups_read`` (default: everyone in ``users``)."""
     if fields["tasks_submitted"] != fields["jobs_submitted"] * fields["tasks_per_job"]:
         raise InvalidArgumentError(
             "tasks_submitted must equal jobs_submitted * tasks_per_job "
             f"({fields['jobs_submitted']} * {fields['tasks_per_job']}), got {fields['tasks_submitted']}")
-    username = fields.get("username", identity.username) if identity.is_admin else identity.username
-    if not identity.is_admin and fields["group"] not in identity.groups:
+    username = fields.get("username", identity.username) if identity.acts_for_anyone else identity.username
+    if not identity.acts_for_anyone and fields["group"] not in identity.groups:
         raise Refused(403, f"group {fields['group']!r} is not one of your groups "
                            f"({', '.join(sorted(identity.groups))})")
     dataset = await store.create_dataset(NewDataset(

@@ -43,8 +43,8 @@ def _login_form(request: web.Request, *, error: str = "", status: int = 200) -> 
 def start_session(request: web.Request, token: str, target: str) -> web.Response:
     """Validate ``token`` and answer with the session cookie and a redirect."""
     identity = request.app[TOKENS].identify(token)
-    if identity.is_pilot:
-        raise TokenError("pilot (system) tokens cannot sign in to the website")
+    if identity.role in ("pilot", "system"):  # programs' tokens: nobody's session
+        raise TokenError(f"{identity.role} tokens cannot sign in to the website")
     session = state(request.app).codec.new_session(identity, token_expires=token_expiry(token))
     response = web.HTTPSeeOther(target)
     secure = request.secure

@@ -27,7 +27,7 @@ def test_a_bundled_pilot_runs_tasks(tmp_path: Path) -> None:
     pilot = None
     try:
         token_file = tmp_path / "pilot.token"
-        token_file.write_text(frazil.cli("token", "create", "--user", "grid-pilot", "--role", "system"))
+        token_file.write_text(frazil.cli("token", "create", "--user", "grid-pilot", "--role", "pilot"))
         token_file.chmod(0o600)
         workdir = tmp_path / "worker"
         workdir.mkdir()

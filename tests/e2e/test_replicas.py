@@ -48,7 +48,7 @@ class Replicas:
 
     def start_pilots(self, replica: int, count: int) -> None:
         server = self.servers[replica]
-        token = server.cli("token", "create", "--user", "pilot", "--role", "system").strip()
+        token = server.cli("token", "create", "--user", "pilot", "--role", "pilot").strip()
         for n in range(count):
             workdir = self.tmp_path / f"pilot{replica}-{n}"
             log = open(self.tmp_path / f"pilot{replica}-{n}.log", "wb")

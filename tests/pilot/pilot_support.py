@@ -122,7 +122,7 @@ def deploy(tmp: Path, **env: str) -> Deployment:
     server = ServerProcess(db, tmp / "data", env={**SERVER_ENV, **env})
     server.start()
     deployment = Deployment(tmp=tmp, server=server, db=db)
-    deployment.token = server.token("pilot-test", role="system", groups="users")
+    deployment.token = server.token("pilot-test", role="pilot", groups="users")
     return deployment
 
 

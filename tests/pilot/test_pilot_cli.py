@@ -43,7 +43,7 @@ async def test_a_non_pilot_token_is_refused_and_the_pilot_exits_1(server: Runnin
 
 
 async def test_token_from_the_environment_and_idle_exit(server: RunningServer, tmp_path: Path) -> None:
-    (tmp_path / "token").write_text(server.token("pilot-9", role="system") + "\n")
+    (tmp_path / "token").write_text(server.token("pilot-9", role="pilot") + "\n")
     code, _, err = await _frazil("--cpus", "1", "--memory", "1", "--disk", "1", "--idle-timeout", "0.5",
                                  "--workdir", str(tmp_path / "w"),
                                  env={"FRAZIL_URL": server.url, "FRAZIL_TOKEN_FILE": str(tmp_path / "token")})
@@ -53,7 +53,7 @@ async def test_token_from_the_environment_and_idle_exit(server: RunningServer, t
 
 async def test_the_htcondor_ads_define_the_slot(server: RunningServer, tmp_path: Path) -> None:
     (tmp_path / "machine.ad").write_text('Cpus = 3\nMemory = 2500\nDisk = 7000000\nGLIDEIN_Site = "WIPAC"\n')
-    code, _, err = await _frazil("--server", server.url, "--token", server.token("pilot-2", role="system"),
+    code, _, err = await _frazil("--server", server.url, "--token", server.token("pilot-2", role="pilot"),
                                  "--cpus", "64", "--idle-timeout", "0.3", "--workdir", str(tmp_path / "w"),
                                  env={"_CONDOR_MACHINE_AD": str(tmp_path / "machine.ad")})
     assert code == 0, err

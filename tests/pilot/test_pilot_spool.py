@@ -14,7 +14,7 @@ from tests.server.test_api_pilot_support import claim, make_dataset, register
 
 async def _claimed(server: RunningServer) -> tuple[ServerApi, dict]:
     await make_dataset(server.store)
-    token = server.token("pilot-1", role="system")
+    token = server.token("pilot-1", role="pilot")
     rc = server.rest(token)
     task = await claim(rc, await register(rc))
     return ServerApi(server.url, token), task

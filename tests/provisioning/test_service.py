@@ -63,7 +63,7 @@ def test_providers_built_from_settings(tmp_path):
     assert condor.options.command.startswith("/cvmfs/") and condor.options.bootstrap == "shared"
     assert condor.options.site_requirements == {"CHTC": 'TARGET.GLIDEIN_Site =?= "CHTC"'}
     token = condor.mint_token()
-    assert tokens.identify(token).role == "system"
+    assert tokens.identify(token).role == "pilot"
     with pytest.raises(ValueError, match="pilot_bootstrap must be one of"):
         build_provider(dataclasses.replace(settings, pilot_bootstrap="magic"), tokens)
     with pytest.raises(ValueError, match="does not exist: build it with `make pilot-bundle`"):
@@ -85,7 +85,7 @@ def test_the_slurm_provider_needs_no_settings_and_checks_per_site_ones(tmp_path)
     options = slurm.options
     assert options.bootstrap == "shared" and options.server_url == "http://127.0.0.1:9123"
     assert options.command[1:] == ["-m", "server.cli", "pilot"] and options.submit_dir == (tmp_path / "slurm").resolve()
-    assert options.sites[""].partition == "" and tokens.identify(slurm.mint_token()).role == "system"
+    assert options.sites[""].partition == "" and tokens.identify(slurm.mint_token()).role == "pilot"
     listening = Settings(data_dir=str(tmp_path), provider="slurm", host="0.0.0.0", slurm_account="icecube",
                          pilot_sites={"gpu": {"partition": "gpu", "gres": "gpu:a100", "time_limit": 120}})
     slurm, _, _ = build_provider(listening, tokens)

@@ -85,13 +85,16 @@ async def test_user_credentials_roundtrip_without_secrets(server, api, issuer, c
 async def test_rights_follow_iceprod(server, api):
     alice, bob = server.token("alice", groups=["users"]), server.token("bob", groups=["users"])
     admin = server.token("root", role="admin")
-    pilot = server.token("pilot", role="system")
+    pilot = server.token("pilot", role="pilot")
     body = {"url": "https://s3.example", "type": "s3", "access_key": "k", "secret_key": "s"}
     assert (await api.call("POST", "/users/alice/credentials", alice, body))[0] == 201
     assert (await api.call("GET", "/users/alice/credentials", bob))[0] == 403
     assert (await api.call("POST", "/groups/admins/credentials", alice, body))[0] == 403
     assert (await api.call("GET", "/users/alice/credentials", admin))[0] == 200
     assert (await api.call("GET", "/users/alice/credentials", pilot))[0] == 403
+    system = server.token("cron", role="system")  # IceProd's services: everyone's credentials
+    assert (await api.call("GET", "/users/alice/credentials", system))[0] == 200
+    assert (await api.call("GET", "/datasets/d1/credentials", system))[0] == 200
     assert (await api.call("POST", "/datasets/d1/credentials", alice, body))[0] == 403
     assert (await api.call("POST", "/datasets/d1/credentials", admin, body))[0] == 201
     assert (await api.call("POST", "/datasets/d1/tasks/generate/credentials", admin, body))[0] == 201

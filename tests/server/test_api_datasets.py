@@ -132,8 +132,14 @@ async def test_rights_on_single_dataset_routes(server):
     assert status == 404 and reply["error"] == "Dataset not found"
     status, _, _ = await call(server, "GET", f"/datasets/{dataset_id}")
     assert status == 401
-    status, _, _ = await call(server, "GET", f"/datasets/{dataset_id}", server.token("pilot", "system", ()))
+    status, _, _ = await call(server, "GET", f"/datasets/{dataset_id}", server.token("pilot", "pilot", ()))
     assert status == 403
+    # IceProd's system role (its services and cron tasks) reads and writes every dataset
+    system = server.token("cron", "system", ())
+    status, _, _ = await call(server, "GET", f"/datasets/{dataset_id}", system)
+    assert status == 200
+    status, _, _ = await call(server, "PUT", f"/datasets/{dataset_id}/description", system, body={"description": "y"})
+    assert status == 200
 
 
 async def test_config_versions_kept_on_edit(server):

@@ -105,7 +105,7 @@ def fuzz_server(tmp_path_factory):
     assert server.ready.wait(30)
     tokens = server.running.app[TOKENS]
     server.admin = tokens.create("admin", role="admin", groups=["admin"])
-    server.pilot = tokens.create("pilot", role="system")
+    server.pilot = tokens.create("pilot", role="pilot")
     server.specs = [s for s in server.running.app[ROUTE_SPECS] if s.tag != "web"]
     server.http = requests.Session()
     yield server

@@ -5,7 +5,7 @@ import aiohttp
 
 
 async def test_lone_surrogate_in_a_body_is_a_400(server):
-    token = server.token("pilot-1", role="system", groups=())
+    token = server.token("pilot-1", role="pilot", groups=())
     body = '{"resources": {"cpu": 1, "gpu": 0, "memory": 1, "disk": 1, "time": 1}, "site": "\\ud800", "hostname": "h"}'
     async with aiohttp.ClientSession() as session:
         async with session.post(f"{server.url}/pilots", data=body, headers={

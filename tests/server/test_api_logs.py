@@ -20,7 +20,7 @@ async def _status(coro) -> int:
 
 async def test_streaming_create_append_read_back(server):
     made = await make_dataset(server.store)
-    pilot = server.rest(server.token("pilot-1", role="system"))
+    pilot = server.rest(server.token("pilot-1", role="pilot"))
     task = await claim(pilot, await register(pilot))
     tid, iid = task["task_id"], task["instance_id"]
     log_id = (await pilot.request("POST", f"/tasks/{tid}/logs", {"instance_id": iid, "name": "stdout",
@@ -52,7 +52,7 @@ async def test_streaming_create_append_read_back(server):
 async def test_task_logs_num_group_order_keys(server):
     made = await make_dataset(server.store)
     tid = made.task_ids[0]
-    pilot = server.rest(server.token("pilot-1", role="system"))
+    pilot = server.rest(server.token("pilot-1", role="pilot"))
     for name, data in [("stdout", "a"), ("stderr", "b"), ("stdout", "c")]:
         await pilot.request("POST", "/logs", {"name": name, "data": data, "task_id": tid})
     owner = server.rest(server.token("alice"))
@@ -83,7 +83,7 @@ async def test_log_rights(server):
     outsider = server.rest(server.token("eve", groups=["guests"]))
     assert await _status(outsider.request("GET", f"/datasets/{did}/logs/{log_id}")) == 403
     assert await _status(reader.request("GET", "/logs")) == 403  # admin only
-    pilot = server.rest(server.token("pilot-1", role="system"))
+    pilot = server.rest(server.token("pilot-1", role="pilot"))
     assert await _status(pilot.request("GET", f"/datasets/{did}/logs/{log_id}")) == 403
     assert await _status(owner.request("POST", f"/datasets/{did}/logs",
                                        {"data": "x", "task_id": "not-a-task"})) == 404
@@ -99,7 +99,7 @@ async def test_log_rights(server):
 async def test_post_log_checks_its_task(server):
     made = await make_dataset(server.store)
     other = await make_dataset(server.store)
-    pilot = server.rest(server.token("pilot-1", role="system"))
+    pilot = server.rest(server.token("pilot-1", role="pilot"))
     assert await _status(pilot.request("POST", "/logs", {"data": "x", "task_id": made.task_ids[0],
                                                          "dataset_id": other.dataset.dataset_id})) == 404
     assert await _status(pilot.request("POST", "/logs", {"data": 5})) == 400
@@ -110,7 +110,7 @@ async def test_post_log_checks_its_task(server):
 async def test_streamed_logs_stop_at_their_size_limit(server):
     server.app[LOG_INDEX].max_chars = 20
     made = await make_dataset(server.store)
-    pilot = server.rest(server.token("pilot-1", role="system"))
+    pilot = server.rest(server.token("pilot-1", role="pilot"))
     task = await claim(pilot, await register(pilot))
     tid, iid = task["task_id"], task["instance_id"]
     log_id = (await pilot.request("POST", f"/tasks/{tid}/logs", {"instance_id": iid, "name": "stdout",

@@ -12,7 +12,7 @@ HUGE = 10 ** 40
 @pytest.fixture
 async def setup(server):
     made = await make_dataset(server.store)
-    token = server.token("pilot-1", role="system")
+    token = server.token("pilot-1", role="pilot")
     rc = server.rest(token)
     pilot_id = await register(rc)
     task = await claim(rc, pilot_id)

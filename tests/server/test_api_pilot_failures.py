@@ -18,7 +18,7 @@ async def _report(rc, task, action, **body):
 
 @pytest.fixture
 async def pilot(server):
-    rc = server.rest(server.token("pilot-1", role="system"))
+    rc = server.rest(server.token("pilot-1", role="pilot"))
     return rc, await register(rc)
 
 

@@ -24,7 +24,7 @@ async def _call(rc, path: str, body: dict) -> tuple[int, dict | None]:
 async def test_random_interleavings_keep_the_invariants(server, seed):
     rng = random.Random(seed)
     made = await make_dataset(server.store, jobs=6)
-    rc = server.rest(server.token("pilot-1", role="system"))
+    rc = server.rest(server.token("pilot-1", role="pilot"))
     pilots = [await register(rc) for _ in range(3)]
     held: list[dict] = []  # claims as the pilots believe they hold them (some are stale)
     clock = time.time()

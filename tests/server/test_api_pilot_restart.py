@@ -30,7 +30,7 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: asyncio.subprocess.Process | None = None
         key = load_or_create_key(folder / "data" / "auth.key")
-        self.token = TokenAuthority(key).create("pilot-1", role="system")
+        self.token = TokenAuthority(key).create("pilot-1", role="pilot")
 
     async def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("FRAZIL_")}

@@ -20,7 +20,7 @@ async def _status(coro) -> int:
 async def test_post_and_read_task_stats(server):
     made = await make_dataset(server.store, jobs=3)
     did = made.dataset.dataset_id
-    pilot = server.rest(server.token("pilot-1", role="system"))
+    pilot = server.rest(server.token("pilot-1", role="pilot"))
     ids = {}
     for number, tid in enumerate(made.task_ids):
         for attempt in (1, 2):
@@ -54,7 +54,7 @@ async def test_task_stats_bad_input_and_rights(server):
     made = await make_dataset(server.store)
     other = await make_dataset(server.store)
     tid = made.task_ids[0]
-    pilot = server.rest(server.token("pilot-1", role="system"))
+    pilot = server.rest(server.token("pilot-1", role="pilot"))
     assert await _status(pilot.request("POST", f"/tasks/{tid}/task_stats",
                                        {"dataset_id": other.dataset.dataset_id})) == 400
     assert await _status(pilot.request("POST", "/tasks/nope/task_stats", {"x": 1})) == 404

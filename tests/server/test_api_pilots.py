@@ -21,7 +21,7 @@ from tests.server.test_api_pilot_support import PILOT_RESOURCES, claim, make_dat
 
 async def test_register_heartbeat_claim_processing_complete(server):
     made = await make_dataset(server.store)
-    rc = server.rest(server.token("pilot-1", role="system"))
+    rc = server.rest(server.token("pilot-1", role="pilot"))
     pilot_id = await register(rc, os=["RHEL_9_x86_64"], provider="local", version="1.0")
     doc = await rc.request("GET", f"/pilots/{pilot_id}")
     assert doc["site"] == "test-site" and doc["os"] == ["RHEL_9_x86_64"] and doc["state"] == "active"
@@ -66,7 +66,7 @@ async def test_register_heartbeat_claim_processing_complete(server):
 
 
 async def test_empty_queue_is_404_with_retry_after(server):
-    rc = server.rest(server.token("pilot-1", role="system"))
+    rc = server.rest(server.token("pilot-1", role="pilot"))
     pilot_id = await register(rc)
     with pytest.raises(requests.HTTPError) as err:
         await claim(rc, pilot_id)
@@ -77,7 +77,7 @@ async def test_empty_queue_is_404_with_retry_after(server):
 async def test_claims_never_exceed_free_resources(server):
     made = await make_dataset(server.store, [{"gpu": 1, "memory": 2}, {"memory": 6}, {"cpu": 1}])
     gpu_task, big_task, small_task = made.task_ids
-    rc = server.rest(server.token("pilot-1", role="system"))
+    rc = server.rest(server.token("pilot-1", role="pilot"))
     cpu_pilot = await register(rc)
     small = {"cpu": 1, "gpu": 0, "memory": 4.0, "disk": 10.0, "time": 10.0}
     first = await claim(rc, cpu_pilot, small)
@@ -95,7 +95,7 @@ async def test_claims_never_exceed_free_resources(server):
 async def test_stale_complete_after_reap_and_reclaim_is_refused(server):
     made = await make_dataset(server.store)
     task_id = made.task_ids[0]
-    rc = server.rest(server.token("pilot-1", role="system"))
+    rc = server.rest(server.token("pilot-1", role="pilot"))
     slow = await register(rc)
     fast = await register(rc)
     first = await claim(rc, slow)
@@ -131,7 +131,7 @@ async def test_stale_complete_after_reap_and_reclaim_is_refused(server):
 
 async def test_deleting_a_pilot_returns_its_tasks_at_once(server):
     made = await make_dataset(server.store)
-    rc = server.rest(server.token("pilot-1", role="system"))
+    rc = server.rest(server.token("pilot-1", role="pilot"))
     pilot_id = await register(rc)
     task = await claim(rc, pilot_id)
     await rc.request("PATCH", f"/pilots/{pilot_id}", {"tasks": [task["task_id"]]})
@@ -147,7 +147,7 @@ async def test_drain_stops_claims(server):
     await make_dataset(server.store, jobs=2)
     server.app[CLAIM_CACHE].pilot_ttl = 0.2
     admin = server.rest(server.token("root", role="admin", groups=["admin"]))
-    rc = server.rest(server.token("pilot-1", role="system"))
+    rc = server.rest(server.token("pilot-1", role="pilot"))
     pilot_id = await register(rc)
     await claim(rc, pilot_id)  # the pilot's record is now cached
     await admin.request("PATCH", f"/pilots/{pilot_id}", {"drain": True})
@@ -163,7 +163,7 @@ async def test_drain_stops_claims(server):
 async def test_claim_flooding_gets_429(server):
     server.settings.claim_rate_per_pilot = 2.0
     server.app[CLAIM_LIMITER].set_rate(2.0)
-    token = server.token("pilot-1", role="system")
+    token = server.token("pilot-1", role="pilot")
     rc = server.rest(token)
     pilot_id = await register(rc)
     other = await register(rc)
@@ -192,7 +192,7 @@ async def test_claim_flooding_gets_429(server):
      "missing key: time in resources"),
 ])
 async def test_bad_bodies_are_400_naming_the_field(server, path, body, message):
-    rc = server.rest(server.token("pilot-1", role="system"))
+    rc = server.rest(server.token("pilot-1", role="pilot"))
     with pytest.raises(requests.HTTPError) as err:
         await rc.request("POST", path, body)
     assert err.value.response.status_code == 400
@@ -202,9 +202,9 @@ async def test_bad_bodies_are_400_naming_the_field(server, path, body, message):
 
 async def test_errors_a_pilot_acts_on_carry_a_reason(server):
     """The pilot reads ``reason`` (common.protocol.Reason), never the message."""
-    rc = server.rest(server.token("pilot-1", role="system"))
+    rc = server.rest(server.token("pilot-1", role="pilot"))
     pilot_id = await register(rc)
-    headers = {"Authorization": f"Bearer {server.token('pilot-1', role='system')}"}
+    headers = {"Authorization": f"Bearer {server.token('pilot-1', role='pilot')}"}
     async with aiohttp.ClientSession(server.url, headers=headers) as session:
         for method, path, body, status, reason in [
             ("POST", "/task_actions/process", {"pilot_id": "nope", "resources": PILOT_RESOURCES}, 404,
@@ -225,7 +225,7 @@ async def test_errors_a_pilot_acts_on_carry_a_reason(server):
 
 async def test_bad_reports_are_400_and_change_nothing(server):
     made = await make_dataset(server.store)
-    rc = server.rest(server.token("pilot-1", role="system"))
+    rc = server.rest(server.token("pilot-1", role="pilot"))
     task = await claim(rc, await register(rc))
     url = f"/tasks/{made.task_ids[0]}/task_actions/complete"
     for body, message in [
@@ -262,7 +262,7 @@ async def test_pilot_routes_refuse_users_and_accept_admins(server):
 async def test_dataset_rolls_up_when_its_last_job_ends(server):
     made = await make_dataset(server.store, jobs=3)
     did = made.dataset.dataset_id
-    rc = server.rest(server.token("pilot-1", role="system"))
+    rc = server.rest(server.token("pilot-1", role="pilot"))
     pilot_id = await register(rc)
     tasks = [await claim(rc, pilot_id) for _ in range(3)]
 
@@ -300,7 +300,7 @@ async def test_usage_meter_batches_writes(server):
 
 async def test_a_lost_pilot_that_comes_back_is_active_again(server):
     await make_dataset(server.store, jobs=2)
-    rc = server.rest(server.token("pilot-1", role="system"))
+    rc = server.rest(server.token("pilot-1", role="pilot"))
     pilot_id = await register(rc)
     assert await server.store.mark_lost_pilots(time.time() + 10) == [pilot_id]
     await rc.request("PATCH", f"/pilots/{pilot_id}", {"tasks": []})
@@ -320,7 +320,7 @@ async def test_claim_of_a_task_without_config_says_so(server):
     await server.store.create_jobs(dataset.dataset_id, [NewJob(job_index=0, tasks=[NewTask(name="a", task_index=0)])])
     await server.store.release_dependencies(dataset_id=dataset.dataset_id)
     await server.store.queue_tasks(10)
-    rc = server.rest(server.token("pilot-1", role="system"))
+    rc = server.rest(server.token("pilot-1", role="pilot"))
     task = await claim(rc, await register(rc))
     assert task["config"] is None and task["config_version"] is None and task["dataset"] == dataset.dataset
     # the newest version is what a task without a recorded version runs

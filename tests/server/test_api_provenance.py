@@ -17,7 +17,7 @@ from tests.server.test_api_pilot_support import claim, make_dataset, register
 
 async def _complete_with_output(server, url: str, data: bytes = b"events") -> tuple[object, dict]:
     made = await make_dataset(server.store, owner="alice", group="simprod")
-    rc = server.rest(server.token("pilot-1", role="system"))
+    rc = server.rest(server.token("pilot-1", role="pilot"))
     task = await claim(rc, await register(rc))
     await rc.request("POST", f"/tasks/{task['task_id']}/task_actions/complete", {
         "instance_id": task["instance_id"], "time_used": 30, "hostname": "node7", "site": "WIPAC",

@@ -19,7 +19,7 @@ async def made(server):
     return await make_dataset(server.store, jobs=2)
 
 
-def _headers(server, username="pilot-1", role="system", groups=("users",)) -> dict[str, str]:
+def _headers(server, username="pilot-1", role="pilot", groups=("users",)) -> dict[str, str]:
     return {"Authorization": f"Bearer {server.token(username, role=role, groups=groups)}"}
 
 
@@ -116,7 +116,7 @@ async def test_job_scratch_removed_when_the_job_completes(server, made):
         for path in ("0/a.i3", "0/sub/b.i3", "1/c.i3", "dataset.txt"):
             async with pilot.put(f"/scratch/{number}/{path}", data=b"x") as r:
                 assert r.status == 201
-    rc = server.rest(server.token("pilot-1", role="system"))
+    rc = server.rest(server.token("pilot-1", role="pilot"))
     pilot_id = await register(rc)
     task = await claim(rc, pilot_id)
     assert task["job_index"] == 0

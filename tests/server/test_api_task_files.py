@@ -29,7 +29,7 @@ async def test_claim_carries_the_tasks_files(server):
     assert [f["transfer"] for f in listed] == [True, True, True]  # IceProd's boolean, not "true"
     await store.release_dependencies(dataset_id=dataset.dataset_id)
     await store.queue_tasks(10, dataset_id=dataset.dataset_id)
-    pilot = server.rest(server.token("pilot-1", role="system", groups=()))
+    pilot = server.rest(server.token("pilot-1", role="pilot", groups=()))
     task = await claim(pilot, await register(pilot))
     assert [f["remote"] for f in task["files"]] == ["file:///data/a.i3", "file:///data/b.i3", "file:///out/c.i3"]
     plan = build_task_plan(task["config"], task["name"], JobContext(
@@ -40,7 +40,7 @@ async def test_claim_carries_the_tasks_files(server):
 async def test_tasks_without_task_files_get_an_empty_list(server):
     from tests.server.test_api_pilot_support import make_dataset
     await make_dataset(server.store)
-    pilot = server.rest(server.token("pilot-1", role="system", groups=()))
+    pilot = server.rest(server.token("pilot-1", role="pilot", groups=()))
     task = await claim(pilot, await register(pilot))
     assert task["files"] == []
 

@@ -29,7 +29,7 @@ async def test_every_user_route_is_documented_and_guarded(server):
     specs = [s for s in server.app[ROUTE_SPECS] if s.handler.__module__ in MODULES]
     assert len(specs) == 59  # every route of datasets, config, jobs, tasks, files, actions
     _, document, _ = await call(server, "GET", "/api/openapi.json")
-    pilot = server.token("pilot", "system", ())
+    pilot = server.token("pilot", "pilot", ())
     stranger = server.token("eve", groups=("guests",))
     for spec in specs:
         assert spec.method.lower() in document["paths"][spec.path], spec.path

@@ -17,7 +17,7 @@ from server.api.routing import ANONYMOUS
 from server.keys import ROUTE_SPECS
 from server.store import DatasetRights, JobFilter, NewDataset, NewJob, NewLog, NewPilot, NewTask, TaskFilter
 
-CALLERS = ("anonymous", "other user", "owner", "group member", "admin", "pilot")
+CALLERS = ("anonymous", "other user", "owner", "group member", "admin", "system", "pilot")
 
 
 def expected_allowed(spec, caller: str) -> bool:
@@ -26,9 +26,9 @@ def expected_allowed(spec, caller: str) -> bool:
     if caller == "anonymous":
         return False
     if caller == "pilot":
-        return spec.pilot and "system" in spec.roles
-    if caller == "admin":
-        return "admin" in spec.roles
+        return spec.pilot and "pilot" in spec.roles
+    if caller in ("admin", "system"):  # both bypass dataset rights (IceProd's attr_auth)
+        return caller in spec.roles
     if "user" not in spec.roles:
         return False
     if spec.tag == "credentials":
@@ -59,7 +59,8 @@ async def world(server):
         "owner": server.token("owner", groups=("users",)),
         "group member": server.token("bob", groups=("simprod",)),
         "admin": server.token("root", role="admin", groups=("admin",)),
-        "pilot": server.token("pilot-1", role="system", groups=()),
+        "system": server.token("cron", role="system", groups=()),
+        "pilot": server.token("pilot-1", role="pilot", groups=()),
     }
     return dataset.dataset_id, tokens
 
@@ -177,3 +178,79 @@ async def test_action_status_is_the_requesters(server, real_ids, rest):
         await rest(tokens["other user"]).request("GET", path)
     assert refused.value.response.status_code == 403
     assert (await rest(tokens["admin"]).request("GET", path))["id"] == ids["message_id"]
+
+
+# IceProd's roles per route (reference §4.3-§4.5, its handlers' roles=[...]): A admin,
+# U user, S system. Written out here, not read from frazil, so a route that drifts
+# from IceProd fails. frazil-only routes (pilots, scratch, attempts, ...) are absent.
+ICEPROD_ROLES = {
+    "GET /roles": "A", "GET /groups": "AS", "GET /users": "AS", "GET /users/{username}": "AS",
+    "PUT /users/{username}": "A", "DELETE /users/{username}": "A", "PUT /users/{username}/priority": "A",
+    "POST /auths": "AS",
+    "GET /config/{dataset_id}": "AUS", "PUT /config/{dataset_id}": "AUS",
+    "GET /datasets": "AUS", "POST /datasets": "AUS", "GET /datasets/{dataset_id}": "AUS",
+    "PUT /datasets/{dataset_id}/description": "AUS", "PUT /datasets/{dataset_id}/status": "AUS",
+    "PUT /datasets/{dataset_id}/priority": "AUS", "PUT /datasets/{dataset_id}/jobs_submitted": "AU",
+    "POST /datasets/{dataset_id}/dataset_actions/hard_reset": "AUS",
+    "POST /datasets/{dataset_id}/dataset_actions/truncate": "AUS", "GET /dataset_summaries/status": "AUS",
+    "POST /jobs": "AS", "GET /jobs/{job_id}": "AS", "PATCH /jobs/{job_id}": "AS",
+    "GET /datasets/{dataset_id}/jobs": "AUS", "GET /datasets/{dataset_id}/jobs/{job_id}": "AUS",
+    "PUT /datasets/{dataset_id}/jobs/{job_id}/status": "AUS",
+    "POST /datasets/{dataset_id}/job_actions/bulk_status/{status}": "AUS",
+    "POST /datasets/{dataset_id}/job_actions/bulk_suspend": "AUS",
+    "POST /datasets/{dataset_id}/job_actions/bulk_reset": "AUS",
+    "POST /datasets/{dataset_id}/job_actions/bulk_hard_reset": "AUS",
+    "GET /datasets/{dataset_id}/job_summaries/status": "AUS", "GET /datasets/{dataset_id}/job_counts/status": "AUS",
+    "GET /tasks": "AS", "POST /tasks": "AS", "GET /tasks/{task_id}": "AS", "PATCH /tasks/{task_id}": "AS",
+    "PUT /tasks/{task_id}/status": "AS", "POST /task_actions/bulk_status/{status}": "AS",
+    "POST /task_actions/waiting": "AS", "POST /task_actions/queue": "AS", "POST /task_actions/queue_many": "AS",
+    "GET /task_counts/status": "AS",
+    "POST /tasks/{task_id}/task_actions/processing": "AS", "POST /tasks/{task_id}/task_actions/reset": "AS",
+    "POST /tasks/{task_id}/task_actions/failed": "AS", "POST /tasks/{task_id}/task_actions/complete": "AS",
+    "GET /datasets/{dataset_id}/tasks": "AUS", "GET /datasets/{dataset_id}/tasks/{task_id}": "AUS",
+    "PUT /datasets/{dataset_id}/tasks/{task_id}/status": "AUS",
+    "GET /datasets/{dataset_id}/task_summaries/status": "AUS",
+    "GET /datasets/{dataset_id}/task_counts/status": "AUS", "GET /datasets/{dataset_id}/task_counts/name_status": "AUS",
+    "GET /datasets/{dataset_id}/task_stats": "AUS",
+    "POST /datasets/{dataset_id}/task_actions/bulk_status/{status}": "AUS",
+    "POST /datasets/{dataset_id}/task_actions/bulk_suspend": "AUS",
+    "POST /datasets/{dataset_id}/task_actions/bulk_reset": "AUS",
+    "POST /datasets/{dataset_id}/task_actions/bulk_hard_reset": "AUS",
+    "PATCH /datasets/{dataset_id}/task_actions/bulk_requirements/{name}": "AUS",
+    "POST /datasets/{dataset_id}/task_actions/bulk_requirements/{name}": "AUS",
+    "GET /datasets/{dataset_id}/files": "AUS", "POST /datasets/{dataset_id}/files": "AUS",
+    "GET /datasets/{dataset_id}/files/{task_id}": "AUS", "POST /datasets/{dataset_id}/files/{task_id}": "AUS",
+    "DELETE /datasets/{dataset_id}/files/{task_id}": "AUS",
+    "GET /logs": "AS", "POST /logs": "AS", "GET /logs/{log_id}": "AS", "DELETE /logs/{log_id}": "AS",
+    "POST /datasets/{dataset_id}/logs": "AU", "DELETE /datasets/{dataset_id}/logs": "AU",
+    "GET /datasets/{dataset_id}/logs/{log_id}": "AU", "GET /datasets/{dataset_id}/tasks/{task_id}/logs": "AU",
+    "DELETE /datasets/{dataset_id}/tasks/{task_id}/logs": "AU",
+    "POST /tasks/{task_id}/task_stats": "AS", "GET /datasets/{dataset_id}/bulk/task_stats": "AUS",
+    "GET /datasets/{dataset_id}/tasks/{task_id}/task_stats": "AUS",
+    "GET /datasets/{dataset_id}/tasks/{task_id}/task_stats/{task_stat_id}": "AUS",
+    "GET /actions/{action}": "AUS", "POST /actions/{action}": "AUS", "GET /actions/{action}/{message_id}": "AUS",
+    "GET /actions/materialization/datasets/{dataset_id}": "AUS",
+    "POST /actions/materialization/datasets/{dataset_id}": "AUS",
+    **{f"{method} {path}": "AUS" for method in ("GET", "POST", "PATCH", "DELETE")
+       for path in ("/users/{username}/credentials", "/groups/{group_name}/credentials")},
+    **{f"{method} {path}": "AS" for method in ("GET", "POST", "PATCH", "DELETE")
+       for path in ("/datasets/{dataset_id}/credentials", "/datasets/{dataset_id}/tasks/{task_name}/credentials")},
+}
+LETTERS = {"A": "admin", "U": "user", "S": "system"}
+
+
+def test_roles_are_iceprods_route_by_route(server):
+    """``system`` may do what IceProd's system may, and no more; pilots only pilot routes."""
+    specs = {f"{s.method} {s.path}": s for s in server.app[ROUTE_SPECS] if s.tag != "web"}
+    differences = []
+    for route, letters in ICEPROD_ROLES.items():
+        assert route in specs, f"{route} (an IceProd route) is missing"
+        expected = {LETTERS[letter] for letter in letters}
+        declared = specs[route].roles - {"pilot"}
+        if declared != expected:
+            differences.append(f"{route}: frazil {sorted(declared)}, IceProd {sorted(expected)}")
+    assert not differences, "\n".join(differences)
+    for route, spec in specs.items():
+        assert ("pilot" in spec.roles) == spec.pilot, route
+        if spec.pilot and ANONYMOUS not in spec.roles:  # old IceProd-style pilots carry system tokens
+            assert "system" in spec.roles, route

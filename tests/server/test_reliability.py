@@ -153,7 +153,7 @@ async def running(tmp_path: pathlib.Path, session: aiohttp.ClientSession, *, job
         "FRAZIL_LEASE_SECONDS": lease})
     server.start()
     try:
-        session.headers["Authorization"] = f"Bearer {server.token('pilot', role='system')}"
+        session.headers["Authorization"] = f"Bearer {server.token('pilot', role='pilot')}"
         sims = [Pilot(session, server.url) for _ in range(pilots)]
         for pilot in sims:
             await pilot.register()

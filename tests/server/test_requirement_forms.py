@@ -123,7 +123,7 @@ async def test_every_form_sizes_the_task_the_same_on_server_and_pilot(server, ro
     assert all(isinstance(stored[k], (int, float)) for k in RESOURCE_NAMES if k in stored)  # numbers, not forms
     assert task_shape(stored).need == size
 
-    system = server.token("pilot-1", role="system")
+    system = server.token("pilot-1", role="pilot")
     pilot = (await server.rest(system).request("POST", "/pilots", {"resources": PILOT_TOTAL, "site": "test-site",
                                                                   "hostname": "node1"}))["result"]
     exact = {**size.as_dict(), "time": size.time}

@@ -41,9 +41,10 @@ async def test_login_refuses_bad_tokens_and_forged_forms(web_server: WebServer) 
         async with client.post(f"{web_server.url}/login", data={"csrf_token": "forged",
                                                                 "token": web_server.token()}) as reply:
             assert reply.status == 403
-        pilot = web_server.token("pilot", role="system")
-        async with client.post(f"{web_server.url}/login", data={"csrf_token": token, "token": pilot}) as reply:
-            assert reply.status == 401
+        for role in ("pilot", "system"):  # programs' tokens
+            service = web_server.token(role, role=role)
+            async with client.post(f"{web_server.url}/login", data={"csrf_token": token, "token": service}) as reply:
+                assert reply.status == 401 and f"{role} tokens cannot sign in" in await reply.text()
 
 
 async def test_session_cookie_is_signed_httponly_and_holds_no_token(web_server: WebServer) -> None:
