@@ -154,6 +154,9 @@ class ClaimReply(Message):
                                        "(pelican://host[:port]; setting osdf_federation)", nullable=True)
     pelican_ca: str | None = wire("string", "only when pelican_ca_file is set: PEM of an extra CA to trust for "
                                   "that federation", nullable=True)
+    sources: dict[str, str] = wire("object", "module sources carried at submit: {work-dir path: URL on this "
+                                   "server (GET /datasets/{id}/sources/{sha512}, with the pilot's token)}; "
+                                   "staged before the module runs", factory=dict)
     storage_token: str | None = wire("string", "only for tasks that need storage scopes and whose owner has a "
                                      "credential: the bearer token for this attempt's osdf_federation "
                                      "transfers; keep it in memory, drop it when the attempt ends "

@@ -90,7 +90,8 @@ def build_plan(doc: dict[str, Any], scratch_url: str | None = None) -> TaskPlan:
                      jobs_submitted=int(doc.get("jobs_submitted") or 1),
                      dataset_id=str(doc.get("dataset_id", "")), task_id=str(doc.get("task_id", "")),
                      debug=bool(doc.get("debug", False)),
-                     task_files=[f for f in doc.get("files") or [] if isinstance(f, dict)])
+                     task_files=[f for f in doc.get("files") or [] if isinstance(f, dict)],
+                     sources={str(k): str(v) for k, v in (doc.get("sources") or {}).items()})
     # The server stores the config filled with defaults at submit: planned as is.
     return build_task_plan({**config, "options": options}, int(doc.get("task_index") or 0), ctx,
                            defaults_filled=True)

@@ -1,7 +1,8 @@
 """``frazil run --task TASK_ID``: a server's task, fetched as a pilot would get it, run here.
 
 A physicist whose task failed on the grid wants to run *that* task — the
-config version its attempt ran with, its job index, its per-job files, the
+config version its attempt ran with, its job index, its per-job files, the module
+sources carried with its submission, the
 requirements it was claimed with — on their own machine and see the same
 failure. This module builds the same document a claim reply carries, from
 the ordinary read routes (so the rights are those of reading the dataset),
@@ -105,13 +106,18 @@ def fetch_task(client: RestClient, task_ref: str, *, dataset_ref: str | None = N
         listed = call(client, "GET", f"/datasets/{dataset_id}/files/{task_id}")["files"]
         files = [{k: f.get(k) for k in ("remote", "local", "type", "movement", "transfer") if k in f}
                  for f in listed]
+    # module sources carried at submit, fetched (with the user's token) as a pilot fetches them
+    manifest = call(client, "GET", f"/datasets/{dataset_id}/sources", {"version": version} if version else None)
+    base = str(client.address).rstrip("/")
+    sources = {path: f"{base}/datasets/{dataset_id}/sources/{digest}"
+               for path, digest in (manifest.get("sources") or {}).items()}
     doc = dict(task)
     # The attempt ran with the requirements it was claimed with (escalation may have raised them since).
     if chosen and chosen.get("resources"):
         doc["requirements"] = {**(task.get("requirements") or {}), **chosen["resources"]}
     doc.update(dataset=dataset.get("dataset"), jobs_submitted=dataset.get("jobs_submitted"),
                debug=bool(dataset.get("debug")), config_version=version, config=config, files=files,
-               scratch_url=scratch_url, attempt=(chosen or {}).get("attempt"))
+               scratch_url=scratch_url, attempt=(chosen or {}).get("attempt"), sources=sources)
     return ServerTask(doc=doc, attempt=chosen, attempts=attempts)
 
 

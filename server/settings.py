@@ -66,6 +66,8 @@ class Settings:
     """How often pilots heartbeat; they are told at most a third of ``lease_seconds``
     (``heartbeat_interval``), so a short lease never loses a live pilot."""
     max_body_bytes: int = 64 * 1024 * 1024
+    max_source_bundle_bytes: int = 8 * 1024 * 1024
+    """The module sources one submission may carry, all files together (common/sources.py)."""
     max_retries: int = 10
     """Non-physics failures retried; the next one fails the task (IceProd 2: 11th failure)."""
     max_infra_failures: int = 50

@@ -22,6 +22,7 @@ from common.config import fill_defaults
 from common.macros import Diagnostic, MacroError, expand, expand_scope, runtime_options
 from common.plan.records import DataTransfer, ModulePlan, TaskPlan, TrayPlan
 from common.resources import RESOURCE_NAMES, RequirementError, parse_requirements
+from common.sources import clean_path
 
 URL_PREFIXES = ("file:", "http:", "https:", "ftp:", "ftps:", "gsiftp:", "pelican:", "osdf:")
 # IceProd 3.x resolves $environ(...) to shell references filled in at run time
@@ -62,6 +63,9 @@ class JobContext:
     src_base: str = ""
     """Where relative ``src`` files come from (IceProd ships them from the submit
     dir; frazil fetches them from here into the work dir). Empty: not fetched."""
+    sources: dict[str, str] = field(default_factory=dict)
+    """Module sources carried at submit: {work-dir path: URL}; a relative ``src``
+    found here is fetched to that path before the module runs (claim ``sources``)."""
 
 
 def task_names(config: dict[str, Any]) -> list[str]:
@@ -193,7 +197,11 @@ class _Planner:
             command = None
         fetch = []
         src_text = str(src or "")
-        if src_text and self.ctx.src_base and not src_url(src_text) and not src_text.startswith("/"):
+        carried = self.ctx.sources.get(clean_path(src_text.strip()) or "") if src_text and not src_url(src_text) else None
+        if carried:  # IceProd runs a relative src as ./src: it lands at that path in the work dir
+            fetch.append(DataTransfer(url=carried, local=clean_path(src_text.strip()) or src_text, movement="input",
+                                      path=f"{path}['src']"))
+        elif src_text and self.ctx.src_base and not src_url(src_text) and not src_text.startswith("/"):
             fetch.append(DataTransfer(url=f"{self.ctx.src_base.rstrip('/')}/{src_text}",
                                       local=posixpath.basename(src_text), movement="input", path=f"{path}['src']"))
         for word, kind in ((str(src or ""), "src"), ((command.env_shell[0] if command and command.env_shell else ""), "env_shell")):

@@ -65,6 +65,7 @@ class ClaimCache:
         self.max_configs = max_configs
         self.dataset_ttl = dataset_ttl
         self._configs: OrderedDict[tuple[str, int], str] = OrderedDict()
+        self._sources: OrderedDict[tuple[str, int | None], dict[str, str]] = OrderedDict()
         self._latest: dict[str, tuple[float, int | None]] = {}
         self._datasets: dict[str, tuple[float, Dataset | None]] = {}
         self._claimed: OrderedDict[tuple[str, str], Task] = OrderedDict()
@@ -123,6 +124,20 @@ class ClaimCache:
             self._configs.popitem(last=False)
         return found.version, text
 
+    async def sources(self, store: Store, dataset_id: str, version: int | None) -> dict[str, str]:
+        """The module sources of that config version ({path: sha512}); immutable
+        once the version is claimable, so read once per version."""
+        key = (dataset_id, version)
+        if key in self._sources:
+            self._sources.move_to_end(key)
+            return self._sources[key]
+        found = await store.get_config_sources(dataset_id, version)
+        if version is not None:
+            self._sources[key] = found
+            while len(self._sources) > self.max_configs:
+                self._sources.popitem(last=False)
+        return found
+
     async def _dataset(self, store: Store, dataset_id: str) -> Dataset | None:
         now = time.monotonic()
         cached = self._datasets.get(dataset_id)
@@ -158,7 +173,17 @@ def scratch_base(settings: Settings, origin: str) -> str:
     it by (``origin``: a server bound to 0.0.0.0 has no better name for itself)."""
     if settings.scratch_url:
         return settings.scratch_url
-    return (settings.public_url or origin).rstrip("/") + "/scratch"
+    return server_base(settings, origin) + "/scratch"
+
+
+def server_base(settings: Settings, origin: str) -> str:
+    """This server's address as the pilot should use it (its token goes there)."""
+    return (settings.public_url or origin).rstrip("/")
+
+
+def sources_url(base: str, dataset_id: str, sha512: str) -> str:
+    """Where a pilot fetches a module source (``GET /datasets/{id}/sources/{sha512}``)."""
+    return f"{base}/datasets/{dataset_id}/sources/{sha512}"
 
 
 async def _task_files(store: Store, task: Any, config_text: str) -> list[dict[str, Any]]:
@@ -173,7 +198,7 @@ async def _task_files(store: Store, task: Any, config_text: str) -> list[dict[st
 
 
 async def claim_reply(store: Store, cache: ClaimCache, settings: Settings, claimed: ClaimedTask,
-                      scratch_url: str, storage: StorageTokens | None = None) -> bytes:
+                      scratch_url: str, storage: StorageTokens | None = None, base: str = "") -> bytes:
     """The claimed task plus everything a pilot needs to build its TaskPlan,
     as JSON. The cached config text is spliced in rather than serialised
     again for every claim."""
@@ -183,6 +208,9 @@ async def claim_reply(store: Store, cache: ClaimCache, settings: Settings, claim
     doc = task.to_doc()
     doc.update(await cache.dataset(store, task.dataset_id))
     files = await _task_files(store, task, config_text)
+    sources = await cache.sources(store, task.dataset_id, version)
+    if sources:  # staged into the work dir by the pilot, fetched with its token
+        doc["sources"] = {path: sources_url(base, task.dataset_id, digest) for path, digest in sources.items()}
     doc.update(instance_id=claimed.instance_id, attempt=claimed.attempt, lease_expires=claimed.lease_expires,
                lease_seconds=settings.lease_seconds, heartbeat_seconds=settings.heartbeat_interval,
                config_version=version, scratch_url=scratch_url, files=files, **pelican_claim_fields(settings))
@@ -229,4 +257,5 @@ async def claim(store: Store, settings: Settings, limiter: TokenBucket, cache: C
     if claimed is None:
         raise Refused(404, "no queued task fits these resources", retry_after=retry_after(settings),
                       reason=Reason.NOTHING_FITS)
-    return await claim_reply(store, cache, settings, claimed, scratch_base(settings, origin), storage)
+    return await claim_reply(store, cache, settings, claimed, scratch_base(settings, origin), storage,
+                             server_base(settings, origin))

@@ -15,6 +15,7 @@ from typing import Any, Iterable, Sequence
 
 from common import states
 from common.resources import Resources
+from common.sources import SHA512_RE, clean_path
 
 from .errors import InvalidArgumentError
 from .records import ClaimRequest, NewDataset, NewJob, new_id
@@ -272,3 +273,15 @@ def credential(value: Credential) -> None:
         raise InvalidArgumentError("a credential needs an owner and a url")
     if not isinstance(value.secret, str) or not value.secret:
         raise InvalidArgumentError("the secret must be the encrypted text")
+
+
+def source_manifest(manifest: Any) -> dict[str, str]:
+    """{clean relative path: sha512 hex} (common.sources' rules), or InvalidArgumentError."""
+    if not isinstance(manifest, dict):
+        raise InvalidArgumentError("a sources manifest must be {path: sha512}")
+    for path, digest in manifest.items():
+        if not isinstance(path, str) or clean_path(path) != path:
+            raise InvalidArgumentError(f"sources: {path!r} is not a clean relative path")
+        if not isinstance(digest, str) or not SHA512_RE.match(digest):
+            raise InvalidArgumentError(f"sources[{path!r}]: {digest!r} is not a sha512 (128 hex digits)")
+    return dict(manifest)

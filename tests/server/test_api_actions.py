@@ -304,7 +304,7 @@ async def test_a_31_config_is_validated_with_32s_rules_at_submit(server, task, m
 async def test_keys_32_no_longer_has_are_dropped_with_a_warning_and_32_is_stored(server):
     token = server.token("alice")
     cfg = {"version": 3.1, "tasks": [{"name": "a", "trays": [{"projects": ["simprod"], "modules": [
-        {"src": "a.py", "projects": ["icetray"]}]}]}]}
+        {"src": "/opt/sim/a.py", "projects": ["icetray"]}]}]}]}
     status, body, _ = await call(server, "POST", "/actions/submit", token, body=submit_body(cfg=cfg, jobs=1))
     assert status == 201, body
     await run_actions(server)

@@ -4,7 +4,9 @@ Payload as IceProd's: ``config`` (a JSON string), ``description``,
 ``jobs_submitted``, ``username`` (others than the caller only for admins),
 ``group`` (default ``users``; one of the caller's groups unless admin),
 ``extra_submit_fields`` (a JSON string with more ``POST /datasets`` fields,
-e.g. ``{"status": "suspended"}``). ``dataset_id`` is added on completion.
+e.g. ``{"status": "suspended"}``); frazil's ``sources`` (``{relative path:
+base64}``, the module files beside the config: server/scheduling/sources.py).
+``dataset_id`` is added on completion.
 
 The whole submission is parsed, filled with defaults and checked once, up
 front, with ``common.plan.prepare_submission`` (schema, frazil's checks, and
@@ -31,9 +33,10 @@ from server.scheduling.actions.base import (
     MAX_JOBS, Action, ActionContext, ActionForbidden, ActionInputError, Prepared, check_keys, check_problems,
     get_int, get_json_object, get_str,
 )
+from server.scheduling.sources import take_bundle
 from server.store import ActionMessage, ConflictError, NewDataset
 
-KEYS = ("config", "description", "jobs_submitted", "username", "group", "extra_submit_fields")
+KEYS = ("config", "description", "jobs_submitted", "username", "group", "extra_submit_fields", "sources")
 EXTRA_FIELDS: dict[str, type | tuple[type, ...]] = {
     "priority": (int, float), "debug": bool, "jobs_immutable": bool, "always_active": bool, "status": str,
     "auth_groups_read": list,
@@ -85,11 +88,14 @@ async def prepare(ctx: ActionContext, identity: Identity, payload: dict[str, Any
     description = get_str(payload, "description", None)
     if description is None:
         description = str(config.get("description") or "")
+    # last, once everything else passed: the bundle's blobs are stored now, the message carries their hashes
+    manifest, source_warnings = await take_bundle(ctx.store, ctx.settings, config, payload.get("sources"))
     # The message carries the FILLED config: run() stores it as it is.
-    return Prepared(payload={**payload, "config": json.dumps(config), "username": username, "group": group,
+    rest = {k: v for k, v in payload.items() if k != "sources"}
+    return Prepared(payload={**rest, "config": json.dumps(config), "username": username, "group": group,
                              "description": description, "jobs_submitted": jobs,
-                             "extra_submit_fields": json.dumps(extra),
-                             "config_warnings": [str(w) for w in warnings]})
+                             "extra_submit_fields": json.dumps(extra), "source_manifest": manifest,
+                             "config_warnings": [str(w) for w in warnings] + source_warnings})
 
 
 async def run(ctx: ActionContext, message: ActionMessage) -> dict[str, Any]:
@@ -112,8 +118,11 @@ async def run(ctx: ActionContext, message: ActionMessage) -> dict[str, Any]:
         pass  # a previous attempt of this message created it; finish the rest
     await store.set_dataset_rights(dataset_id, default_rights(username, group, extra.get("auth_groups_read")))
     await store.ensure_user(username)
-    if await store.get_config(dataset_id) is None:
+    stored = await store.get_config(dataset_id)
+    version = stored.version if stored is not None else \
         await store.add_config_version(dataset_id, config, username, "submitted")
+    if payload.get("source_manifest"):  # before any job exists, so every claim sees it
+        await store.set_config_sources(dataset_id, version, payload["source_manifest"])
     # Ask for every job at once (IceProd's cron asked later, 100 at a time);
     # materialize() still holds back past the backlog limit.
     await store.add_action("materialization", {"dataset_id": dataset_id, "num": payload["jobs_submitted"]},

@@ -39,6 +39,8 @@ REVOCATIONS = "revocations"
 SCRATCH = "scratch_files"
 ACTIONS = "actions"
 CREDENTIALS = "credentials"
+SOURCE_BLOBS = "source_blobs"
+CONFIG_SOURCES = "config_sources"
 
 A, D = ASCENDING, DESCENDING
 
@@ -120,6 +122,10 @@ INDEXES: dict[str, list[IndexModel]] = {
     CREDENTIALS: [
         IndexModel([("owner_kind", A), ("owner", A), ("url", A)], name="owner_url", unique=True),
         IndexModel([("refreshable", A), ("expiration", A)], name="refresh"),
+    ],
+    CONFIG_SOURCES: [
+        # _id is "<dataset_id>/<version>"; this serves "newest <= version" and a dataset's manifests
+        IndexModel([("dataset_id", A), ("version", D)], name="dataset_version"),
     ],
     ACTIONS: [
         IndexModel([("status", A), ("priority", D), ("seq", A)], name="pop"),

@@ -14,11 +14,12 @@ from .files import FilesMixin
 from .logs import LogsMixin
 from .pilots import PilotsMixin
 from .repair import RepairMixin
+from .sources import SourcesMixin
 from .schema import ensure_indexes
 
 
 class MongoStore(RepairMixin, DatasetsMixin, LogsMixin, FilesMixin, PilotsMixin, AccountsMixin, ActionsMixin,
-                 CredentialsMixin, Store):
+                 CredentialsMixin, SourcesMixin, Store):
     """A frazil store in one MongoDB database. Build it with :func:`open_mongo_store`."""
 
     backend = "mongodb"

@@ -14,8 +14,9 @@ from .datasets import DatasetsRole
 from .jobs import JobsRole
 from .logs_files import LogsFilesRole
 from .pilots import PilotsRole
+from .sources import SourcesRole
 
 __all__ = [
     "AccountsRole", "ActionsRole", "ClaimRole", "CredentialsRole", "DatasetsRole", "JobsRole", "LogsFilesRole",
-    "PilotsRole",
+    "PilotsRole", "SourcesRole",
 ]

@@ -365,6 +365,16 @@ CREATE INDEX ix_tasks_releasable ON tasks(dataset_id, seq) WHERE status = 'idle'
 CREATE INDEX ix_tasks_dataset ON tasks(dataset_id)
 """
 
+SOURCES_DDL = """
+CREATE TABLE source_blobs (sha512 TEXT PRIMARY KEY, content BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE config_sources (
+    dataset_id TEXT NOT NULL, version INTEGER NOT NULL, path TEXT NOT NULL, sha512 TEXT NOT NULL,
+    PRIMARY KEY (dataset_id, version, path)
+) WITHOUT ROWID;
+CREATE INDEX ix_config_sources_blob ON config_sources(dataset_id, sha512)
+"""
+"""Module sources carried at submit (version 8): blobs by sha512, manifests per config version."""
+
 OFFSET_SQL = """(SELECT task_priority_offset(tasks.job_index, tasks.task_index, d.tasks_per_job, d.jobs_submitted)
                  FROM datasets d WHERE d.dataset_id = tasks.dataset_id)"""
 """A task's ``prio_offset`` from its row and its dataset (needs :func:`add_functions`)."""
@@ -434,8 +444,13 @@ def _migrate_revocations(conn: sqlite3.Connection) -> None:
     run_ddl(conn, REVOCATIONS_DDL)
 
 
+def _migrate_sources(conn: sqlite3.Connection) -> None:
+    run_ddl(conn, SOURCES_DDL)
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1, _migrate_2, _migrate_3, _migrate_4,
-                                                          _migrate_credentials, _migrate_6, _migrate_revocations]
+                                                          _migrate_credentials, _migrate_6, _migrate_revocations,
+                                                          _migrate_sources]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -17,12 +17,14 @@ from .pilots import PilotsMixin
 from .reports import ReportsMixin
 from .rollup import RollupMixin
 from .scheduling import SchedulingMixin
+from .sources import SourcesMixin
 from .schema import migrate
 from .tasks import TasksMixin
 
 
 class SQLiteStore(DatasetsMixin, JobsMixin, TasksMixin, SchedulingMixin, ClaimMixin, ReportsMixin,
-                  RollupMixin, LogsMixin, FilesMixin, PilotsMixin, AccountsMixin, ActionsMixin, CredentialsMixin):
+                  RollupMixin, LogsMixin, FilesMixin, PilotsMixin, AccountsMixin, ActionsMixin, CredentialsMixin,
+                  SourcesMixin):
     """The embedded default store (``sqlite:///./frazil-data/frazil.db``)."""
 
 
