@@ -127,6 +127,8 @@ async def real_ids(server, world):
     task_stat_id = await store.add_task_stat(task["task_id"], dataset_id, {"cpu": 1})
     log_id = await store.add_log(NewLog(name="stdout", data="hello", dataset_id=dataset_id, task_id=task["task_id"]))
     pilot_id = await store.register_pilot(NewPilot(resources={"cpu": 1}))
+    [sha512] = await store.put_source_blobs([b"print('x')\n"])  # the config's x.py, carried at submit
+    await store.set_config_sources(dataset_id, 1, {"x.py": sha512})
     # a submit by the owner for the group (its dataset not made yet): it carries the config
     message = await store.add_action("submit", {"config": "{}", "username": "owner", "group": "simprod",
                                                 "requested_by": "owner"})
@@ -137,7 +139,7 @@ async def real_ids(server, world):
             assert response.status in (200, 201), await response.text()
     return {"path": "out.txt", "dataset_id": dataset_id, "job_id": job_id, "task_id": task["task_id"], "task_stat_id": task_stat_id,
             "log_id": log_id, "pilot_id": pilot_id, "message_id": message.message_id, "action": "submit",
-            "username": "owner", "group_name": "simprod", "task_name": "a"}, tokens
+            "username": "owner", "group_name": "simprod", "task_name": "a", "sha512": sha512}, tokens
 
 
 async def test_every_id_route_with_real_ids(server, real_ids):
