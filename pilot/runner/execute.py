@@ -22,6 +22,7 @@ from typing import IO, Mapping
 from common.commands import clean_environment
 from common.plan.records import ModulePlan, TrayPlan
 from pilot.runner.monitor import LimitSource, Monitor, Usage, kill_tree
+from pilot.runner.marker import MARK_VARIABLE, kill_marked, new_mark
 from pilot.runner.result import RECORDED_ENV, ModuleRecord
 from pilot.runner.runtime_status import BwrapStatus, runtime_outcome
 from pilot.runner.shellvars import resolve
@@ -207,8 +208,11 @@ async def run_module(module: ModulePlan, tray: TrayPlan, ctx: ModuleContext) -> 
     env = clean_environment(ctx.environ, module.env_clear)
     record.environment = {key: env[key] for key in RECORDED_ENV if key in env}
     box = ctx.sandbox
+    mark = ""
     if box is not None:
         env.update(box.env)
+    else:  # no PID namespace: a mark its descendants inherit finds them after they daemonize
+        mark = env[MARK_VARIABLE] = new_mark()
     argv, unresolved, capture_error = await resolve(module.argv, module.env_shell, env,
                                                     ctx.workdir.root, box.wrap if box else None)
     if capture_error:
@@ -247,7 +251,7 @@ async def run_module(module: ModulePlan, tray: TrayPlan, ctx: ModuleContext) -> 
         pumps = [asyncio.create_task(_pump(proc.stdout, out, "stdout", ctx.streamer)),
                  asyncio.create_task(_pump(proc.stderr, err, "stderr", ctx.streamer))]
         feeder = asyncio.create_task(_feed_stdin(proc, module.stdin))
-        waiter = asyncio.create_task(proc.wait())
+        waiter = asyncio.create_task(_exit_of(proc))
         stopper = asyncio.create_task(ctx.stop_event.wait()) if ctx.stop_event else None
         exact_cpu = _ExactCpu()
         try:
@@ -266,6 +270,8 @@ async def run_module(module: ModulePlan, tray: TrayPlan, ctx: ModuleContext) -> 
             if stopper is not None:
                 stopper.cancel()
             ctx.monitor.unwatch(watch)
+            if mark:
+                _kill_leftovers(mark, ctx, module.name)
             await _finish_pumps(pumps, watch.members, proc.pid, ctx, module.name)
             feeder.cancel()
     record.end = time.time()
@@ -293,6 +299,32 @@ async def run_module(module: ModulePlan, tray: TrayPlan, ctx: ModuleContext) -> 
                          stderr_tail=stderr_tail)
 
 
+async def _exit_of(proc: asyncio.subprocess.Process) -> int:
+    """The module's main process ended (its return code), even while others hold its pipes.
+
+    ``proc.wait()`` also waits for stdout/stderr to close, so a background child
+    holding them would hold the task; the process's own end is seen through a
+    pidfd (Linux >= 5.3), else by polling the return code the child watcher sets."""
+    loop = asyncio.get_running_loop()
+    try:
+        fd: int | None = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):  # no pidfd here, or already gone
+        fd = None
+    if fd is not None:
+        ended: asyncio.Future[None] = loop.create_future()
+        loop.add_reader(fd, lambda: ended.done() or ended.set_result(None))
+        try:
+            await ended
+        finally:
+            loop.remove_reader(fd)
+            os.close(fd)
+    delay = 0.001
+    while proc.returncode is None:  # the watcher reaps it a moment later
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)
+    return proc.returncode
+
+
 async def _terminate(proc: asyncio.subprocess.Process, members: set[int], ctx: ModuleContext,
                      waiter: asyncio.Task[int]) -> None:
     """SIGTERM the tree, give it ``term_grace`` seconds to end cleanly, then SIGKILL."""
@@ -305,6 +337,13 @@ async def _terminate(proc: asyncio.subprocess.Process, members: set[int], ctx: M
         ctx.stdlog.write(f"still running after {ctx.term_grace:.0f} s: SIGKILL")
         kill_tree(members | {proc.pid}, signal.SIGKILL)
         _killpg(proc.pid, signal.SIGKILL)
+
+
+def _kill_leftovers(mark: str, ctx: ModuleContext, name: str) -> None:
+    """The module's main process ended: what it left running (even in a new session) ends too."""
+    pids = kill_marked(mark)
+    if pids:
+        ctx.stdlog.write(f"module {name}: killed {len(pids)} process(es) it left running: {sorted(pids)}")
 
 
 def _killpg(pgid: int, sig: int) -> None:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import psutil
 import pytest
 
 from common.plan.records import DataTransfer
 from pilot.runner import Monitor, run_task
 from pilot.sandbox import Runtimes, SandboxPolicy, detect_runtimes
-from tests.pilot.container_support import build_image
+from tests.pilot.container_support import build_image, leftovers
 from tests.pilot.runner_plans import module, one_module, plan, run, tray
 
 HOST_OS = "DEBIAN_12_x86_64"
@@ -32,14 +31,6 @@ def bwrap_only() -> SandboxPolicy:
 
 def _data(url: str, local: str, movement: str) -> DataTransfer:
     return DataTransfer(url=url, local=local, movement=movement, path=f"data[{local}]")
-
-
-def _leftovers(marker: str) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        if marker in " ".join(proc.info["cmdline"] or []) and proc.status() != psutil.STATUS_ZOMBIE:
-            found.append(proc)
-    return found
 
 
 async def test_module_runs_in_the_image_with_staging_outside(image: Path, tmp_path: Path) -> None:
@@ -63,7 +54,7 @@ async def test_module_runs_in_the_image_with_staging_outside(image: Path, tmp_pa
     stdlog = Path(result.stdlog).read_text()
     assert f"modules run in image {image} with bwrap" in stdlog
     # a background child holding stdout and a new-session child end with the module
-    assert _leftovers("sleep 98765") == []
+    assert leftovers("sleep 98765") == []
 
 
 async def test_os_picks_the_image_through_os_images(image: Path, tmp_path: Path) -> None:
@@ -91,7 +82,7 @@ async def test_memory_limit_kills_inside_the_image(image: Path, tmp_path: Path) 
                        limits=Resources(cpu=1, memory=0.1, disk=1, time=1))
     assert (result.status, result.failure_class, result.kind) == ("reset", "non-physics", "memory"), result.reason
     assert result.resources["memory"] > 0.1
-    assert _leftovers("sleep 987653") == [] and _leftovers("bs=300M") == []
+    assert leftovers("sleep 987653") == [] and leftovers("bs=300M") == []
 
 
 async def test_module_failing_inside_is_classified_as_usual(image: Path, tmp_path: Path) -> None:
