@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the test suite needs; installed with apt-get only when missing.
-DEBIAN_PACKAGES ?= globus-gridftp-server-progs globus-gass-copy-progs globus-proxy-utils globus-gsi-cert-utils-progs openssl chromium bubblewrap busybox-static slurm-wlm munge
+DEBIAN_PACKAGES ?= globus-gridftp-server-progs globus-gass-copy-progs globus-proxy-utils globus-gsi-cert-utils-progs openssl chromium bubblewrap busybox-static slurm-wlm munge strace
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: run pilot-bundle test install test-deps debian-deps clean

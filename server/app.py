@@ -126,7 +126,8 @@ def _store_context(store: Store | None) -> Callable[[web.Application], AsyncIter
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         opened = store is None
         try:
-            app[STORE] = store if store is not None else await open_store(app[SETTINGS].db)
+            app[STORE] = store if store is not None else await open_store(
+                app[SETTINGS].db, durable=app[SETTINGS].durable_commits)
         except SchemaVersionError as exc:
             raise SystemExit(f"frazil server: {exc}") from None
         yield

@@ -24,6 +24,11 @@ class Settings:
     """Store URL: sqlite:///path or mongodb://host/db."""
     host: str = "127.0.0.1"
     port: int = 8080
+    durable_commits: bool = True
+    """An acknowledged write survives a power loss: SQLite ``synchronous=FULL``
+    (one fsync of the WAL per group commit), MongoDB ``w="majority", j=True``.
+    False (opt-out, for speed): SQLite NORMAL, survives a process crash only
+    (docs/store.md)."""
     public_url: str = ""
     """Address pilots and users reach the server at (default http://host:port)."""
     data_dir: str = "./frazil-data"

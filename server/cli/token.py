@@ -87,7 +87,7 @@ def _revoke(args: argparse.Namespace) -> int:
 
 
 async def _record(settings: Settings, subject: str) -> None:
-    store = await open_store(settings.db)
+    store = await open_store(settings.db, durable=settings.durable_commits)
     try:
         await revoke(store, None, subject)
     finally:

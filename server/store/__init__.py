@@ -53,13 +53,20 @@ def sqlite_path_from_url(url: str) -> str:
     return url[len(prefix):]
 
 
-async def open_store(url: str = DEFAULT_URL) -> Store:
-    """Open (creating or migrating as needed) the store named by ``url``."""
+async def open_store(url: str = DEFAULT_URL, *, durable: bool = True) -> Store:
+    """Open (creating or migrating as needed) the store named by ``url``.
+
+    ``durable`` (the server's ``durable_commits`` setting): a write is
+    acknowledged only once it would survive a power loss — SQLite with
+    ``synchronous=FULL`` (an fsync of the WAL per group commit), MongoDB
+    with the write concern ``w="majority", j=True``. False trades that for
+    speed: SQLite ``synchronous=NORMAL`` (survives a process crash, not a
+    power loss), MongoDB the URL's or the driver's default write concern."""
     if url.startswith("sqlite:"):
         from .sqlite import open_sqlite_store
-        return await open_sqlite_store(sqlite_path_from_url(url))
+        return await open_sqlite_store(sqlite_path_from_url(url), durable=durable)
     if url.startswith(("mongodb://", "mongodb+srv://")):
         from .mongo import open_mongo_store
-        return await open_mongo_store(url)
+        return await open_mongo_store(url, durable=durable)
     raise InvalidArgumentError(
         f"unsupported store URL {url!r}: use sqlite:///path/to/file.db or mongodb://host:port/dbname")

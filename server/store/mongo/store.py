@@ -32,6 +32,18 @@ class MongoStore(RepairMixin, DatasetsMixin, LogsMixin, FilesMixin, PilotsMixin,
 
 #: Operator override of the transaction mode: "on", "off" or "auto" (default).
 TRANSACTIONS_ENV = "FRAZIL_MONGO_TRANSACTIONS"
+DURABLE_WRITES: dict[str, Any] = {"w": "majority", "journal": True}
+"""The write concern of every write when ``durable``: acknowledged once in the
+on-disk journal of a majority of the replica set (``j=True``)."""
+
+
+def durable_write_options(url: str) -> dict[str, Any]:
+    """``DURABLE_WRITES`` less what the URL sets itself (pymongo lets keyword
+    options override the URL's, so an operator's ``?w=...`` must be left out here)."""
+    query = url.partition("?")[2].lower()
+    given = {part.partition("=")[0] for part in query.split("&") if part}
+    return {key: value for key, value in DURABLE_WRITES.items()
+            if key not in given and not (key == "journal" and "j" in given)}
 
 
 def _transactions_override() -> bool | None:
@@ -44,7 +56,7 @@ def _transactions_override() -> bool | None:
 
 
 async def open_mongo_store(url: str, *, transactions: bool | None = None, repair: bool = True,
-                           **client_options: Any) -> MongoStore:
+                           durable: bool = True, **client_options: Any) -> MongoStore:
     """Connect, create collections and indexes (idempotent), finish interrupted changes.
 
     ``transactions``: None = the ``FRAZIL_MONGO_TRANSACTIONS`` environment
@@ -52,9 +64,16 @@ async def open_mongo_store(url: str, *, transactions: bool | None = None, repair
     (replica set or sharded cluster); False forces the single-document
     fallback; True requires them (a standalone mongod then fails on the
     first transaction).
+
+    ``durable`` (default): every write, pilot reports included, is
+    acknowledged with the write concern ``w="majority", j=True`` (in the
+    journal of a majority of the replica set: survives a power loss and the
+    loss of a minority of members) unless the URL names its own ``w``/``journal``.
     """
     if transactions is None:
         transactions = _transactions_override()
+    if durable:
+        client_options = {**durable_write_options(url), **client_options}
     client = make_client(url, **client_options)
     try:
         db = client.get_database(database_name(url))

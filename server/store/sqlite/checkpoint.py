@@ -1,7 +1,8 @@
 """WAL checkpoints off the writer thread.
 
-With ``synchronous=NORMAL`` a commit does not fsync; a checkpoint (copying
-WAL frames into the database file) fsyncs twice. SQLite's automatic
+A commit fsyncs the WAL once with ``synchronous=FULL`` (the default) and not
+at all with NORMAL; a checkpoint (copying WAL frames into the database file)
+fsyncs twice more, in either mode. SQLite's automatic
 checkpoint runs inside the committing writer, so every few MB of writes one
 claim would wait for two fsyncs and a burst of page writes (several ms on
 ordinary disks): that is the p99 of the claim path. Here the writer's

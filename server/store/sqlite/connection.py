@@ -10,7 +10,12 @@ transaction, each inside its own SAVEPOINT so a failing operation rolls back
 alone, and answers all of them only after the single COMMIT. With 64 pilots
 claiming at once this turns 64 fsync-bound commits into one, which is what
 makes thousands of claims per second possible; each operation is still
-atomic and nothing is reported before it is durable.
+atomic and nothing is reported before it is durable: the answers are handed
+back only after COMMIT returned, and with ``synchronous=FULL`` (the default)
+COMMIT returns only after the WAL frames of the transaction were written and
+fsync'ed. tests/store/test_durable_commit.py shows it from the system calls
+of a real server (strace): each HTTP reply to a complete follows an fsync of
+the WAL that holds it.
 
 Readers are a few threads with a connection each, fed by one queue; WAL lets
 them read a consistent snapshot while the writer works.
@@ -23,10 +28,21 @@ write group instead of one per operation.
 
 Pragmas (applied to every connection):
 * ``journal_mode=WAL``: readers never block the writer and vice versa.
-* ``synchronous=NORMAL``: in WAL mode a commit survives a crash of the
-  process (SIGKILL, the case the server must survive); only a power loss can
-  drop the last few commits, never corrupt the file. FULL would add an fsync
-  per commit for that case only.
+* ``synchronous=FULL`` (default, ``durable=True``; the server's
+  ``durable_commits`` setting): every COMMIT fsyncs the WAL before it
+  returns, so an acknowledged write survives a crash of the process
+  (SIGKILL), of the operating system and a power loss (as far as the disk
+  honours fsync). One fsync per group, not per operation: under load the
+  group commit folds up to ``MAX_GROUP`` writes into one fsync.
+  ``synchronous=NORMAL`` (``durable=False``, opt-out for speed): the WAL is
+  written but not fsync'ed at COMMIT; an acknowledged write survives a crash
+  of the process (the pages are in the OS page cache), but an OS crash or
+  power loss can drop the last commits since the previous checkpoint (never
+  corrupt the file: WAL frames are checksummed).
+* what survives what, in both modes: a SIGKILL of the server loses nothing
+  acknowledged; an unacknowledged write (the reply never left) is either all
+  there or not at all; a checkpoint (checkpoint.py) fsyncs the database file
+  whatever the mode.
 * ``cache_size=-65536`` (64 MiB) on the writer: keeps the claim-path indexes
   and the task_id index hot with a million tasks; 16 MiB on each reader
   (listings and counts; the mmap below serves them too).
@@ -58,7 +74,6 @@ READER_CACHE = -16384
 
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
-    "PRAGMA synchronous=NORMAL",
     "PRAGMA cache_size=-65536",
     "PRAGMA mmap_size=67108864",
     "PRAGMA temp_store=MEMORY",
@@ -70,12 +85,14 @@ MAX_GROUP = 128
 group adds to its first member)."""
 
 
-def connect(path: str) -> sqlite3.Connection:
-    """A connection in autocommit mode (we issue BEGIN/COMMIT ourselves)."""
+def connect(path: str, durable: bool = True) -> sqlite3.Connection:
+    """A connection in autocommit mode (we issue BEGIN/COMMIT ourselves);
+    ``durable``: ``synchronous=FULL``, else NORMAL."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     for pragma in PRAGMAS:
         conn.execute(pragma)
+    conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
     return conn
 
 
@@ -85,8 +102,9 @@ _STOP = object()
 class Database:
     """The writer thread and reader pool of one SQLite file."""
 
-    def __init__(self, path: str, readers: int = 2) -> None:
+    def __init__(self, path: str, readers: int = 2, *, durable: bool = True) -> None:
         self.path = path
+        self.durable = durable
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write_loop, name=f"sqlite-writer:{path}", daemon=True)
         self._read_queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -117,7 +135,7 @@ class Database:
 
     def _write_loop(self) -> None:
         try:
-            conn = connect(self.path)
+            conn = connect(self.path, self.durable)
         except BaseException as exc:  # surfaced by __init__
             self._start_error = exc
             self._started.set()

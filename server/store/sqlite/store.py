@@ -39,8 +39,9 @@ def prepare_file(path: str) -> int:
         conn.close()
 
 
-async def open_sqlite_store(path: str) -> SQLiteStore:
-    """Open (create, migrate) the store file at ``path`` without blocking the loop."""
+async def open_sqlite_store(path: str, *, durable: bool = True) -> SQLiteStore:
+    """Open (create, migrate) the store file at ``path`` without blocking the loop;
+    ``durable``: ``synchronous=FULL`` (see connection.py), else NORMAL."""
     await asyncio.to_thread(prepare_file, path)
-    db = await asyncio.to_thread(Database, path)
+    db = await asyncio.to_thread(Database, path, durable=durable)
     return SQLiteStore(db)
