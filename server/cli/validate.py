@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from common.config import upgrade_config
 from common.plan import check_submission, task_names
 from common.cli_errors import CliError, load_json_file
+from common.sources import collect
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
     warnings = upgrade_config(config)[1]
     for warning in warnings:
         print(str(warning))
-    problems = check_submission(config, args.jobs, dataset=args.dataset)
+    # and, as frazil submit, that each relative module src is beside the config or staged by data
+    problems = [*check_submission(config, args.jobs, dataset=args.dataset), *collect(config, Path(args.config).parent)[1]]
     for problem in problems:
         print(str(problem))
     if problems:

@@ -152,6 +152,18 @@ def test_token_create_takes_the_user_as_written_on_the_login_page(tmp_path):
     assert nobody.returncode == 2 and "frazil token create USER" in nobody.stderr
 
 
+def test_validate_names_a_relative_script_a_submit_could_not_carry(tmp_path):
+    (tmp_path / "demo.json").write_text((EXAMPLES / "local-demo.json").read_text())
+    (tmp_path / "generate.py").write_text((EXAMPLES / "generate.py").read_text())
+    result = frazil("validate", str(tmp_path / "demo.json"))
+    assert result.returncode == 1
+    assert (f"config['tasks'][1]['trays'][0]['modules'][0]['src']: module source 'combine.py' is neither a file "
+            f"beside the config ({tmp_path / 'combine.py'}) nor staged by a data entry") in result.stdout.splitlines()
+    assert "'generate.py'" not in result.stdout
+    (tmp_path / "combine.py").write_text((EXAMPLES / "combine.py").read_text())
+    assert frazil("validate", str(tmp_path / "demo.json")).returncode == 0
+
+
 def test_validate_converts_an_old_config_and_warns_like_a_submit(tmp_path):
     config = {"version": 3.1, "tasks": [{"name": "a", "trays": [{"projects": ["simprod"],
                                                                  "modules": [{"src": "/bin/true"}]}]}]}
