@@ -102,16 +102,18 @@ def collect(config: Mapping[str, Any], base: Path, max_bytes: int = DEFAULT_MAX_
     files: dict[str, bytes] = {}
     problems: list[str] = []
     root = base.resolve()
+    total = 0
     for source in relative_sources(config):
         if source.path in files:
             continue
         candidate = (root / source.path).resolve()
         if candidate.is_file() and candidate.is_relative_to(root):
-            files[source.path] = candidate.read_bytes()
+            total += candidate.stat().st_size
+            # sized before read: a huge file beside the config is refused, never loaded
+            files[source.path] = candidate.read_bytes() if total <= max_bytes else b""
         elif not source.staged:
             problems.append(f"{source.where}: module source {source.src!r} is neither a file beside the config "
                             f"({root / source.path}) nor staged by a data entry")
-    total = sum(len(b) for b in files.values())
     if total > max_bytes:
         problems.append(f"the module sources beside the config are {total} bytes, more than the "
                         f"{max_bytes} a submission may carry")
