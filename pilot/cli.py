@@ -25,6 +25,7 @@ from common.resources import parse_duration, parse_size
 
 if TYPE_CHECKING:
     from pilot.pilot import Pilot
+    from pilot.sandbox import SandboxPolicy
 
 DEFAULT_WORKDIR = pathlib.Path("frazil-pilot")
 
@@ -137,7 +138,6 @@ def run(args: argparse.Namespace) -> int:
     # Imported here: `frazil pilot --help` must not need psutil/aiohttp to work.
     from pilot.detect import Flags, detect_slot
     from pilot.pilot import Pilot, PilotConfig
-    from pilot.sandbox import SandboxPolicy, detect_runtimes
 
     url, token = _url(args), _token(args)
     workdir = pathlib.Path(args.workdir).resolve()
@@ -155,22 +155,25 @@ def run(args: argparse.Namespace) -> int:
                          max_backoff=args.max_backoff, heartbeat=args.heartbeat,
                          lifetime_margin=args.lifetime_margin, term_grace=args.term_grace,
                          keep_workdirs=args.keep_workdirs, monitor_interval=args.monitor_interval or 1.0,
-                         sandbox=_policy(args, slot.os, detect_runtimes(), SandboxPolicy),
+                         sandbox=_policy(args, slot.os),
                          os_image_flags=dict(args.os_image),
                          provider=os.environ.get("FRAZIL_PROVIDER", ""),
                          provider_job_id=os.environ.get("FRAZIL_PROVIDER_JOB_ID", ""))
     return asyncio.run(_main(Pilot(config)))
 
 
-def _policy(args: argparse.Namespace, host_os: str, runtimes, policy_class):
+def _policy(args: argparse.Namespace, host_os: str) -> "SandboxPolicy":
     """The pilot's sandbox policy; ``--sandbox on`` without a working bwrap is an error."""
+    from pilot.sandbox import SandboxPolicy, detect_runtimes
+
+    runtimes = detect_runtimes()
     if args.sandbox == "on" and not runtimes.bwrap:
         raise CliError("--sandbox on: bwrap cannot run here"
                        + (f" ({runtimes.bwrap_problem})" if runtimes.bwrap_problem else " (not installed)"))
     hide = [str(pathlib.Path(p).resolve()) for p in args.hide]
     if args.token_file:
         hide.append(str(pathlib.Path(args.token_file).resolve()))
-    return policy_class(runtimes=runtimes, host_os=host_os, isolate=args.sandbox != "off" and bool(runtimes.bwrap),
+    return SandboxPolicy(runtimes=runtimes, host_os=host_os, isolate=args.sandbox != "off" and bool(runtimes.bwrap),
                         hide=hide)
 
 

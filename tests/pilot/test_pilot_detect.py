@@ -95,3 +95,21 @@ def test_no_nvidia_smi_no_gpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("PATH", str(tmp_path))
     assert visible_gpus({}) == []
     assert [g.index for g in visible_gpus({"CUDA_VISIBLE_DEVICES": "0,1"})] == ["0", "1"]
+
+
+def test_os_from_the_machine_ad_then_the_flag_then_the_host(tmp_path: Path) -> None:
+    from pilot.detect import ad_os
+
+    assert ad_os({"os_arch": "RHEL_7_x86_64"}) == "RHEL_7_x86_64"
+    assert ad_os({"opsysandver": "AlmaLinux9", "arch": "X86_64"}) == "RHEL_9_x86_64"
+    assert ad_os({"opsysandver": "Ubuntu22", "arch": "X86_64"}) == "UBUNTU_22_x86_64"
+    assert ad_os({"opsysandver": "Windows10", "arch": "X86_64"}) == ""
+    ad = tmp_path / "machine.ad"
+    ad.write_text('OpSysAndVer = "CentOS7"\nArch = "X86_64"\nCpus = 1\nMemory = 1000\nDisk = 1000000\n')
+    release = 'ID=debian\nVERSION_ID="12"\n'
+    slot = detect_slot(tmp_path, Flags(os="RHEL_8_x86_64"), {"_CONDOR_MACHINE_AD": str(ad)}, os_release=release)
+    assert (slot.os, slot.sources["os"]) == ("RHEL_7_x86_64", "ad")
+    slot = detect_slot(tmp_path, Flags(os="RHEL_8_x86_64", cpus=1, memory=1, disk=1), {}, os_release=release)
+    assert (slot.os, slot.sources["os"]) == ("RHEL_8_x86_64", "flag")
+    slot = detect_slot(tmp_path, Flags(cpus=1, memory=1, disk=1), {}, os_release=release)
+    assert slot.os.startswith("DEBIAN_12_") and slot.sources["os"] == "host"
