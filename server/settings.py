@@ -99,6 +99,21 @@ class Settings:
     """Jobs re-checked per roll-up cycle by the safety sweep (reports roll up at once)."""
     priority_refresh_seconds: float = 600.0
     """Longest time between two recomputations of the dataset priorities (task priority = dataset base + offset)."""
+    dataset_metrics_seconds: float = 60.0
+    """How often the per-dataset /metrics gauges are recounted (at least 100 × what a count took)."""
+    dataset_metrics_max: int = 200
+    """Most datasets (the newest processing/suspended/errors ones) with per-dataset gauges."""
+    log_retention_days: float = 31.0
+    """frazil's own logs of a task (stdlog, failure reasons, anything not stdout/stderr) are removed
+    after this many days (IceProd's log_cleanup: 31); 0 keeps them. A dataset overrides it with
+    ``log_retention_days`` in its config's options."""
+    task_log_retention_days: float = 365.0
+    """Task stdout/stderr are removed after this many days; 0 keeps them. Per dataset:
+    ``task_log_retention_days`` in its config's options."""
+    log_cleanup_seconds: float = 3600.0
+    """How often the log-retention loop runs."""
+    log_cleanup_batch: int = 1000
+    """Most logs one round of the log-retention loop looks at (one short store call each)."""
     provider_interval_seconds: float = 5.0
     """How often the provisioning loop compares the queue with the pilots (seconds)."""
     local_site: str = "local"

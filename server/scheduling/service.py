@@ -22,6 +22,7 @@ from aiohttp import web
 from server.keys import LOOP_RUNNER, METRICS, SCHEDULER, SETTINGS, STORE
 from server.metrics import ServerMetrics
 from server.scheduling.loops import Scheduler
+from server.scheduling.monitor import DatasetMonitor
 from server.settings import Settings
 from server.store import Store
 
@@ -153,6 +154,15 @@ def loop_specs(scheduler: Scheduler, interval: float) -> list[LoopSpec]:
     ]
 
 
+def upkeep_specs(store: Store, settings: Settings, metrics: ServerMetrics) -> list[LoopSpec]:
+    """Loops outside the task pipeline: the per-dataset gauges and log retention."""
+    interval = settings.loop_interval_seconds
+    monitor = DatasetMonitor(store, settings, metrics)
+    return [
+        LoopSpec("dataset_metrics", monitor.refresh, max(interval, min(settings.dataset_metrics_seconds, 10.0))),
+    ]
+
+
 def wake(app: web.Application, name: str) -> None:
     """Ask loop ``name`` (materialize, release, queue, reap, rollup) to run now,
     e.g. after a submit or a report; harmless when loops are off."""
@@ -176,7 +186,8 @@ async def service(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     scheduler = Scheduler(app[STORE], settings, lambda name: wake(app, name), app[METRICS])
     runner = LoopRunner(app[STORE], instance_id(settings), app[METRICS],
-                        loop_specs(scheduler, settings.loop_interval_seconds))
+                        loop_specs(scheduler, settings.loop_interval_seconds)
+                        + upkeep_specs(app[STORE], settings, app[METRICS]))
     app[SCHEDULER] = scheduler
     app[LOOP_RUNNER] = runner
     runner.start()
