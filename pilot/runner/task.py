@@ -143,11 +143,12 @@ def _task_sandbox(policy: SandboxPolicy, plan: TaskPlan, workdir: WorkDir,
 
 
 def _named_paths(plan: TaskPlan) -> list[str]:
-    """Existing absolute host paths the modules' command lines name (their programs, scripts)."""
+    """Host files the modules' command lines name (their programs, scripts): regular files
+    only, never a directory (naming ``/`` must not undo what the sandbox hides)."""
     paths = set()
     for _, module in plan.modules():
         for word in [*module.argv, *module.env_shell]:
-            if word.startswith("/") and "\0" not in word and os.path.exists(word):
+            if word.startswith("/") and "\0" not in word and os.path.isfile(word):
                 paths.add(os.path.normpath(word))
     return sorted(paths)
 

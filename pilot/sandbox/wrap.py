@@ -112,6 +112,10 @@ def _hide(path: str) -> list[str]:
     return []
 
 
+def _under(path: str, top: str) -> bool:
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
 def bwrap_bare(program: str, workdir: Path, hide: list[str], needs: list[str], *, gpus: bool) -> TaskSandbox:
     args = [*_namespaces(), "--ro-bind", "/", "/", *_devices(gpus), "--proc", "/proc",
             "--size", str(TMP_BYTES), "--tmpfs", "/tmp"]
@@ -121,8 +125,9 @@ def bwrap_bare(program: str, workdir: Path, hide: list[str], needs: list[str], *
     for path in sorted(set(hide), key=len):  # parents first, so a child's cover is not hidden again
         args += _hide(path)
     for path in sorted(set(needs)):
-        if not any(path == h or path.startswith(h.rstrip("/") + "/") for h in hide):
-            args += ["--ro-bind", path, path]  # a program the task names, under /tmp for example
+        real = os.path.realpath(path)  # a link into a hidden place is as hidden as its target
+        if os.path.isfile(real) and not any(_under(p, h) for p in (path, real) for h in hide):
+            args += ["--ro-bind", real, path]  # a program the task names, under /tmp for example
     root = str(workdir)
     args += ["--bind", root, root, "--chdir", root]
     return TaskSandbox("bwrap", program, workdir, "", root, args, {"TMPDIR": "/tmp"})

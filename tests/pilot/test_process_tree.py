@@ -56,3 +56,24 @@ async def test_a_stop_request_ends_the_module_and_its_daemons(tmp_path: Path, sa
     await helper
     assert (result.status, result.kind) == ("reset", "eviction"), result.reason
     assert leftovers(f"sleep {n}") == []
+
+
+async def test_naming_a_directory_or_a_link_to_a_secret_shows_nothing_hidden(tmp_path: Path) -> None:
+    """The sandbox shows host files a command line names (a script under /tmp), but naming
+    ``/``, a hidden directory, or a link to a hidden file must not undo the hiding."""
+    secret_dir = tmp_path / "server-data"
+    secret_dir.mkdir()
+    secret = secret_dir / "auth.key"
+    secret.write_text("the-signing-key\n")
+    link = tmp_path / "innocent.txt"
+    link.symlink_to(secret)
+    script = tmp_path / "probe.sh"
+    script.write_text("#!/bin/sh\nfor f in \"$@\"; do cat \"$f\" 2>/dev/null; cat \"$f/auth.key\" 2>/dev/null; done;"
+                      " cat " + str(secret) + " 2>/dev/null; echo done\n")
+    policy = sandboxed()
+    policy.hide = [str(secret_dir)]
+    result = await run(one_module(["/bin/sh", str(script), "/", str(secret_dir), str(link), str(secret)]),
+                       tmp_path / "work", sandbox=policy)
+    assert result.status == "complete", result.reason
+    stdout = Path(result.stdout).read_text()
+    assert stdout == "done\n", stdout  # the script itself was visible; the key never
