@@ -157,6 +157,11 @@ class ClaimReply(Message):
     sources: dict[str, str] = wire("object", "module sources carried at submit: {work-dir path: URL on this "
                                    "server (GET /datasets/{id}/sources/{sha512}, with the pilot's token)}; "
                                    "staged before the module runs", factory=dict)
+    file_roots: list[str] = wire("array", "folders file:// outputs may be written below (the server's "
+                                 "local_file_roots / grid_file_roots; none: no file:// output)", factory=list,
+                                 items=Wire("string", "an absolute folder"))
+    file_denied: list[str] = wire("array", "paths below those roots that file:// outputs must not touch (the "
+                                  "server's own files)", factory=list, items=Wire("string", "an absolute path"))
     storage_token: str | None = wire("string", "only for tasks that need storage scopes and whose owner has a "
                                      "credential: the bearer token for this attempt's osdf_federation "
                                      "transfers; keep it in memory, drop it when the attempt ends "

@@ -35,7 +35,7 @@ from pilot.logstream import TaskLogs
 from pilot.runner import Monitor, TaskResult, run_task
 from pilot.sandbox import SandboxPolicy, default_policy
 from pilot.scratch import use_server_credentials
-from pilot.storage import pelican_schemes
+from pilot.storage import file_schemes, pelican_schemes
 from pilot.spool import Spool
 
 log = logging.getLogger("frazil.pilot")
@@ -335,7 +335,8 @@ class Pilot:
                                         limits=self._limits(claim), log_callback=logs.feed,
                                         stop_event=claim.stop, attempt=claim.reply.attempt,
                                         monitor=self.monitor, term_grace=self.config.term_grace,
-                                        environ=environ, schemes=pelican_schemes(claim.doc),
+                                        environ=environ,
+                                        schemes={**pelican_schemes(claim.doc), **file_schemes(claim.doc)},
                                         sandbox=self.sandbox)
             await self._report(claim, result, logs)
         except Exception:  # a pilot bug must not take the other tasks down

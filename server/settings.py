@@ -116,6 +116,13 @@ class Settings:
     """Most logs one round of the log-retention loop looks at (one short store call each)."""
     provider_interval_seconds: float = 5.0
     """How often the provisioning loop compares the queue with the pilots (seconds)."""
+    local_file_roots: str = ""
+    """Comma-separated absolute folders where pilots of the local provider
+    (site ``local_site``) may write file:// outputs, besides the data dir
+    (always allowed for them, less the server's own files)."""
+    grid_file_roots: str = ""
+    """Comma-separated absolute folders where every other pilot may write
+    file:// outputs; none by default (docs/config.md, "file:// outputs")."""
     local_site: str = "local"
     """Site name the local provider's pilots register with."""
     local_pilot_user: str = "frazil-pilot"

@@ -4,6 +4,7 @@ See docs/failures.md for the classes, every rule and how to configure them.
 """
 from common.errors.classifier import (
     HINTS,
+    PHYSICS_HINTS,
     INFRASTRUCTURE_KINDS,
     TAIL_BYTES,
     TAIL_LINES,
@@ -26,6 +27,7 @@ from common.errors.ruleset import (
 __all__ = [
     "DEFAULT_RULES_PATH",
     "HINTS",
+    "PHYSICS_HINTS",
     "INFRASTRUCTURE_KINDS",
     "RULES_ENV",
     "TAIL_BYTES",

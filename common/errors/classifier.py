@@ -24,6 +24,7 @@ from common.errors.ruleset import Rule, load_rules
 __all__ = [
     "HINTS",
     "INFRASTRUCTURE_KINDS",
+    "PHYSICS_HINTS",
     "TAIL_BYTES",
     "TAIL_LINES",
     "Classification",
@@ -48,7 +49,13 @@ HINTS: dict[str, tuple[str, str]] = {
     "credentials": ("retry", "the storage refused the credentials"),
     "pilot-lost": ("retry", "the pilot running the task was lost"),
     "container": ("retry", "the task's container could not be used on this worker"),
+    # The task asks for something this pilot refuses whatever the try (a file:// output
+    # outside the allowed roots): physics class, kind "config": final, never retried.
+    "config": ("fail", "the task's config asks for something this pilot refuses (e.g. a file:// output "
+                       "outside the allowed roots)"),
 }
+#: Hints that are the task's own fault: physics class, the task fails at once.
+PHYSICS_HINTS = frozenset({"config"})
 #: Kinds that are the infrastructure's fault: DESIGN.md §3.4 gives them their
 #: own retry budget, so they do not use up the task's retries.
 INFRASTRUCTURE_KINDS = frozenset({"eviction", "pilot-lost"})
@@ -167,7 +174,7 @@ def classify(evidence: FailureEvidence, rules: list[Rule] | None = None) -> Clas
             raise ValueError(f"unknown kind_hint {hint!r}; expected one of {', '.join(HINTS)}")
         action, default_reason = HINTS[hint]
         reason = _one_line(evidence.reason) if evidence.reason.strip() else default_reason
-        return Classification("non-physics", hint, None, reason, action)
+        return Classification("physics" if hint in PHYSICS_HINTS else "non-physics", hint, None, reason, action)
     texts = _texts(evidence)
     for rule in load_rules() if rules is None else rules:
         found = _matches(rule, texts)

@@ -15,6 +15,7 @@ from common.resources import Resources
 from server.credentials.tokens import StorageTokens
 from server.errors import Refused
 from server.federation.claim import pelican_claim_fields
+from server.scheduling.file_roots import claim_fields as file_claim_fields
 from server.scheduling.pilots import revive
 from server.settings import Settings
 from server.store import ClaimedTask, ClaimRequest, Dataset, InvalidArgumentError, Pilot, Store, Task
@@ -198,7 +199,8 @@ async def _task_files(store: Store, task: Any, config_text: str) -> list[dict[st
 
 
 async def claim_reply(store: Store, cache: ClaimCache, settings: Settings, claimed: ClaimedTask,
-                      scratch_url: str, storage: StorageTokens | None = None, base: str = "") -> bytes:
+                      scratch_url: str, storage: StorageTokens | None = None, base: str = "",
+                      site: str | None = None) -> bytes:
     """The claimed task plus everything a pilot needs to build its TaskPlan,
     as JSON. The cached config text is spliced in rather than serialised
     again for every claim."""
@@ -213,7 +215,8 @@ async def claim_reply(store: Store, cache: ClaimCache, settings: Settings, claim
         doc["sources"] = {path: sources_url(base, task.dataset_id, digest) for path, digest in sources.items()}
     doc.update(instance_id=claimed.instance_id, attempt=claimed.attempt, lease_expires=claimed.lease_expires,
                lease_seconds=settings.lease_seconds, heartbeat_seconds=settings.heartbeat_interval,
-               config_version=version, scratch_url=scratch_url, files=files, **pelican_claim_fields(settings))
+               config_version=version, scratch_url=scratch_url, files=files, **pelican_claim_fields(settings),
+               **file_claim_fields(settings, site))
     if storage is not None:
         token = await storage.for_task(store, dataset_id=task.dataset_id, version=version, config_text=config_text,
                                        task_name=task.name, owner=await cache.owner(store, task.dataset_id),
@@ -258,4 +261,4 @@ async def claim(store: Store, settings: Settings, limiter: TokenBucket, cache: C
         raise Refused(404, "no queued task fits these resources", retry_after=retry_after(settings),
                       reason=Reason.NOTHING_FITS)
     return await claim_reply(store, cache, settings, claimed, scratch_base(settings, origin), storage,
-                             server_base(settings, origin))
+                             server_base(settings, origin), site=request.site)

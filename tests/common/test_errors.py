@@ -13,6 +13,7 @@ import pytest
 from common.errors import (
     DEFAULT_RULES_PATH,
     HINTS,
+    PHYSICS_HINTS,
     RULES_ENV,
     TAIL_LINES,
     FailureEvidence,
@@ -88,7 +89,8 @@ def test_pilot_hint_wins(hint: str, action: str) -> None:
     evidence = FailureEvidence(signal=9, stderr_tail="Segmentation fault", kind_hint=hint,
                                reason=f"module gen: over its {hint}")
     verdict = classify(evidence)
-    assert (verdict.failure_class, verdict.kind, verdict.rule, verdict.action) == ("non-physics", hint, None, action)
+    expected_class = "physics" if hint in PHYSICS_HINTS else "non-physics"
+    assert (verdict.failure_class, verdict.kind, verdict.rule, verdict.action) == (expected_class, hint, None, action)
     assert verdict.reason == f"module gen: over its {hint}"
     assert classify(FailureEvidence(kind_hint=hint)).reason == HINTS[hint][1]
     assert verdict.infrastructure == (hint in ("eviction", "pilot-lost"))

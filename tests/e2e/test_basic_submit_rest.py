@@ -44,7 +44,7 @@ def test_iceprod_basic_submit_flow_runs_unchanged_but_for_address_and_token(tmp_
         lines.append(f"file://{tmp_path}/in{i}.txt file://{tmp_path}/out/out{i}.txt")
     files = tmp_path / "files.txt"
     files.write_text("\n".join(lines) + "\n")
-    frazil = Frazil(tmp_path / "data")
+    frazil = Frazil(tmp_path / "data", local_file_roots=str(tmp_path / "out"))  # the outputs go there
     frazil.start()
     try:
         # file:// data needs no storage token, but 3.2's rule wants a scope with task_files

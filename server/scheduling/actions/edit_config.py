@@ -19,7 +19,7 @@ from server.auth import Identity
 from server.scheduling.actions.base import (
     Action, ActionContext, ActionInputError, Prepared, check_keys, check_problems, get_str, writable_dataset,
 )
-from server.scheduling.actions.submit import parse_config
+from server.scheduling.actions.submit import check_file_outputs, parse_config
 from server.scheduling.requirements import RequirementsError, TaskRequirements
 from server.store import ActionMessage, NotFoundError
 
@@ -41,6 +41,7 @@ async def prepare(ctx: ActionContext, identity: Identity, payload: dict[str, Any
     config, problems = prepare_submission(parse_config(payload), dataset.jobs_submitted, dataset=dataset.dataset,
                                           dataset_id=dataset_id)
     check_problems(problems)
+    check_file_outputs(config, ctx.settings)
     current = await ctx.store.get_config(dataset_id)
     if current is not None:
         old, new = _shape(current.config), _shape(config)

@@ -34,6 +34,7 @@ from server.scheduling.actions.base import (
     get_int, get_json_object, get_str,
 )
 from server.scheduling.sources import take_bundle
+from server.scheduling.file_roots import static_output_problems
 from server.store import ActionMessage, ConflictError, NewDataset
 
 KEYS = ("config", "description", "jobs_submitted", "username", "group", "extra_submit_fields", "sources")
@@ -49,6 +50,13 @@ def parse_config(payload: dict[str, Any]) -> dict[str, Any]:
     assert config is not None  # required key, checked before
     config.setdefault("version", 3.2)
     return config
+
+
+def check_file_outputs(config: dict[str, Any], settings: Any) -> None:
+    """A static file:// output that no pilot may write is a 400 now, not a failure later."""
+    problems = static_output_problems(config, settings)
+    if problems:
+        raise ActionInputError("; ".join(problems[:20]))
 
 
 def check_extra(extra: dict[str, Any]) -> dict[str, Any]:
@@ -85,6 +93,7 @@ async def prepare(ctx: ActionContext, identity: Identity, payload: dict[str, Any
     _, warnings = upgrade_config(given)  # 3.0/3.1 -> 3.2; what it dropped is said in the message
     config, problems = prepare_submission(given, jobs)
     check_problems(problems)
+    check_file_outputs(config, ctx.settings)
     description = get_str(payload, "description", None)
     if description is None:
         description = str(config.get("description") or "")
