@@ -164,8 +164,9 @@ async def running(tmp_path: pathlib.Path, session: aiohttp.ClientSession, *, job
 
 async def test_kill_9_mid_run_loses_nothing_and_completes_nothing_twice(tmp_path, session) -> None:
     jobs = 40
-    # short leases: a claim whose reply died with the server comes back quickly
-    async with running(tmp_path, session, jobs=jobs, pilots=3, lease="3") as run:
+    # short leases: a claim whose reply died with the server comes back quickly; long enough
+    # (6 s) that the held claims outlive a restart on a busy machine (3 s did not, at load 10)
+    async with running(tmp_path, session, jobs=jobs, pilots=3, lease="6") as run:
         db, dataset_id, server, pilots = run.db, run.dataset_id, run.server, run.pilots
         completed = await drain(pilots, 6)
         # 1. every pilot holds a claimed task when the server dies; one report
