@@ -11,6 +11,7 @@ from typing import AsyncIterator, Awaitable, Callable, Sequence
 from aiohttp import web
 
 from common.version import __version__
+from server.scheduling.config_pool import service as config_pool
 from server.auth.revocation import revocation_sync
 from server.api import (
     actions, config, credentials, dataset_task_actions, datasets, jobs, logs, misc, pilots, provenance, providers,
@@ -163,6 +164,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
     app[DEVICE_FLOWS] = DeviceFlows(settings.token_clients)
     app.cleanup_ctx.append(_store_context(store))
     app.cleanup_ctx.append(revocation_sync)  # always: revoked tokens fail on every replica
+    app.cleanup_ctx.append(config_pool)  # always: config checks never run on the event loop
     specs = []
     for table in routes:
         table.register(app)

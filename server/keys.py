@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from server.provisioning.service import Provisioner
     from server.scheduling.action_worker import ActionWorker
     from server.scheduling.claims import ClaimCache, TokenBucket
+    from server.scheduling.config_pool import ConfigPool
     from server.scheduling.logs import LogIndex
     from server.scheduling.loops import Scheduler
     from server.scheduling.reports import Reports
@@ -33,6 +34,8 @@ SETTINGS: web.AppKey["Settings"] = web.AppKey("settings")
 STORE: web.AppKey["Store"] = web.AppKey("store")
 """Set by the store's cleanup_ctx (or given to create_app by tests)."""
 TOKENS: web.AppKey["TokenAuthority"] = web.AppKey("tokens")
+CONFIG_POOL: web.AppKey["ConfigPool"] = web.AppKey("config_pool")
+"""Worker processes for CPU-heavy config checks (server.scheduling.config_pool)."""
 ROUTE_SPECS: web.AppKey[list[Any]] = web.AppKey("route_specs")
 METRICS: web.AppKey["ServerMetrics"] = web.AppKey("metrics")
 CLAIM_LIMITER: web.AppKey["TokenBucket"] = web.AppKey("claim_limiter")

@@ -73,6 +73,11 @@ class Settings:
     max_body_bytes: int = 64 * 1024 * 1024
     max_source_bundle_bytes: int = 8 * 1024 * 1024
     """The module sources one submission may carry, all files together (common/sources.py)."""
+    config_check_seconds: float = 10.0
+    """CPU seconds one submitted config may take to check (macro expansion and
+    planning, in a worker process); past it the submit is a 400 that says so."""
+    config_workers: int = 0
+    """Worker processes for config checks (0: one per core, at most 4)."""
     max_retries: int = 10
     """Non-physics failures retried; the next one fails the task (IceProd 2: 11th failure)."""
     max_infra_failures: int = 50

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from .budget import charge
 from .errors import Diagnostic
 
 _EMPTY: Mapping[str, Any] = {}
@@ -86,6 +87,7 @@ class Context:
 
     def spend(self, amount: int) -> None:
         self.work += amount
+        charge(amount)  # the whole check's budget (budget.py), besides this value's own bound
         if self.work > MAX_WORK:
             raise BoundExceeded(f"expansion produced more than {MAX_WORK} characters in all")
 

@@ -13,13 +13,15 @@ config that would fail at run time fails at submission with the same message.
 """
 from __future__ import annotations
 
+import functools
 import posixpath
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from common.commands import module_command, src_url
 from common.config import fill_defaults
-from common.macros import Diagnostic, MacroError, expand, expand_scope, runtime_options
+from common.macros import Diagnostic, MacroError, budget, expand, expand_scope, runtime_options
+from common.macros.budget import charge
 from common.plan.records import DataTransfer, ModulePlan, TaskPlan, TrayPlan
 from common.resources import RESOURCE_NAMES, RequirementError, parse_requirements
 from common.sources import clean_path
@@ -33,6 +35,30 @@ _TRANSFER_VALUES = {
     False: "no", "no": "no", "n": "no", "0": "no", "false": "no",
     "maybe": "maybe",
 }
+
+
+REQUIREMENTS_SECONDS = 0.25
+REQUIREMENTS_WORK = 1_000_000
+"""One job's requirements are resolved at materialization, job after job, on
+the server: they get this small budget of their own (the submit check tries
+the first and the last job with it, so a config that passes is materialized)."""
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _within_budget(seconds: float | None = None, work: int | None = None) -> Callable[[F], F]:
+    """Run under a macro budget (common.macros.budget): the caller's when one is
+    open (a submission check), else a new one; ``seconds``/``work``: always a
+    new one of that size."""
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if seconds is None or work is None:
+                with budget():
+                    return fn(*args, **kwargs)
+            with budget(seconds, work, reuse=False):
+                return fn(*args, **kwargs)
+        return wrapper  # type: ignore[return-value]
+    return decorate
 
 
 class PlanError(ValueError):
@@ -261,11 +287,13 @@ def _task_scopes(planner: _Planner, task_cfg: dict[str, Any], task_name: str, ta
     return options, config_t, steering_params, task_params
 
 
+@_within_budget(REQUIREMENTS_SECONDS, REQUIREMENTS_WORK)
 def task_requirements(config: dict[str, Any], task_index: int, ctx: JobContext) -> dict[str, Any]:
     """The requirements of task ``task_index`` for job ``ctx.job``, exactly as
     :func:`build_task_plan` resolves them (same scopes, same parser), without
     planning the rest of the task: what materialization stores per job.
-    ``config`` is the stored (default-filled) config. Raises :class:`PlanError`."""
+    ``config`` is the stored (default-filled) config. Raises :class:`PlanError`,
+    or BudgetExceeded past ``REQUIREMENTS_SECONDS``/``REQUIREMENTS_WORK``."""
     problems: list[Diagnostic] = []
     task_cfg = config["tasks"][task_index]
     task_name = str(task_cfg.get("name", ""))
@@ -279,6 +307,7 @@ def task_requirements(config: dict[str, Any], task_index: int, ctx: JobContext) 
     return requirements
 
 
+@_within_budget()
 def build_task_plan(config: dict[str, Any], task: str | int, ctx: JobContext, *, strict: bool = True,
                     diagnostics: list[Diagnostic] | None = None, defaults_filled: bool = False) -> TaskPlan:
     """Resolve ``task`` of job ``ctx.job`` into a :class:`TaskPlan`.
@@ -286,6 +315,7 @@ def build_task_plan(config: dict[str, Any], task: str | int, ctx: JobContext, *,
     ``strict``: raise :class:`PlanError` listing every unresolved macro or bad
     value (with its config path). Otherwise problems are appended to
     ``diagnostics`` and the plan keeps failed phrases literally, like IceProd.
+    Runs within the open macro budget, or a default one (BudgetExceeded).
     """
     collected: list[Diagnostic] = [] if diagnostics is None else diagnostics
     start = len(collected)
@@ -316,6 +346,7 @@ def build_task_plan(config: dict[str, Any], task: str | int, ctx: JobContext, *,
             collected.append(Diagnostic(f"{rpath}['iterations']", str(iterations), "iterations must be an integer >= 1"))
             iterations = 1
         for iteration in range(iterations):
+            charge()  # 10**7 iterations of nothing must run out of time too
             config_i = planner.config_with({**options, "iter": iteration})
             tray_params = planner.scope(tray.get("parameters", {}), task_params, config_i, f"{rpath}['parameters']")
             tray_data = planner.data(tray.get("data", []), config_i, tray_params, f"{rpath}['data']")

@@ -15,7 +15,7 @@ from server.api.errors import bad_request, forbidden, not_found
 from server.auth import may_read_action
 from server.api.params import json_body, json_reply
 from server.api.routing import ApiRoutes, caller
-from server.keys import ACTION_WORKER, BODY, SETTINGS, STORE
+from server.keys import ACTION_WORKER, BODY, CONFIG_POOL, SETTINGS, STORE
 from server.scheduling.action_worker import queue_action
 from server.scheduling.actions import ACTIONS
 from server.store import ActionMessage
@@ -38,7 +38,8 @@ def _reply(message: ActionMessage) -> dict:
 
 async def _queue(request: web.Request, name: str, payload: object) -> web.Response:
     app = request.app
-    message = await queue_action(app[STORE], app[SETTINGS], app.get(ACTION_WORKER), caller(request), name, payload)
+    message = await queue_action(app[STORE], app[SETTINGS], app.get(ACTION_WORKER), caller(request), name, payload,
+                                 app.get(CONFIG_POOL))
     return json_reply({"result": message.message_id}, status=201)
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from common.config import ConfigProblem, prepare_config
+from common.config import ConfigProblem
 from server.api.errors import bad_request, not_found
 from server.api.params import int_param, json_reply
 from server.api.routing import ApiRoutes, QueryParam, caller
-from server.keys import BODY, STORE
+from server.keys import BODY, CONFIG_POOL, SETTINGS, STORE
+from server.scheduling.config_pool import ConfigWorkTimeout, run_config_work
+from server.scheduling.config_work import check_stored
 
 routes = ApiRoutes("config")
 
@@ -42,8 +44,14 @@ async def get_config(request: web.Request) -> web.Response:
             right="write", body={"type": "object"},
             query=[QueryParam("comment", "why the config changed (kept with the version)")])
 async def put_config(request: web.Request) -> web.Response:
-    # Filled with defaults and checked once; the filled config is stored.
-    config, problems = prepare_config(request[BODY])
+    # Filled with defaults and checked once (in a worker process: a big config's
+    # schema check is CPU work); the filled config is stored.
+    settings = request.app[SETTINGS]
+    try:
+        config, problems = await run_config_work(request.app.get(CONFIG_POOL), check_stored, request[BODY],
+                                                 settings.config_check_seconds)
+    except ConfigWorkTimeout as exc:
+        raise bad_request(str(exc)) from None
     text = problems_text(problems)
     if text:
         raise bad_request(text)

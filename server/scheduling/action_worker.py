@@ -22,6 +22,7 @@ from aiohttp import web
 from server.keys import ACTION_WORKER, SETTINGS, STORE
 from server.auth import Identity
 from server.scheduling.actions import ACTIONS, ActionContext
+from server.scheduling.config_pool import ConfigPool
 from server.settings import Settings
 from server.store import ActionMessage, Store, StoreError
 
@@ -104,11 +105,12 @@ class ActionWorker:
 
 
 async def queue_action(store: Store, settings: Settings, worker: ActionWorker | None, identity: Identity,
-                       name: str, payload: Any) -> ActionMessage:
+                       name: str, payload: Any, pool: ConfigPool | None = None) -> ActionMessage:
     """Check a request with the action's own ``prepare`` (everything it can:
     types, rights, the config) and queue it; a running worker is woken at
-    once. The API's ``POST /actions/...`` and the website's forms both come here."""
-    prepared = await ACTIONS[name].prepare(ActionContext(store, settings), identity, payload)
+    once. The API's ``POST /actions/...`` and the website's forms both come here; ``pool``: where
+    configs are checked (off the event loop)."""
+    prepared = await ACTIONS[name].prepare(ActionContext(store, settings, pool=pool), identity, payload)
     # who asked: GET /actions/{action}/{id} shows the message to them (and to the dataset's readers)
     payload = {**prepared.payload, "requested_by": identity.username}
     message = await store.add_action(name, payload, priority=prepared.priority,

@@ -19,9 +19,10 @@ from aiohttp import web
 
 from common import json_input
 from common.config import ConfigProblem
-from common.plan import check_submission
 from server.errors import ActionInputError
-from server.keys import STORE
+from server.keys import CONFIG_POOL, SETTINGS, STORE
+from server.scheduling.config_pool import ConfigWorkTimeout, run_config_work
+from server.scheduling.config_work import check_submitted
 from server.web.json_lines import line_of, pretty_with_lines
 from server.store import ActionMessage
 from server.web.framework import (
@@ -53,10 +54,16 @@ Problem = tuple[str, str, int | None]
 """(field path, message, line of the field in the re-formatted config)."""
 
 
-def _problems(config: dict[str, Any], jobs: int, **kwargs: Any) -> tuple[str | None, list[Problem]]:
+async def _problems(request: web.Request, text: str, config: dict[str, Any],
+                    jobs: int) -> tuple[str | None, list[Problem]]:
     """Check the config alone (when the form has other errors, so nothing is
-    queued): its problems, with the line of each field."""
-    return _with_lines(config, check_submission(config, jobs, **kwargs))
+    queued), in the config pool: its problems, with the line of each field."""
+    try:
+        checked = await run_config_work(request.app.get(CONFIG_POOL), check_submitted, text, jobs, 1, "",
+                                        request.app[SETTINGS].config_check_seconds, False)
+    except ConfigWorkTimeout as exc:
+        return None, [("config", str(exc), None)]
+    return _with_lines(config, checked.problems)
 
 
 def _with_lines(config: dict[str, Any], found: Sequence[ConfigProblem]) -> tuple[str | None, list[Problem]]:
@@ -100,7 +107,8 @@ async def submit_post(request: web.Request) -> web.StreamResponse:
     raw_jobs, group = form.get("jobs_submitted", ""), form.get("group", "users")
     errors: dict[str, str] = {}
     problems: list[Problem] = []
-    jobs = int(raw_jobs) if raw_jobs.strip().isdigit() else 0
+    digits = raw_jobs.strip()
+    jobs = int(digits) if digits.isascii() and digits.isdigit() and len(digits) <= 9 else 0
     if jobs < 1:
         errors["jobs_submitted"] = f"number of jobs must be a whole number >= 1, got {raw_jobs!r}"
     if not session.is_admin and group not in session.groups:
@@ -115,7 +123,7 @@ async def submit_post(request: web.Request) -> web.StreamResponse:
             raise web.HTTPSeeOther(f"/submit/status/{message.message_id}")
         text = pretty or text
     elif config is not None and jobs >= 1:
-        pretty, problems = _problems(config, jobs)
+        pretty, problems = await _problems(request, text, config, jobs)
         text = pretty or text
     return render(request, "submit.html", status=400, config_text=text, description=description, jobs=raw_jobs,
                   group=group, groups=session.groups, errors=errors, problems=problems)

@@ -22,7 +22,7 @@ from aiohttp import web
 
 from server.auth import may
 from server.errors import status_of
-from server.keys import ACTION_WORKER, SETTINGS, STORE, TOKENS
+from server.keys import ACTION_WORKER, CONFIG_POOL, SETTINGS, STORE, TOKENS
 from server.scheduling.action_worker import queue_action as queue
 from server.scheduling.datasets import dataset_by_key
 from server.store import ActionMessage, Dataset
@@ -242,7 +242,7 @@ async def queue_action(request: web.Request, name: str, payload: dict[str, Any])
     ``POST /actions/{name}``) and queue it; the worker is woken at once."""
     app = request.app
     return await queue(app[STORE], app[SETTINGS], app.get(ACTION_WORKER), session_of(request).identity, name,
-                       payload)
+                       payload, app.get(CONFIG_POOL))
 
 
 async def form_data(request: web.Request) -> dict[str, str]:

@@ -17,6 +17,7 @@ from typing import Any, Awaitable, Callable, Sequence
 from common import json_input
 from server.auth import Identity, may
 from server.errors import ActionForbidden, ActionInputError
+from server.scheduling.config_pool import ConfigPool
 from server.settings import Settings
 from server.store import ActionMessage, Dataset, NotFoundError, Store
 
@@ -43,6 +44,8 @@ class ActionContext:
     settings: Settings
     progress: ProgressFn = field(default=lambda p, u=None: _nothing())
     """Record progress (0..100) and payload keys while a long action works."""
+    pool: ConfigPool | None = None
+    """Where ``prepare`` checks configs (off the event loop); None: inline."""
 
 
 async def _nothing() -> None:

@@ -14,12 +14,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from common.plan import prepare_submission
 from server.auth import Identity
 from server.scheduling.actions.base import (
-    Action, ActionContext, ActionInputError, Prepared, check_keys, check_problems, get_str, writable_dataset,
+    Action, ActionContext, ActionInputError, Prepared, check_keys, get_str, writable_dataset,
 )
-from server.scheduling.actions.submit import check_file_outputs, parse_config
+from server.scheduling.actions.submit import check_config, check_file_outputs, parse_config
 from server.scheduling.requirements import RequirementsError, TaskRequirements
 from server.store import ActionMessage, NotFoundError
 
@@ -38,9 +37,8 @@ async def prepare(ctx: ActionContext, identity: Identity, payload: dict[str, Any
     get_str(payload, "description")
     get_str(payload, "comment", max_len=10_000)
     dataset = await writable_dataset(ctx.store, identity, dataset_id)
-    config, problems = prepare_submission(parse_config(payload), dataset.jobs_submitted, dataset=dataset.dataset,
-                                          dataset_id=dataset_id)
-    check_problems(problems)
+    config = (await check_config(ctx, payload, dataset.jobs_submitted, dataset=dataset.dataset,
+                                 dataset_id=dataset_id, upgrade=False)).config
     check_file_outputs(config, ctx.settings)
     current = await ctx.store.get_config(dataset_id)
     if current is not None:

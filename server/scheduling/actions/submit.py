@@ -24,15 +24,15 @@ import uuid
 from typing import Any
 
 from common import states
-from common.config import upgrade_config
 from common.json_input import clip, echo
-from common.plan import prepare_submission
 from server.auth import Identity, default_rights
 from server.credentials.scopes import add_token_scopes
 from server.scheduling.actions.base import (
     MAX_JOBS, Action, ActionContext, ActionForbidden, ActionInputError, Prepared, check_keys, check_problems,
     get_int, get_json_object, get_str,
 )
+from server.scheduling.config_pool import ConfigWorkTimeout, run_config_work
+from server.scheduling.config_work import CheckedConfig, check_submitted
 from server.scheduling.sources import take_bundle
 from server.scheduling.file_roots import static_output_problems
 from server.store import ActionMessage, ConflictError, NewDataset
@@ -43,6 +43,23 @@ EXTRA_FIELDS: dict[str, type | tuple[type, ...]] = {
     "auth_groups_read": list,
 }
 ID_NAMESPACE = uuid.UUID("0d1f3c52-4b7e-4d7c-9a55-2f1e6a9b8c01")
+
+
+async def check_config(ctx: ActionContext, payload: dict[str, Any], jobs: int, *, dataset: int = 1,
+                       dataset_id: str = "", upgrade: bool = True) -> CheckedConfig:
+    """``payload["config"]`` read and checked in the config pool (a 400 listing
+    every problem, or naming the budget that ran out)."""
+    text = get_str(payload, "config", max_len=64 * 1024 * 1024)
+    assert text is not None  # required key, checked before
+    try:
+        checked = await run_config_work(ctx.pool, check_submitted, text, jobs, dataset, dataset_id,
+                                        ctx.settings.config_check_seconds, upgrade)
+    except ConfigWorkTimeout as exc:
+        raise ActionInputError(str(exc)) from None
+    if checked.error:
+        raise ActionInputError(checked.error)
+    check_problems(checked.problems)
+    return checked
 
 
 def parse_config(payload: dict[str, Any]) -> dict[str, Any]:
@@ -89,10 +106,10 @@ async def prepare(ctx: ActionContext, identity: Identity, payload: dict[str, Any
         if group not in identity.groups:
             raise ActionForbidden(f"group {group!r} is not one of your groups ({', '.join(sorted(identity.groups))})")
     extra = check_extra(get_json_object(payload, "extra_submit_fields", "{}") or {})
-    given = parse_config(payload)
-    _, warnings = upgrade_config(given)  # 3.0/3.1 -> 3.2; what it dropped is said in the message
-    config, problems = prepare_submission(given, jobs)
-    check_problems(problems)
+    # Parsed, converted (3.0/3.1 -> 3.2; what it dropped is said in the message), filled and
+    # planned in a worker process within the CPU budget: never on the event loop.
+    checked = await check_config(ctx, payload, jobs)
+    config, warnings = checked.config, checked.warnings
     check_file_outputs(config, ctx.settings)
     description = get_str(payload, "description", None)
     if description is None:
@@ -104,7 +121,7 @@ async def prepare(ctx: ActionContext, identity: Identity, payload: dict[str, Any
     return Prepared(payload={**rest, "config": json.dumps(config), "username": username, "group": group,
                              "description": description, "jobs_submitted": jobs,
                              "extra_submit_fields": json.dumps(extra), "source_manifest": manifest,
-                             "config_warnings": [str(w) for w in warnings] + source_warnings})
+                             "config_warnings": warnings + source_warnings})
 
 
 async def run(ctx: ActionContext, message: ActionMessage) -> dict[str, Any]:
