@@ -34,8 +34,8 @@ class Traced:
     def __init__(self) -> None:
         self.statements: list[str] = []
 
-    def connect(self, path: str) -> sqlite3.Connection:
-        conn = ORIGINAL_CONNECT(path)
+    def connect(self, path: str, *args: object) -> sqlite3.Connection:
+        conn = ORIGINAL_CONNECT(path, *args)  # type: ignore[arg-type]
         conn.set_trace_callback(self.statements.append)
         return conn
 
