@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.containers import needs_container
+from common.macros import BudgetExceeded
 from common.plan import JobContext, PlanError, task_requirements
 from common.resources import RequirementError, parse_requirements
 
@@ -78,3 +79,5 @@ class TaskRequirements:
         except PlanError as exc:
             first = exc.problems[0]
             raise RequirementsError(f"job {job}, task {self.name!r}: {first.path}: {first.message}") from None
+        except BudgetExceeded as exc:  # one job's own small budget (common.plan.REQUIREMENTS_SECONDS)
+            raise RequirementsError(f"job {job}, task {self.name!r}: requirements: {exc}") from None

@@ -44,3 +44,4 @@ def test_budgets_nest_and_plain_configs_are_untouched():
     _, problems = prepare_submission({"version": 3.2, "tasks": [
         {"name": "a", "trays": [{"modules": [{"src": "x.py", "args": "$(job)"}]}]}]}, 3, seconds=1.0)
     assert problems == []
+

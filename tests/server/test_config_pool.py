@@ -16,8 +16,10 @@ import time
 import aiohttp
 import pytest
 
-from benchmarks.worst_configs import WORST
+from benchmarks.worst_configs import WORST, exponential_parameters
+from common.config import fill_defaults
 from server.keys import CONFIG_POOL
+from server.scheduling.requirements import RequirementsError, TaskRequirements
 from tests.server.test_api_pilot_support import PILOT_RESOURCES
 
 BUDGET_SECONDS = 1.0
@@ -82,3 +84,11 @@ async def test_worst_configs_never_stall_the_event_loop(server):
     assert answered and set(answered) <= {200, 404}, answered
     # Generous: one check inline would hold the loop for its whole budget (and more wall time).
     assert max(lags) < 1.5, f"event loop lag up to {max(lags):.2f} s"
+
+
+def test_materialization_reports_a_jobs_budget_as_a_requirements_error():
+    config = exponential_parameters(levels=19, tasks=1)
+    config["tasks"][0]["requirements"] = {"os": "$(p18)"}
+    resolver = TaskRequirements.build(fill_defaults(config), 0)
+    with pytest.raises(RequirementsError, match="job 3, task 't0': requirements: .*1,000,000 characters"):
+        resolver.for_job(dataset=1, dataset_id="d", job=3, jobs_submitted=10, task_id="x")
