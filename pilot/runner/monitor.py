@@ -121,6 +121,10 @@ class Monitor:
     def watch(self, root: int, workdir: Path, usage: Usage, limits: LimitSource) -> Watch:
         entry = Watch(root=root, workdir=workdir, usage=usage, limits=limits, members={root})
         self._watches.add(entry)
+        if self._next_gpu == 0.0:
+            # The first nvidia-smi call waits a moment: a module started through a sandbox or
+            # an env_shell has not reached its GPU program in the first milliseconds.
+            self._next_gpu = time.monotonic() + min(1.0, self.interval)
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
         return entry
@@ -211,7 +215,9 @@ class Monitor:
             self._next_gpu = time.monotonic() + 300
             return
         per_pid = parse_compute_apps(out.decode(errors="replace"))
+        self._table.refresh()  # processes that started while nvidia-smi ran are the tasks' too
         for entry in self._watches:
+            entry.members = self._table.grow(entry.members)
             gpus: set[str] = set()
             mem = 0
             for pid in entry.members:

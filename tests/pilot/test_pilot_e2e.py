@@ -125,7 +125,7 @@ async def test_pilot_runs_a_mixed_dataset_with_the_right_classes(deployment: Dep
 GPU_PROBE = textwrap.dedent("""
     import os, time
     print("devices=" + os.environ.get("CUDA_VISIBLE_DEVICES", "unset"), f"pid={os.getpid()}", flush=True)
-    time.sleep(1.5)
+    time.sleep(3)
 """)
 
 async def test_gpu_tasks_get_their_own_device(deployment: Deployment, tmp_path: Path) -> None:
@@ -162,12 +162,13 @@ async def test_gpu_tasks_get_their_own_device(deployment: Deployment, tmp_path: 
         words = dict(word.split("=") for log in logs if log.name == "stdout" for word in log.data.split())
         devices.append(words["devices"])
         [attempt] = await attempts_of(deployment.db, row["task_id"])
-        if (tmp_path / "seen" / words["devices"]).exists():  # nvidia-smi listed this module
-            measured += 1
+        # GPU use is only ever measured for a module nvidia-smi listed. (Listed does not imply
+        # measured: a sample can land between the listing and the end of a short module.)
+        if attempt.resources_used["gpu"]:
+            assert (tmp_path / "seen" / words["devices"]).exists()
             assert attempt.resources_used["gpu"] == 1
             assert attempt.resources_used["gpumem"] == pytest.approx(1024 * 2**20 / 1e9)
-        else:
-            assert attempt.resources_used["gpu"] == 0
+            measured += 1
     assert sorted(devices) == ["0", "1"] and measured >= 1
 
     async def cpu_done() -> bool:
