@@ -31,6 +31,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("pilot.standalone", "run (or print) one job's tasks locally, without a server"),
     "federation": ("server.cli.federation_cmd", "serve a Pelican director and origin on 127.0.0.1 (osdf:// on one machine)"),
     "provenance": ("server.cli.provenance", "which dataset/job/task/attempt/config made this file"),
+    "reset": ("server.cli.reset", "reset, suspend or hard-reset the tasks of a dataset that match a filter"),
+    "accounting": ("server.cli.accounting_cmd", "wall, core and GPU hours per day by dataset, user, group or site"),
 }
 
 

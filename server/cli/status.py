@@ -44,4 +44,18 @@ def run(args: argparse.Namespace) -> int:
         print("  " + "task".ljust(width) + "".join(f"{c:>11}" for c in TASK_COLUMNS))
         for name, counts in by_name.items():
             print("  " + name.ljust(width) + "".join(f"{counts.get(c, 0):>11}" for c in TASK_COLUMNS))
+    _forecast(call(client, "GET", f"/datasets/{dataset_id}/forecast"))
+    for row in call(client, "GET", f"/datasets/{dataset_id}/rightsizing")["rows"]:
+        print(f"  sizing: {row['advice']}")
     return 0
+
+
+def _forecast(f: dict) -> None:
+    """The forecast block (GET /datasets/{id}/forecast)."""
+    eta = "done" if f["tasks_left"] == 0 else (
+        f"{f['eta_hours']:.1f} h (about {f['eta']})" if f["eta_hours"] is not None else "unknown (nothing finished lately)")
+    print(f"  forecast: {f['tasks_left']} tasks left, {f['rate_per_hour']:.2f} tasks/h over the last "
+          f"{f['window_hours']:g} h, ETA {eta}")
+    unknown = f" (+{f['tasks_left_unestimated']} tasks without finished runs to go by)" \
+        if f["tasks_left_unestimated"] else ""
+    print(f"  remaining: {f['cpu_hours_left']:.1f} CPU-hours, {f['gpu_hours_left']:.1f} GPU-hours{unknown}")

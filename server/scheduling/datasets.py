@@ -6,7 +6,7 @@ from typing import Any
 
 from server.auth import Identity, default_rights
 from server.errors import Refused
-from server.store import Dataset, InvalidArgumentError, NewDataset, Store
+from server.store import Dataset, InvalidArgumentError, NewDataset, NotFoundError, Store
 
 MAX_NUMBER_DIGITS = 18
 """A longer number names no dataset, and would overflow the database's integers."""
@@ -20,6 +20,14 @@ async def dataset_by_key(store: Store, key: str) -> Dataset | None:
     if key.isdigit() and len(key) <= MAX_NUMBER_DIGITS:
         dataset = await store.get_dataset_by_number(int(key))
     return dataset if dataset is not None else await store.get_dataset(key)
+
+
+async def existing_dataset(store: Store, key: str) -> Dataset:
+    """:func:`dataset_by_key`, or NotFoundError("Dataset not found")."""
+    dataset = await dataset_by_key(store, key)
+    if dataset is None:
+        raise NotFoundError("Dataset not found")
+    return dataset
 
 
 async def create_dataset(store: Store, identity: Identity, fields: dict[str, Any]) -> Dataset:

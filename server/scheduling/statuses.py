@@ -99,17 +99,18 @@ async def force_tasks(store: Store, status: str, task_ids: list[str], *, dataset
 
 
 async def bulk_tasks(store: Store, dataset_id: str, status: str, *, job_ids: list[str] | None,
-                     task_ids: list[str] | None, force: bool = False, reset_failures: bool = False) -> None:
+                     task_ids: list[str] | None, force: bool = False, reset_failures: bool = False) -> int:
     """Suspend / reset / hard-reset the selected tasks of a dataset (all of them
-    when neither jobs nor tasks are named)."""
+    when neither jobs nor tasks are named); how many changed."""
     if job_ids is not None and task_ids is not None:
         raise InvalidArgumentError("give either 'jobs' or 'tasks', not both")
-    await store.bulk_task_status(status, dataset_id=dataset_id, job_ids=job_ids, task_ids=task_ids, force=force,
-                                 reset_failures=reset_failures)
+    changed = await store.bulk_task_status(status, dataset_id=dataset_id, job_ids=job_ids, task_ids=task_ids,
+                                           force=force, reset_failures=reset_failures)
     touched: list[str] | None = job_ids
     if task_ids is not None:
         touched = sorted((await _jobs_of_tasks(store, task_ids, dataset_id)).get(dataset_id, set()))
     await roll_up(store, dataset_id, touched, reopen=force)
+    return changed
 
 
 # ---------------------------------------------------------------- jobs

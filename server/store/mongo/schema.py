@@ -98,7 +98,12 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("pending_attempt.instance_id", A)], name="pending_attempt", sparse=True),
         IndexModel([("creating", A)], name="creating", sparse=True),
     ],
-    ATTEMPTS: [IndexModel([("task_id", A), ("attempt", A)], name="task_attempt")],
+    ATTEMPTS: [
+        IndexModel([("task_id", A), ("attempt", A)], name="task_attempt"),
+        # accounting by end time; a dataset's newest attempts and completion rate
+        IndexModel([("end", A)], name="end"),
+        IndexModel([("dataset_id", A), ("end", A), ("status", A)], name="dataset_end"),
+    ],
     OUTPUTS: [IndexModel([("url", A), ("created", A)], name="url")],
     TASK_STATS: [
         IndexModel([("task_id", A), ("seq", A)], name="task"),

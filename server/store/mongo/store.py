@@ -7,6 +7,7 @@ from typing import Any
 from ..interface import InvalidArgumentError, Store
 from .accounts import AccountsMixin
 from .actions import ActionsMixin
+from .attempt_queries import AttemptQueriesMixin
 from .connection import database_name, make_client, probe_server
 from .credentials import CredentialsMixin
 from .datasets import DatasetsMixin
@@ -19,7 +20,7 @@ from .schema import ensure_indexes
 
 
 class MongoStore(RepairMixin, DatasetsMixin, LogsMixin, FilesMixin, PilotsMixin, AccountsMixin, ActionsMixin,
-                 CredentialsMixin, SourcesMixin, Store):
+                 CredentialsMixin, SourcesMixin, AttemptQueriesMixin, Store):
     """A frazil store in one MongoDB database. Build it with :func:`open_mongo_store`."""
 
     backend = "mongodb"

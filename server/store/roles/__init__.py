@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .accounts import AccountsRole
 from .actions import ActionsRole
+from .attempt_queries import AttemptQueriesRole
 from .claim import ClaimRole
 from .credentials import CredentialsRole
 from .datasets import DatasetsRole
@@ -17,6 +18,6 @@ from .pilots import PilotsRole
 from .sources import SourcesRole
 
 __all__ = [
-    "AccountsRole", "ActionsRole", "ClaimRole", "CredentialsRole", "DatasetsRole", "JobsRole", "LogsFilesRole",
+    "AccountsRole", "ActionsRole", "AttemptQueriesRole", "ClaimRole", "CredentialsRole", "DatasetsRole", "JobsRole", "LogsFilesRole",
     "PilotsRole", "SourcesRole",
 ]

@@ -40,6 +40,7 @@ from typing import Callable
 
 from ..interface import SchemaVersionError
 from ..rules import NO_PRIORITY_OFFSET, task_priority_offset, task_shape
+from .attempt_queries import migrate_attempt_ends
 from .classes import ClassCache
 
 V1_DDL = """
@@ -450,7 +451,7 @@ def _migrate_sources(conn: sqlite3.Connection) -> None:
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1, _migrate_2, _migrate_3, _migrate_4,
                                                           _migrate_credentials, _migrate_6, _migrate_revocations,
-                                                          _migrate_sources]
+                                                          _migrate_sources, migrate_attempt_ends]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -6,6 +6,7 @@ import os
 
 from .accounts import AccountsMixin
 from .actions import ActionsMixin
+from .attempt_queries import AttemptQueriesMixin
 from .claim import ClaimMixin
 from .connection import Database, connect
 from .credentials import CredentialsMixin
@@ -24,7 +25,7 @@ from .tasks import TasksMixin
 
 class SQLiteStore(DatasetsMixin, JobsMixin, TasksMixin, SchedulingMixin, ClaimMixin, ReportsMixin,
                   RollupMixin, LogsMixin, FilesMixin, PilotsMixin, AccountsMixin, ActionsMixin, CredentialsMixin,
-                  SourcesMixin):
+                  SourcesMixin, AttemptQueriesMixin):
     """The embedded default store (``sqlite:///./frazil-data/frazil.db``)."""
 
 
