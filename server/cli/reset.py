@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import argparse
-import re
 from typing import Any
 
 from common.cli_errors import CliError
 from common.client import call, client_from_env, resolve_dataset
+from server.scheduling.task_filter import parse_job_range
+from server.store import InvalidArgumentError
 
 FLAGS = (("status", "status", "task status (default: failed)"),
          ("class", "failure_class", "failure class of the last attempt (physics, nonphysics, infra)"),
@@ -34,15 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_jobs(text: str) -> dict[str, int] | int:
-    match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", text)
-    if not match:
-        raise CliError(f"--jobs: {text!r} is not an index or a range A-B", exit_code=2)
-    lo, hi = int(match.group(1)), match.group(2)
-    if hi is None:
-        return lo
-    if int(hi) < lo:
-        raise CliError(f"--jobs: {lo} is above {hi}", exit_code=2)
-    return {"min": lo, "max": int(hi)}
+    try:
+        return parse_job_range(text)
+    except InvalidArgumentError as exc:
+        raise CliError(f"--{exc}", exit_code=2) from None
 
 
 def build_filter(args: argparse.Namespace) -> dict[str, Any]:

@@ -14,6 +14,7 @@ length of each write stay bounded by ``PAGE`` whatever the dataset's size.
 from __future__ import annotations
 
 import datetime
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -68,6 +69,19 @@ def parse_time(value: str, what: str) -> str:
     return moment.strftime(TIME_FORMAT)
 
 
+def parse_job_range(text: str) -> int | dict[str, int]:
+    """``7`` or ``100-199`` (the CLI's ``--jobs`` and the website's field) as the filter's ``job_index``."""
+    match = re.fullmatch(r"\s*(\d{1,12})\s*(?:-\s*(\d{1,12})\s*)?", text)
+    if not match:
+        raise InvalidArgumentError(f"jobs: {text[:40]!r} is not a job index or a range A-B")
+    low, high = int(match.group(1)), match.group(2)
+    if high is None:
+        return low
+    if int(high) < low:
+        raise InvalidArgumentError(f"jobs: {low} is above {high}")
+    return {"min": low, "max": int(high)}
+
+
 @dataclass(frozen=True)
 class BulkFilter:
     """A checked filter (see the module docstring for the keys)."""
@@ -87,6 +101,11 @@ class BulkFilter:
         """From the REST body's ``filter`` (already checked against FILTER_SCHEMA)."""
         def many(value: Any) -> tuple[str, ...] | None:
             return None if value is None else ((value,) if isinstance(value, str) else tuple(value))
+        status = many(raw.get("status"))
+        unknown = sorted(set(status or ()) - set(states.TASK_STATUSES))
+        if unknown:
+            raise InvalidArgumentError(f"filter status: unknown task status {unknown[0]!r}; choose from "
+                                       f"{', '.join(states.TASK_STATUSES)}")
         index = raw.get("job_index")
         lo, hi = (index, index) if isinstance(index, int) else ((index or {}).get("min"), (index or {}).get("max"))
         if lo is not None and hi is not None and lo > hi:
@@ -95,7 +114,7 @@ class BulkFilter:
         until = parse_time(raw["until"], "filter until") if "until" in raw else None
         if since and until and since >= until:
             raise InvalidArgumentError("filter since must be before until")
-        return cls(status=many(raw.get("status")), name=many(raw.get("name")), site=raw.get("site"), job_min=lo,
+        return cls(status=status, name=many(raw.get("name")), site=raw.get("site"), job_min=lo,
                    job_max=hi, attempt={k: raw[k] for k in ATTEMPT_KEYS[:5] if k in raw}, since=since, until=until)
 
     @property

@@ -16,6 +16,7 @@ from server.keys import BACKGROUND, PROVIDER, STORE
 from server.store import ListOptions, TaskFilter
 from server.store.records import ACTION_STATUSES
 from server.scheduling.actions import ACTIONS
+from server.scheduling import forecast
 from server.web import plots
 from server.web.framework import PageError, PageRoutes, form_data, render, state
 from server.web.history import history
@@ -81,6 +82,7 @@ async def admin(request: web.Request) -> web.StreamResponse:
     shared = state(app).snapshots
     task_counts, _ = await shared.get("admin:tasks", lambda: store.task_counts_by_status(TaskFilter()))
     errors, _ = await shared.get("admin:errors", lambda: error_classes(app))
+    hours_left, _ = await shared.get("admin:hours_left", lambda: forecast.install_hours_left(store))
     health = {"version": __version__, "store": store.backend, "uptime_s": round(time.time() - keeper.started),
               "services": sorted(name for name, key in BACKGROUND if key in app), "active pilots": len(active), "tasks": task_counts}
     actions = {name: await store.action_counts(name) for name in ACTIONS}
@@ -89,7 +91,7 @@ async def admin(request: web.Request) -> web.StreamResponse:
     return render(request, "admin.html", pilots=active, now=time.time(), queue=queue,
                   provider=provider_summary(app, pilots), users=await store.list_users(),
                   groups=await store.list_groups(), usage=await store.list_usage(),
-                  errors=errors, health=health, actions=actions, refresh_failures=refresh_failures,
+                  errors=errors, hours_left=hours_left, health=health, actions=actions, refresh_failures=refresh_failures,
                   action_statuses=ACTION_STATUSES, message=request.query.get("message", ""),
                   pilots_plot=plots.line_chart(keeper.series("pilots_by_site"), title="Running pilots by site",
                                                y_label="pilots"),

@@ -20,6 +20,7 @@ from common.resources import RequirementError, is_macro, parse_requirement
 from server.auth import readable_ids
 from server.keys import STORE
 from server.store import Dataset, ListOptions, Store
+from server.web.production_pages import dataset_extras
 from server.web.framework import (
     PageError, PageRoutes, can_write, dataset_for, form_data, json_page, multi, queue_action, render, session_of,
     state,
@@ -138,7 +139,8 @@ async def dataset_page(request: web.Request) -> web.StreamResponse:
     versions = await store.list_config_versions(dataset.dataset_id)
     types = task_types(config.config if config else None)
     names = list(live["by_name"]) or list(types)
-    return render(request, "dataset.html", dataset=dataset, live=live, names=names, types=types, stats=live["stats"],
+    extras = await dataset_extras(store, dataset.dataset_id)
+    return render(request, "dataset.html", dataset=dataset, live=live, **extras, names=names, types=types, stats=live["stats"],
                   versions=[(v.version, v.created, v.author, v.comment) for v in versions],
                   writable=await can_write(request, dataset), task_statuses=states.TASK_STATUSES,
                   job_statuses=states.JOB_STATUSES, name_columns=NAME_COLUMNS, stat_fields=STAT_FIELDS, actions=DATASET_ACTIONS,

@@ -9,14 +9,15 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.web import (
-    admin_pages, auth_pages, config_pages, dataset_pages, log_pages, plot_pages, profile_pages, task_pages,
+    admin_pages, auth_pages, config_pages, dataset_pages, log_pages, plot_pages, production_pages, profile_pages,
+    task_pages,
 )
 from server.web.framework import HERE, PageRoutes, snapshots_ctx
 from server.web.history import install
 
 routes = PageRoutes()
 for module in (auth_pages, dataset_pages, task_pages, log_pages, plot_pages, config_pages, admin_pages,
-               profile_pages):
+               profile_pages, production_pages):
     routes.routes.extend(module.routes.routes)
 
 

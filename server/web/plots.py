@@ -176,3 +176,30 @@ def bars(counts: dict[str, float], *, title: str, y_label: str = "count") -> Mar
                      f'fill="#444">{escape(label[:22])}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def stacked_bars(days: Sequence[str], series: dict[str, dict[str, float]], *, title: str, y_label: str) -> Markup:
+    """One bar per day, stacked by series (accounting: hours per day by user, site, ...), with a legend."""
+    totals = [sum(values.get(day, 0.0) for values in series.values()) for day in days]
+    if not days or not any(totals):
+        return empty(title, "no hours in this window")
+    parts = _frame(title, "day (UTC)", y_label)
+    sx, sy = _axes(parts, 0, max(len(days), 4), max(totals) * 1.1, x_ticks=False)
+    for i, day in enumerate(days):
+        x, right, base = sx(i), sx(i + 1), 0.0
+        for j, (name, values) in enumerate(series.items()):
+            value = values.get(day, 0.0)
+            if value > 0:
+                parts.append(f'<rect x="{x + 2:.1f}" y="{sy(base + value):.1f}" width="{max(right - x - 4, 1):.1f}" '
+                             f'height="{sy(base) - sy(base + value):.1f}" fill="{COLOURS[j % len(COLOURS)]}">'
+                             f'<title>{escape(day)} {escape(name)}: {_fmt(value)}</title></rect>')
+                base += value
+        if len(days) <= 14 or i % max(1, len(days) // 7) == 0:
+            parts.append(f'<text x="{(x + right) / 2:.1f}" y="{sy(0) + 14:.1f}" font-size="10" '
+                         f'text-anchor="middle" fill="#444">{escape(day[5:])}</text>')
+    for j, name in enumerate(list(series)[:8]):
+        parts.append(f'<rect x="{WIDTH - RIGHT - 110}" y="{TOP + 2 + 13 * j}" width="9" height="9" '
+                     f'fill="{COLOURS[j % len(COLOURS)]}"/><text x="{WIDTH - RIGHT - 97}" y="{TOP + 10 + 13 * j}" '
+                     f'font-size="10" fill="#222">{escape(name[:16])}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))
