@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from server.scheduling.logs import LogIndex
     from server.scheduling.loops import Scheduler
     from server.scheduling.reports import Reports
+    from server.scheduling.retention import LogRetention
     from server.scheduling.service import LoopRunner
     from server.settings import Settings
     from server.store import Store
@@ -48,6 +49,8 @@ REPORTS: web.AppKey["Reports"] = web.AppKey("reports")
 # built by a background service's cleanup_ctx; absent when it does not run
 SCHEDULER: web.AppKey["Scheduler"] = web.AppKey("scheduler")
 LOOP_RUNNER: web.AppKey["LoopRunner"] = web.AppKey("loop_runner")
+LOG_RETENTION: web.AppKey["LogRetention"] = web.AppKey("log_retention")
+"""The log-retention loop's state (its counts are on the admin dashboard)."""
 ACTION_WORKER: web.AppKey["ActionWorker"] = web.AppKey("action_worker")
 PROVIDER: web.AppKey["Provider"] = web.AppKey("provider")
 PROVISIONER: web.AppKey["Provisioner"] = web.AppKey("provisioner")

@@ -42,6 +42,8 @@ class ServerMetrics:
         self.loop_seconds = Histogram("frazil_loop_seconds", "background loop iteration time", ["loop"],
                                       registry=self.registry)
         self.queued = Gauge("frazil_queued_tasks", "queued tasks (all resource classes)", registry=self.registry)
+        self.logs_removed = Counter("frazil_logs_removed", "logs removed by the retention loop",
+                                    ["kind"], registry=self.registry)
         self.datasets = DatasetCollector()
         """Per-dataset gauges (the one exception to "no ids in labels": bounded
         to the active datasets, at most ``dataset_metrics_max`` of them)."""

@@ -19,10 +19,11 @@ from typing import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from server.keys import LOOP_RUNNER, METRICS, SCHEDULER, SETTINGS, STORE
+from server.keys import LOG_RETENTION, LOOP_RUNNER, METRICS, SCHEDULER, SETTINGS, STORE
 from server.metrics import ServerMetrics
 from server.scheduling.loops import Scheduler
 from server.scheduling.monitor import DatasetMonitor
+from server.scheduling.retention import LogRetention
 from server.settings import Settings
 from server.store import Store
 
@@ -154,12 +155,12 @@ def loop_specs(scheduler: Scheduler, interval: float) -> list[LoopSpec]:
     ]
 
 
-def upkeep_specs(store: Store, settings: Settings, metrics: ServerMetrics) -> list[LoopSpec]:
+def upkeep_specs(monitor: DatasetMonitor, retention: LogRetention, settings: Settings) -> list[LoopSpec]:
     """Loops outside the task pipeline: the per-dataset gauges and log retention."""
     interval = settings.loop_interval_seconds
-    monitor = DatasetMonitor(store, settings, metrics)
     return [
         LoopSpec("dataset_metrics", monitor.refresh, max(interval, min(settings.dataset_metrics_seconds, 10.0))),
+        LoopSpec("log_retention", retention.run, max(interval, settings.log_cleanup_seconds)),
     ]
 
 
@@ -185,9 +186,10 @@ async def service(app: web.Application) -> AsyncIterator[None]:
     them before it closes."""
     settings = app[SETTINGS]
     scheduler = Scheduler(app[STORE], settings, lambda name: wake(app, name), app[METRICS])
+    retention = app[LOG_RETENTION] = LogRetention(app[STORE], settings, app[METRICS])
     runner = LoopRunner(app[STORE], instance_id(settings), app[METRICS],
                         loop_specs(scheduler, settings.loop_interval_seconds)
-                        + upkeep_specs(app[STORE], settings, app[METRICS]))
+                        + upkeep_specs(DatasetMonitor(app[STORE], settings, app[METRICS]), retention, settings))
     app[SCHEDULER] = scheduler
     app[LOOP_RUNNER] = runner
     runner.start()

@@ -23,7 +23,7 @@ from .query import (
 from .records import (
     ACTION_STATUSES, ActionMessage, Attempt, AttemptResult, ClaimedTask, ClaimRequest, ConfigVersion, Credential,
     Dataset, DatasetFile,
-    DatasetRights, FailureClass, Group, HeartbeatReply, Job, Log, NewDataset, NewJob, NewLog,
+    DatasetRights, FailureClass, Group, HeartbeatReply, Job, Log, LogRef, NewDataset, NewJob, NewLog,
     NewPilot, NewTask, OutputFile, Outcome, Pilot, ProvenanceRecord, QueueClass, ReportOutcome,
     RetryPolicy, ScratchFile, Task, TaskStat, Usage, User, Revocation, new_id, nowstr,
 )
@@ -36,7 +36,7 @@ __all__ = [
     "SchemaVersionError", "InvalidQuery",
     "DatasetFilter", "JobFilter", "TaskFilter", "LogFilter", "ListOptions", "Page",
     "ACTION_STATUSES", "ActionMessage", "Attempt", "AttemptResult", "ClaimedTask", "ClaimRequest", "ConfigVersion", "Dataset",
-    "DatasetFile", "DatasetRights", "FailureClass", "Group", "HeartbeatReply", "Job", "Log",
+    "DatasetFile", "DatasetRights", "FailureClass", "Group", "HeartbeatReply", "Job", "Log", "LogRef",
     "NewDataset", "NewJob", "NewLog", "NewPilot", "NewTask", "OutputFile", "Outcome", "Pilot",
     "ProvenanceRecord", "QueueClass", "ReportOutcome", "RetryPolicy", "ScratchFile", "Task",
     "TaskStat", "Usage", "User", "Revocation", "new_id", "nowstr", "Credential",

@@ -12,11 +12,12 @@ from aiohttp import web
 
 from common.version import __version__
 from server.credentials.service import public_doc
-from server.keys import BACKGROUND, PROVIDER, STORE
+from server.keys import BACKGROUND, LOG_RETENTION, PROVIDER, SETTINGS, STORE
 from server.store import ListOptions, TaskFilter
 from server.store.records import ACTION_STATUSES
 from server.scheduling.actions import ACTIONS
 from server.scheduling import forecast
+from server.scheduling.retention import retention_summary
 from server.web import plots
 from server.web.framework import PageError, PageRoutes, form_data, render, state
 from server.web.history import history
@@ -88,10 +89,13 @@ async def admin(request: web.Request) -> web.StreamResponse:
     actions = {name: await store.action_counts(name) for name in ACTIONS}
     refreshable = await store.credentials_to_refresh(math.inf, -math.inf, limit=1000)
     refresh_failures = [public_doc(c) for c in refreshable if c.refresh_error]
+    retention, _ = await shared.get("admin:retention",
+                                    lambda: retention_summary(store, app[SETTINGS], app.get(LOG_RETENTION)))
     return render(request, "admin.html", pilots=active, now=time.time(), queue=queue,
                   provider=provider_summary(app, pilots), users=await store.list_users(),
                   groups=await store.list_groups(), usage=await store.list_usage(),
-                  errors=errors, hours_left=hours_left, health=health, actions=actions, refresh_failures=refresh_failures,
+                  errors=errors, hours_left=hours_left, health=health, retention=retention, actions=actions,
+                  refresh_failures=refresh_failures,
                   action_statuses=ACTION_STATUSES, message=request.query.get("message", ""),
                   pilots_plot=plots.line_chart(keeper.series("pilots_by_site"), title="Running pilots by site",
                                                y_label="pilots"),

@@ -6,6 +6,7 @@ it, with retries off so a test sees each answer as it is.
 """
 from __future__ import annotations
 
+import pathlib
 import socket
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Callable, Iterable
@@ -50,6 +51,16 @@ async def start_server(settings: Settings, store: Store, **app_kwargs) -> tuple[
     site = web.TCPSite(runner, "127.0.0.1", settings.port)
     await site.start()
     return runner, RunningServer(url=f"http://127.0.0.1:{settings.port}", app=app, store=store, settings=settings)
+
+
+@pytest.fixture
+async def store(tmp_path: pathlib.Path) -> AsyncIterator[Store]:
+    """A SQLite store of its own, for tests of services without a server."""
+    opened = await open_store(f"sqlite:///{tmp_path}/frazil.db")
+    try:
+        yield opened
+    finally:
+        await opened.close()
 
 
 @pytest.fixture

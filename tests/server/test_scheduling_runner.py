@@ -23,15 +23,6 @@ from tests.server.conftest import free_port, start_server
 DEMO = json.loads((pathlib.Path(__file__).parents[2] / "examples" / "local-demo.json").read_text())
 
 
-@pytest.fixture
-async def store(tmp_path: pathlib.Path) -> AsyncIterator[Store]:
-    opened = await open_store(f"sqlite:///{tmp_path}/frazil.db")
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
 def make_app(store: Store, tmp_path: pathlib.Path, port: int = 8080) -> web.Application:
     settings = Settings(db="sqlite:///unused.db", data_dir=str(tmp_path / "data"), provider="none", port=port)
     app = create_app(settings, store=store, routes=(), services=())

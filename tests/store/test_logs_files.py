@@ -122,3 +122,27 @@ async def test_provenance_by_output_url(store: Store) -> None:
     assert (record.size, record.sha512) == (1234, "a" * 128)
     assert record.config_version == version == 1
     assert await store.provenance("file:///nowhere") == []
+
+
+async def test_logs_before_walks_by_age_and_deletes_by_id(store: Store) -> None:
+    ids = [await store.add_log(NewLog(name, "x", dataset_id=ds, task_id="t1", attempt=1))
+           for name, ds in (("stdout", "d1"), ("stdlog", "d1"), ("stdout", "d2"), ("stderr", "d1"))]
+    big = await store.add_log(NewLog("stdout", "y" * (MB + 10), dataset_id="d1", task_id="t2"))
+    everything = await store.logs_before("9999-01-01T00:00:00.000000")
+    assert [r.log_id for r in everything] == [*ids, big]  # oldest first
+    assert everything[0].name == "stdout" and everything[0].attempt == 1 and everything[-1].size == MB + 10
+    assert await store.logs_before("2000-01-01T00:00:00.000000") == []  # nothing that old
+    assert [r.log_id for r in await store.logs_before("9999", name="stdout")] == [ids[0], ids[2], big]
+    assert [r.log_id for r in await store.logs_before("9999", dataset_id="d1")] == [ids[0], ids[1], ids[3], big]
+    first = await store.logs_before("9999", name="stdout", limit=1)
+    rest = await store.logs_before("9999", name="stdout", after=(first[0].timestamp, first[0].log_id))
+    assert [r.log_id for r in first + rest] == [ids[0], ids[2], big]  # the cursor continues
+    with pytest.raises(InvalidArgumentError):
+        await store.logs_before("9999", limit=0)
+    names = await store.log_names()
+    assert {n: c for n, (c, _) in names.items()} == {"stderr": 1, "stdlog": 1, "stdout": 3}
+    assert names["stdout"][1] == everything[0].timestamp
+    assert await store.delete_log_ids([ids[0], big, "missing", big]) == 2
+    assert await store.get_log(big) is None and await store.get_log(ids[0]) is None
+    assert await store.delete_log_ids([]) == 0
+    assert [r.log_id for r in await store.logs_before("9999")] == [ids[1], ids[2], ids[3]]

@@ -11,13 +11,14 @@ chunk number) plus one chunk insert, so concurrent appends never overwrite.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Sequence
 
 from pymongo import ReturnDocument
 
 from .. import checks
 from ..interface import NotFoundError
 from ..query import ListOptions, LogFilter, Page, project
-from ..records import Log, NewLog, nowstr
+from ..records import Log, LogRef, NewLog, nowstr
 from .base import Doc, MongoBase
 from .docs import log_from
 from .listing import page
@@ -165,3 +166,33 @@ class LogsMixin(MongoBase):
         await self._chunks.delete_many({"log_id": {"$in": ids}})
         return result.deleted_count
 
+
+    async def logs_before(self, before: str, *, name: str | None = None, dataset_id: str | None = None,
+                          after: tuple[str, str] | None = None, limit: int = 1000) -> list[LogRef]:
+        checks.count("limit", limit)
+        query: Doc = {"timestamp": {"$lt": before}}
+        if name is not None:
+            query["name"] = name
+        if dataset_id is not None:
+            query["dataset_id"] = dataset_id
+        if after is not None:
+            query = {"$and": [query, {"$or": [{"timestamp": {"$gt": after[0]}},
+                                              {"timestamp": after[0], "log_id": {"$gt": after[1]}}]}]}
+        fields = {"name": 1, "timestamp": 1, "dataset_id": 1, "task_id": 1, "attempt": 1, "size": 1}
+        docs = await self._logs.find(query, fields).sort([("timestamp", 1), ("log_id", 1)]).limit(limit).to_list()
+        return [LogRef(d["_id"], d["name"], d["timestamp"], d.get("dataset_id", ""), d.get("task_id", ""),
+                       d.get("attempt"), d.get("size", 0)) for d in docs]
+
+    async def log_names(self) -> dict[str, tuple[int, str]]:
+        rows = await (await self._logs.aggregate([
+            {"$group": {"_id": "$name", "count": {"$sum": 1}, "oldest": {"$min": "$timestamp"}}},
+            {"$sort": {"_id": 1}}])).to_list()
+        return {row["_id"]: (row["count"], row["oldest"]) for row in rows}
+
+    async def delete_log_ids(self, log_ids: Sequence[str]) -> int:
+        ids = list(dict.fromkeys(log_ids))
+        if not ids:
+            return 0
+        result = await self._logs.delete_many({"_id": {"$in": ids}})
+        await self._chunks.delete_many({"log_id": {"$in": ids}})
+        return result.deleted_count

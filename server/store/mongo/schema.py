@@ -113,6 +113,9 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("task_id", A), ("timestamp", A)], name="task"),
         IndexModel([("dataset_id", A), ("seq", A)], name="dataset"),
         IndexModel([("seq", A)], name="seq"),
+        # log retention walks logs by age, per name and per dataset
+        IndexModel([("name", A), ("timestamp", A), ("log_id", A)], name="name_time"),
+        IndexModel([("dataset_id", A), ("timestamp", A), ("log_id", A)], name="dataset_time"),
     ],
     LOG_CHUNKS: [IndexModel([("log_id", A), ("n", A)], name="log_chunk", unique=True)],
     FILES: [

@@ -20,13 +20,13 @@ from .credentials import CREDENTIAL_TYPES, OWNER_KINDS, Credential
 from .claim import ClaimedTask, ClaimRequest, Outcome, QueueClass, ReportOutcome, RetryPolicy
 from .datasets import ConfigVersion, Dataset, NewDataset
 from .jobs import Job, NewJob, NewTask, Task, TaskStat
-from .logs_files import DatasetFile, Log, NewLog, ScratchFile
+from .logs_files import DatasetFile, Log, LogRef, NewLog, ScratchFile
 from .pilots import HeartbeatReply, NewPilot, Pilot
 
 __all__ = [
     "ACTION_STATUSES", "ActionMessage", "CREDENTIAL_TYPES", "Credential", "OWNER_KINDS", "Attempt", "AttemptResult", "ClaimRequest", "ClaimedTask",
     "ConfigVersion", "Dataset", "DatasetFile", "DatasetRights", "FailureClass", "Group", "HeartbeatReply",
-    "Job", "JsonDict", "Log", "NewDataset", "NewJob", "NewLog", "NewPilot", "NewTask", "Outcome",
+    "Job", "JsonDict", "Log", "LogRef", "NewDataset", "NewJob", "NewLog", "NewPilot", "NewTask", "Outcome",
     "OutputFile", "Pilot", "ProvenanceRecord", "QueueClass", "ReportOutcome", "RetryPolicy", "ScratchFile",
     "TIME_FORMAT", "Task", "TaskStat", "Usage", "User", "Revocation", "as_doc", "new_id", "nowstr",
 ]

@@ -32,6 +32,19 @@ class Log:
         return as_doc(self)
 
 
+@dataclass(frozen=True)
+class LogRef:
+    """A log without its text: what retention needs to decide on it."""
+
+    log_id: str
+    name: str
+    timestamp: str
+    dataset_id: str
+    task_id: str
+    attempt: int | None
+    size: int
+
+
 @dataclass
 class DatasetFile:
     """A per-job file of ``/datasets/{id}/files`` (legacy Data dict + ids)."""

@@ -9,9 +9,10 @@ Every method is a coroutine; its docstring is its contract (see
 from __future__ import annotations
 
 import abc
+from typing import Sequence
 
 from ..query import ListOptions, LogFilter, Page
-from ..records import DatasetFile, Log, NewLog, ScratchFile
+from ..records import DatasetFile, Log, LogRef, NewLog, ScratchFile
 
 
 class LogsFilesRole(abc.ABC):
@@ -46,6 +47,22 @@ class LogsFilesRole(abc.ABC):
     @abc.abstractmethod
     async def delete_logs(self, *, dataset_id: str | None = None, task_id: str | None = None) -> int:
         """Delete logs (with their chunks) of a task or dataset; returns count."""
+
+    @abc.abstractmethod
+    async def logs_before(self, before: str, *, name: str | None = None, dataset_id: str | None = None,
+                          after: tuple[str, str] | None = None, limit: int = 1000) -> list[LogRef]:
+        """Logs stamped before ``before`` (a ``TIME_FORMAT`` string), of one name
+        and/or dataset when given, oldest first by (timestamp, log_id), at most
+        ``limit``, starting past the ``after`` = (timestamp, log_id) cursor.
+        One range of the (name, timestamp) or (dataset_id, timestamp) index."""
+
+    @abc.abstractmethod
+    async def log_names(self) -> dict[str, tuple[int, str]]:
+        """{log name: (how many logs, oldest timestamp)} over all logs."""
+
+    @abc.abstractmethod
+    async def delete_log_ids(self, log_ids: Sequence[str]) -> int:
+        """Delete these logs with their chunks (unknown ids are ignored); the count removed."""
 
     # ------------------------------------------------------------ files
 

@@ -4,12 +4,12 @@ megabytes through the hot table, and is reassembled on read."""
 from __future__ import annotations
 
 import sqlite3
-from typing import Sequence
+from typing import Any, Sequence
 
 from .. import checks
 from ..interface import NotFoundError
 from ..query import ListOptions, LogFilter, Page
-from ..records import Log, NewLog, nowstr
+from ..records import Log, LogRef, NewLog, nowstr
 from .base import SQLiteBase
 from .listing import Where, paginate
 from .rows import to_log
@@ -134,4 +134,39 @@ class LogsMixin(SQLiteBase):
             conn.execute(f"""DELETE FROM log_chunks WHERE log_id IN
                              (SELECT log_id FROM logs WHERE {where.sql()} AND chunked = 1)""", where.params)
             return conn.execute(f"DELETE FROM logs WHERE {where.sql()}", where.params).rowcount
+        return await self.db.write(op)
+
+    async def logs_before(self, before: str, *, name: str | None = None, dataset_id: str | None = None,
+                          after: tuple[str, str] | None = None, limit: int = 1000) -> list[LogRef]:
+        checks.count("limit", limit)
+        where = Where()
+        if name is not None:
+            where.add("name = ?", name)
+        if dataset_id is not None:
+            where.add("dataset_id = ?", dataset_id)
+        where.add("timestamp < ?", before)
+        if after is not None:
+            where.add("(timestamp, log_id) > (?, ?)", *after)
+        params: list[Any] = [*where.params, limit]
+
+        def op(conn: sqlite3.Connection) -> list[LogRef]:
+            rows = conn.execute(f"""SELECT log_id, name, timestamp, dataset_id, task_id, attempt, size FROM logs
+                                    WHERE {where.sql()} ORDER BY timestamp, log_id LIMIT ?""", params).fetchall()
+            return [LogRef(*row) for row in rows]
+        return await self.db.read(op)
+
+    async def log_names(self) -> dict[str, tuple[int, str]]:
+        rows = await self.db.read(lambda conn: conn.execute(
+            "SELECT name, count(*), min(timestamp) FROM logs GROUP BY name ORDER BY name").fetchall())
+        return {name: (count, oldest) for name, count, oldest in rows}
+
+    async def delete_log_ids(self, log_ids: Sequence[str]) -> int:
+        ids = list(dict.fromkeys(log_ids))
+        if not ids:
+            return 0
+        marks = ", ".join("?" * len(ids))
+
+        def op(conn: sqlite3.Connection) -> int:
+            conn.execute(f"DELETE FROM log_chunks WHERE log_id IN ({marks})", ids)
+            return conn.execute(f"DELETE FROM logs WHERE log_id IN ({marks})", ids).rowcount
         return await self.db.write(op)
