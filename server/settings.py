@@ -90,7 +90,13 @@ class Settings:
     loop_interval_seconds: float = 2.0
     materialize_batch: int = 10_000
     backlog_limit: int = 250_000
-    """Most tasks kept waiting+queued per dataset before materializing more jobs."""
+    """Most tasks materialized but not started (idle, waiting, queued) per
+    dataset: job creation stops there, also in the middle of a request."""
+    user_backlog_limit: int = 1_000_000
+    """The same over all datasets of one user."""
+    min_free_disk_gb: float = 2.0
+    """Job creation stops while the store's file system has less free space
+    (SQLite), and while the WAL is past its limit (checkpoints behind)."""
     claim_rate_per_pilot: float = 50.0
     """Claims per second a pilot may make before getting 429 + Retry-After."""
     usage_half_life_hours: float = 168.0

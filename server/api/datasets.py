@@ -17,8 +17,9 @@ from server.api.user_common import (
     MAX_COUNT, filter_readable, finite, keyed, status_body,
 )
 from server.auth import readable_ids
-from server.keys import BODY, STORE
+from server.keys import BODY, SETTINGS, STORE
 from server.scheduling import datasets, statuses
+from server.scheduling.backlog import materialization_state
 from server.store import DatasetFilter
 
 routes = ApiRoutes("datasets")
@@ -77,7 +78,9 @@ async def get_dataset(request: web.Request) -> web.Response:
     dataset = await request.app[STORE].get_dataset(request.match_info["dataset_id"])
     if dataset is None:
         raise not_found("Dataset not found")
-    return json_reply(dataset.to_doc())
+    # jobs_materialized, and why the rest is held back when a limit or the store's storage does
+    state = await materialization_state(request.app[STORE], request.app[SETTINGS], dataset)
+    return json_reply({**dataset.to_doc(), **state})
 
 
 @routes.put("/datasets/{dataset_id}/description", summary="set the description", right="write",

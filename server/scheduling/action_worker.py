@@ -22,6 +22,7 @@ from aiohttp import web
 from server.keys import ACTION_WORKER, SETTINGS, STORE
 from server.auth import Identity
 from server.scheduling.actions import ACTIONS, ActionContext
+from server.scheduling.actions.base import CONTINUE_KEY
 from server.scheduling.config_pool import ConfigPool
 from server.settings import Settings
 from server.store import ActionMessage, Store, StoreError
@@ -79,7 +80,11 @@ class ActionWorker:
             await self.store.finish_action(message.message_id, self.worker_id, "error",
                                            error_message=text[:MAX_ERROR_TEXT])
         else:
+            follow_up = result.pop(CONTINUE_KEY, None) if isinstance(result, dict) else None
             await self.store.finish_action(message.message_id, self.worker_id, "complete", payload_update=result)
+            if follow_up is not None:  # the rest, behind every message queued meanwhile
+                await self.store.add_action(message.action, follow_up, priority=message.priority,
+                                            dataset_id=message.dataset_id, dedupe_key=message.dedupe_key)
         return message
 
     async def run_until_empty(self) -> int:

@@ -31,9 +31,10 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from common.config.depends import read_depends, resolve_ref
+from server.scheduling.backlog import budget, storage_hold
 from server.scheduling.requirements import RequirementsError, TaskRequirements
 from server.settings import Settings
-from server.store import Dataset, InvalidArgumentError, NewJob, NewTask, NotFoundError, Store, TaskFilter
+from server.store import Dataset, InvalidArgumentError, NewJob, NewTask, NotFoundError, Store
 
 log = logging.getLogger("frazil.materialize")
 
@@ -45,8 +46,6 @@ writer for seconds on a loaded machine while a 1,000,000-job dataset was
 materialized (issue 17: first tasks claimable within 10 s)."""
 """Jobs built between two yields to the event loop (~10 ms of CPU): a 10,000-job
 batch built in one go would stall every request for a quarter second."""
-UNSTARTED = ("waiting", "queued")
-"""Statuses counted against ``settings.backlog_limit`` (tasks ready but not running)."""
 
 
 _LOCKS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]]" = weakref.WeakKeyDictionary()
@@ -109,11 +108,11 @@ async def _resolve_depends(store: Store, config: dict[str, Any], dataset: Datase
 
 
 async def _room(store: Store, settings: Settings, dataset: Dataset, num: int, requested: bool) -> int:
-    """How many jobs to create now: ``num`` and the jobs left, or none while
-    the dataset already has ``backlog_limit`` tasks waiting or queued. An
-    explicit request also fills a suspended dataset (IceProd's basic_submit
-    creates it suspended, materializes, adds per-job files, then starts it;
-    its tasks stay idle until then)."""
+    """How many jobs to create now: ``num``, the jobs left and what the
+    backlog limits leave (server/scheduling/backlog.py). An explicit request
+    also fills a suspended dataset (IceProd's basic_submit creates it
+    suspended, materializes, adds per-job files, then starts it; its tasks
+    stay idle until then)."""
     runnable = {"processing", "suspended"} if requested else {"processing"}
     if dataset.truncated or dataset.status not in runnable:
         return 0
@@ -121,10 +120,11 @@ async def _room(store: Store, settings: Settings, dataset: Dataset, num: int, re
     room = min(num, dataset.jobs_submitted - next_index)
     if room <= 0:
         return 0
-    counts = await store.task_counts_by_status(TaskFilter(dataset_id=dataset.dataset_id, status=list(UNSTARTED)))
-    if sum(counts.get(s, 0) for s in UNSTARTED) >= settings.backlog_limit:
-        return 0  # enough is ready to run; more jobs now would only grow the queue
-    return room
+    left = await budget(store, settings, dataset)
+    jobs = left.tasks // max(dataset.tasks_per_job, 1)
+    if jobs < room:
+        log.info("dataset %s: %d of %d jobs now (%s)", dataset.dataset_id, jobs, room, left.held)
+    return min(room, jobs)
 
 
 async def materialize(store: Store, settings: Settings, dataset_id: str, num: int,
@@ -170,6 +170,10 @@ async def _materialize(store: Store, settings: Settings, dataset_id: str, num: i
                             for index in range(piece, min(first + todo, start + batch, piece + BUILD_SLICE)))
             await asyncio.sleep(0)  # let claims and heartbeats through between slices
         for piece in range(0, len(jobs), CREATE_CHUNK):
+            held = await storage_hold(store, settings)  # the disk or the WAL may fill while we create
+            if held:
+                log.warning("dataset %s: job creation stopped after %d jobs: %s", dataset_id, created, held)
+                return created
             created += await store.create_jobs(dataset_id, jobs[piece:piece + CREATE_CHUNK], stored.version)
     log.info("materialized %d jobs of dataset %s", created, dataset_id)
     return created

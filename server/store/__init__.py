@@ -25,7 +25,7 @@ from .records import (
     Dataset, DatasetFile,
     DatasetRights, FailureClass, Group, HeartbeatReply, Job, Log, LogRef, NewDataset, NewJob, NewLog,
     NewPilot, NewTask, OutputFile, Outcome, Pilot, ProvenanceRecord, QueueClass, ReportOutcome,
-    RetryPolicy, ScratchFile, Task, TaskStat, Usage, User, Revocation, new_id, nowstr,
+    RetryPolicy, ScratchFile, StoragePressure, Task, TaskStat, Usage, User, Revocation, new_id, nowstr,
 )
 
 DEFAULT_URL = "sqlite:///./frazil-data/frazil.db"
@@ -38,7 +38,7 @@ __all__ = [
     "ACTION_STATUSES", "ActionMessage", "Attempt", "AttemptResult", "ClaimedTask", "ClaimRequest", "ConfigVersion", "Dataset",
     "DatasetFile", "DatasetRights", "FailureClass", "Group", "HeartbeatReply", "Job", "Log", "LogRef",
     "NewDataset", "NewJob", "NewLog", "NewPilot", "NewTask", "OutputFile", "Outcome", "Pilot",
-    "ProvenanceRecord", "QueueClass", "ReportOutcome", "RetryPolicy", "ScratchFile", "Task",
+    "ProvenanceRecord", "QueueClass", "ReportOutcome", "RetryPolicy", "ScratchFile", "StoragePressure", "Task",
     "TaskStat", "Usage", "User", "Revocation", "new_id", "nowstr", "Credential",
 ]
 

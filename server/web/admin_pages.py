@@ -17,6 +17,7 @@ from server.store import ListOptions, TaskFilter
 from server.store.records import ACTION_STATUSES
 from server.scheduling.actions import ACTIONS
 from server.scheduling import forecast
+from server.scheduling.backlog import storage_hold
 from server.scheduling.retention import retention_summary
 from server.web import plots
 from server.web.framework import PageError, PageRoutes, form_data, render, state
@@ -91,7 +92,9 @@ async def admin(request: web.Request) -> web.StreamResponse:
     refresh_failures = [public_doc(c) for c in refreshable if c.refresh_error]
     retention, _ = await shared.get("admin:retention",
                                     lambda: retention_summary(store, app[SETTINGS], app.get(LOG_RETENTION)))
-    return render(request, "admin.html", pilots=active, now=time.time(), queue=queue,
+    # job creation stopped for every dataset while the store's disk or WAL is past its limit
+    storage_held = await storage_hold(store, app[SETTINGS])
+    return render(request, "admin.html", pilots=active, now=time.time(), queue=queue, storage_held=storage_held,
                   provider=provider_summary(app, pilots), users=await store.list_users(),
                   groups=await store.list_groups(), usage=await store.list_usage(),
                   errors=errors, hours_left=hours_left, health=health, retention=retention, actions=actions,

@@ -18,7 +18,8 @@ from aiohttp import web
 from common import states
 from common.resources import RequirementError, is_macro, parse_requirement
 from server.auth import readable_ids
-from server.keys import STORE
+from server.keys import SETTINGS, STORE
+from server.scheduling.backlog import materialization_state
 from server.store import Dataset, ListOptions, Store
 from server.web.production_pages import dataset_extras
 from server.web.framework import (
@@ -140,7 +141,9 @@ async def dataset_page(request: web.Request) -> web.StreamResponse:
     types = task_types(config.config if config else None)
     names = list(live["by_name"]) or list(types)
     extras = await dataset_extras(store, dataset.dataset_id)
+    materialized = await materialization_state(store, request.app[SETTINGS], dataset)
     return render(request, "dataset.html", dataset=dataset, live=live, **extras, names=names, types=types, stats=live["stats"],
+                  materialized=materialized,
                   versions=[(v.version, v.created, v.author, v.comment) for v in versions],
                   writable=await can_write(request, dataset), task_statuses=states.TASK_STATUSES,
                   job_statuses=states.JOB_STATUSES, name_columns=NAME_COLUMNS, stat_fields=STAT_FIELDS, actions=DATASET_ACTIONS,

@@ -56,3 +56,17 @@ def test_connect_defaults_to_full(tmp_path) -> None:
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == SQLITE_FULL
     finally:
         conn.close()
+
+
+async def test_storage_pressure(store_url: str, backend: str) -> None:
+    """What the materializer's storage brake reads (server/scheduling/backlog.py)."""
+    store = await open_store(store_url)
+    try:
+        pressure = await store.storage_pressure()
+        if backend == "sqlite":
+            assert pressure.free_bytes and pressure.free_bytes > 0
+            assert pressure.log_limit == 256 * 1024 * 1024 and pressure.log_bytes is not None
+        else:  # the database server's disks are not the store's to see
+            assert (pressure.free_bytes, pressure.log_bytes, pressure.log_limit) == (None, None, None)
+    finally:
+        await store.close()

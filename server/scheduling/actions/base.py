@@ -23,6 +23,10 @@ from server.store import ActionMessage, Dataset, NotFoundError, Store
 
 MAX_IDS = 100_000_000
 MAX_JOBS = 100_000_000
+CONTINUE_KEY = "continue_with"
+"""A ``run`` result key: the payload of a follow-up message the worker queues
+(same action, priority, dataset and dedupe key) once this one is complete,
+at the end of the queue: long work is done in turns, not in one go."""
 
 
 @dataclass

@@ -3,8 +3,11 @@
 Payload: ``dataset_id`` (required), ``num`` (default 1000), ``set_status``
 (status of the new tasks, default ``idle``). Requests are de-duplicated per
 dataset while one is queued or processing, and run at priority 1 (after the
-user-facing actions). Unlike IceProd's service path, an explicit request
-still respects ``truncated`` and the backlog limit (reference §11).
+user-facing actions), one batch of ``materialize_batch`` jobs per run, the
+rest re-queued behind the others. Unlike IceProd's service path, an
+explicit request still respects ``truncated`` and the backlog limits, which
+are enforced while the jobs are created (server/scheduling/backlog.py,
+reference §11).
 """
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from typing import Any
 
 from server.auth import Identity
 from server.scheduling.actions.base import (
-    MAX_JOBS, Action, ActionContext, ActionInputError, Prepared, check_keys, get_int, get_str, writable_dataset,
+    CONTINUE_KEY, MAX_JOBS, Action, ActionContext, ActionInputError, Prepared, check_keys, get_int, get_str, writable_dataset,
 )
 from server.scheduling.materialize import materialize
 from server.store import ActionMessage
@@ -36,10 +39,20 @@ async def prepare(ctx: ActionContext, identity: Identity, payload: dict[str, Any
 
 
 async def run(ctx: ActionContext, message: ActionMessage) -> dict[str, Any]:
+    """One batch (``materialize_batch`` jobs) per run: when more were asked
+    for and the batch was full, the rest goes back to the END of the queue
+    as a new message (``CONTINUE_KEY``, see action_worker), so one large
+    request never holds the single action worker longer than one batch while
+    other users' requests wait."""
     payload = message.payload
-    created = await materialize(ctx.store, ctx.settings, payload["dataset_id"], int(payload.get("num", 1000)),
+    asked = int(payload.get("num", 1000))
+    now = min(asked, max(ctx.settings.materialize_batch, 1))
+    created = await materialize(ctx.store, ctx.settings, payload["dataset_id"], now,
                                 task_status=payload.get("set_status", "idle"), requested=True)
-    return {"jobs_created": created}
+    result: dict[str, Any] = {"jobs_created": created}
+    if created >= now and asked > now:
+        result[CONTINUE_KEY] = {**payload, "num": asked - created}
+    return result
 
 
 ACTION = Action("materialization", prepare, run)

@@ -14,7 +14,7 @@ from common import states
 from .. import checks
 from ..interface import ConflictError, NotFoundError
 from ..query import JobFilter, ListOptions, Page, check_statuses
-from ..records import Job, NewJob, nowstr
+from ..records import Job, NewJob, StoragePressure, nowstr
 from .base import Doc, only_duplicates
 from .classes import ClassesMixin
 from ..rules import allowed_from, canonical_json, check_status, task_priority_offset
@@ -222,6 +222,9 @@ class JobsMixin(ClassesMixin):
         doc = await self._jobs.find_one({"dataset_id": dataset_id}, {"job_index": 1},
                                         sort=[("job_index", -1)])
         return int(doc["job_index"]) if doc else -1
+
+    async def storage_pressure(self) -> StoragePressure:
+        return StoragePressure()  # the database server's disks are not ours to see
 
     async def job_counts_by_status(self, dataset_id: str) -> dict[str, int]:
         cursor = await self._jobs.aggregate([

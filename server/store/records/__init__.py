@@ -19,7 +19,7 @@ from .base import TIME_FORMAT, JsonDict, as_doc, new_id, nowstr
 from .credentials import CREDENTIAL_TYPES, OWNER_KINDS, Credential
 from .claim import ClaimedTask, ClaimRequest, Outcome, QueueClass, ReportOutcome, RetryPolicy
 from .datasets import ConfigVersion, Dataset, NewDataset
-from .jobs import Job, NewJob, NewTask, Task, TaskStat
+from .jobs import Job, NewJob, NewTask, StoragePressure, Task, TaskStat
 from .logs_files import DatasetFile, Log, LogRef, NewLog, ScratchFile
 from .pilots import HeartbeatReply, NewPilot, Pilot
 
@@ -28,5 +28,6 @@ __all__ = [
     "ConfigVersion", "Dataset", "DatasetFile", "DatasetRights", "FailureClass", "Group", "HeartbeatReply",
     "Job", "JsonDict", "Log", "LogRef", "NewDataset", "NewJob", "NewLog", "NewPilot", "NewTask", "Outcome",
     "OutputFile", "Pilot", "ProvenanceRecord", "QueueClass", "ReportOutcome", "RetryPolicy", "ScratchFile",
+    "StoragePressure",
     "TIME_FORMAT", "Task", "TaskStat", "Usage", "User", "Revocation", "as_doc", "new_id", "nowstr",
 ]

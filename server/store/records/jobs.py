@@ -94,3 +94,18 @@ class TaskStat:
 
     def to_doc(self) -> JsonDict:
         return as_doc(self)
+
+
+@dataclass
+class StoragePressure:
+    """How close the store's storage is to full (``JobsRole.storage_pressure``):
+    the materializer stops creating jobs when free space or the write log
+    passes its limit. None: the backend cannot tell (MongoDB: the database
+    server's disks are its own)."""
+
+    free_bytes: int | None = None
+    """Free space on the file system that holds the store."""
+    log_bytes: int | None = None
+    """Size of the write-ahead log (SQLite's WAL)."""
+    log_limit: int | None = None
+    """The size past which the log is "behind" (the writer checkpoints inline)."""

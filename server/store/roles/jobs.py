@@ -13,7 +13,7 @@ import abc
 from typing import Any, Sequence
 
 from ..query import JobFilter, ListOptions, Page, TaskFilter
-from ..records import Attempt, Job, NewJob, ProvenanceRecord, Task, TaskStat
+from ..records import Attempt, Job, NewJob, ProvenanceRecord, StoragePressure, Task, TaskStat
 
 
 class JobsRole(abc.ABC):
@@ -39,6 +39,12 @@ class JobsRole(abc.ABC):
     @abc.abstractmethod
     async def max_job_index(self, dataset_id: str) -> int:
         """Highest job_index of the dataset, -1 when it has no jobs (materializer)."""
+
+    @abc.abstractmethod
+    async def storage_pressure(self) -> StoragePressure:
+        """Free space and write-log size of the store's storage (materializer:
+        creating jobs stops while either is past its limit); fields the
+        backend cannot know are None. Reads no rows."""
 
     @abc.abstractmethod
     async def job_counts_by_status(self, dataset_id: str) -> dict[str, int]:

@@ -14,9 +14,12 @@ the writer runs one checkpoint itself when the WAL passes ``WAL_LIMIT``.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import threading
 from typing import Callable
+
+from ..records import StoragePressure
 
 WAL_LIMIT = 256 * 1024 * 1024
 """Bytes of WAL after which the writer checkpoints inline (bounds disk use)."""
@@ -57,6 +60,19 @@ class Checkpointer:
         self._stop.set()
         self._dirty.set()
         self._thread.join()
+
+
+def storage_pressure(path: str) -> StoragePressure:
+    """Free space of the database's file system and the WAL's size."""
+    try:
+        free: int | None = shutil.disk_usage(os.path.dirname(os.path.abspath(path))).free
+    except OSError:
+        free = None
+    try:
+        wal = os.path.getsize(path + "-wal")
+    except OSError:
+        wal = 0
+    return StoragePressure(free_bytes=free, log_bytes=wal, log_limit=WAL_LIMIT)
 
 
 def wal_too_big(path: str) -> bool:

@@ -65,7 +65,7 @@ import sqlite3
 import threading
 from typing import Any, Callable, TypeVar
 
-from .checkpoint import Checkpointer, wal_too_big
+from .checkpoint import WAL_LIMIT, Checkpointer, wal_too_big
 
 T = TypeVar("T")
 
@@ -141,6 +141,9 @@ class Database:
             self._started.set()
             return
         conn.execute("PRAGMA wal_autocheckpoint=0")  # the Checkpointer thread does it
+        # a WAL that grew past the limit (checkpoints behind) shrinks back once they catch up, so
+        # its size tells whether the store is behind now (materialization stops while it is)
+        conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT // 4}")
         self._started.set()
         groups = 0
         try:

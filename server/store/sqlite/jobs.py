@@ -6,11 +6,12 @@ import sqlite3
 from typing import Sequence
 
 from ..query import JobFilter, ListOptions, Page, check_statuses
-from ..records import Job, NewJob, nowstr
+from ..records import Job, NewJob, StoragePressure, nowstr
 from ..rules import allowed_from
 from common import states
 from .base import SQLiteBase
 from .bulk import insert, prepare
+from .checkpoint import storage_pressure
 from .listing import Where, paginate
 from .rows import JOB_COLS, to_job
 
@@ -49,6 +50,9 @@ class JobsMixin(SQLiteBase):
     async def max_job_index(self, dataset_id: str) -> int:
         return await self.db.read(lambda conn: conn.execute(
             "SELECT coalesce(max(job_index), -1) FROM jobs WHERE dataset_id = ?", (dataset_id,)).fetchone()[0])
+
+    async def storage_pressure(self) -> StoragePressure:
+        return await asyncio.to_thread(storage_pressure, self.db.path)
 
     async def job_counts_by_status(self, dataset_id: str) -> dict[str, int]:
         rows = await self.db.read(lambda conn: conn.execute(
