@@ -17,6 +17,7 @@ from typing import Any, Iterator
 
 from common.transfer.local import escape_reason
 from server.settings import Settings
+from server.store import InvalidArgumentError, sqlite_path_from_url
 
 FILE_PREFIXES = ("file://", "/")
 
@@ -39,7 +40,6 @@ def file_denied(settings: Settings) -> list[str]:
     if settings.credentials_key_file:
         paths.append(settings.path(settings.credentials_key_file, "credentials.key"))
     if settings.db.startswith("sqlite:"):
-        from server.store import InvalidArgumentError, sqlite_path_from_url
         try:
             db = os.path.abspath(sqlite_path_from_url(settings.db))
         except InvalidArgumentError:
