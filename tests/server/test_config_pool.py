@@ -18,8 +18,10 @@ import pytest
 
 from benchmarks.worst_configs import WORST, exponential_parameters
 from common.config import fill_defaults
+from server.auth import default_rights
 from server.keys import CONFIG_POOL
 from server.scheduling.requirements import RequirementsError, TaskRequirements
+from server.store import NewDataset
 from tests.server.test_api_pilot_support import PILOT_RESOURCES
 
 BUDGET_SECONDS = 1.0
@@ -92,3 +94,20 @@ def test_materialization_reports_a_jobs_budget_as_a_requirements_error():
     resolver = TaskRequirements.build(fill_defaults(config), 0)
     with pytest.raises(RequirementsError, match="job 3, task 't0': requirements: .*1,000,000 characters"):
         resolver.for_job(dataset=1, dataset_id="d", job=3, jobs_submitted=10, task_id="x")
+
+
+async def test_put_config_is_checked_in_the_pool(server):
+    dataset = await server.store.create_dataset(NewDataset(description="d", jobs_submitted=1, tasks_submitted=1,
+                                                           tasks_per_job=1, group="users", username="alice"))
+    await server.store.set_dataset_rights(dataset.dataset_id, default_rights("alice", "users"))
+    headers = {"Authorization": f"Bearer {server.token('alice')}"}
+    pool = server.app[CONFIG_POOL]
+    async with aiohttp.ClientSession() as session:
+        async with session.put(f"{server.url}/config/{dataset.dataset_id}", headers=headers,
+                               json={"version": 3.2, "tasks": "not a list"}) as reply:
+            assert reply.status == 400 and "tasks" in (await reply.json())["error"]
+        async with session.put(f"{server.url}/config/{dataset.dataset_id}", headers=headers, json={
+                "version": 3.2, "tasks": [{"name": "a", "trays": [{"modules": [{"src": "x.py"}]}]}]}) as reply:
+            assert reply.status == 200, await reply.text()
+    assert pool.runs == 2
+    assert (await server.store.get_config(dataset.dataset_id)).config["tasks"][0]["name"] == "a"
