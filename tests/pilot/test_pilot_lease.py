@@ -15,7 +15,8 @@ from tests.pilot.test_pilot_reliability import _all_complete, _config
 
 @pytest.mark.slow
 async def test_a_short_lease_never_loses_a_live_pilot(tmp_path: Path) -> None:
-    d = deploy(tmp_path, FRAZIL_LEASE_SECONDS="3", FRAZIL_HEARTBEAT_SECONDS="60")
+    d = deploy(tmp_path, FRAZIL_LEASE_SECONDS="3", FRAZIL_HEARTBEAT_SECONDS="60",
+               FRAZIL_GRID_FILE_ROOTS=str(tmp_path / "out"))  # where the tasks' file:// outputs may go
     try:
         dataset_id = await d.submit(_config(tmp_path, 8.0, tmp_path / "out"), jobs=2)
         # --heartbeat 30: slower than the lease allows; the pilot heartbeats every second anyway
