@@ -114,9 +114,13 @@ class Forecast:
         }
 
 
-async def forecast(store: Store, dataset_id: str, *, window_hours: float = WINDOW_HOURS) -> Forecast:
-    """The dataset's forecast (the dataset must exist; the caller checks rights)."""
-    counts = await store.task_counts_by_name_status(dataset_id)
+async def forecast(store: Store, dataset_id: str, *, window_hours: float = WINDOW_HOURS,
+                   counts: dict[str, dict[str, int]] | None = None) -> Forecast:
+    """The dataset's forecast (the dataset must exist; the caller checks rights).
+    ``counts``: the dataset's task counts by name and status when the caller
+    has them already (the website's shared snapshot), else they are read."""
+    if counts is None:
+        counts = await store.task_counts_by_name_status(dataset_id)
     sample = await store.recent_attempts(dataset_id, status="complete", limit=SAMPLE)
     names = await names_of(store, dataset_id, sample)
     per_name: dict[str, list[Attempt]] = {}

@@ -140,7 +140,7 @@ async def dataset_page(request: web.Request) -> web.StreamResponse:
     versions = await store.list_config_versions(dataset.dataset_id)
     types = task_types(config.config if config else None)
     names = list(live["by_name"]) or list(types)
-    extras = await dataset_extras(store, dataset.dataset_id)
+    extras = await dataset_extras(store, dataset.dataset_id, live["by_name"])
     materialized = await materialization_state(store, request.app[SETTINGS], dataset)
     return render(request, "dataset.html", dataset=dataset, live=live, **extras, names=names, types=types, stats=live["stats"],
                   materialized=materialized,

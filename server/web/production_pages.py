@@ -77,9 +77,11 @@ async def retry_apply(request: web.Request) -> web.StreamResponse:
                            urlencode([*params, ("action", action), ("preview", "1"), ("message", message)]))
 
 
-async def dataset_extras(store: Store, dataset_id: str) -> dict[str, Any]:
-    """The dataset page's forecast and right-sizing (bounded reads, see the services)."""
-    f, sizing = await asyncio.gather(forecast.forecast(store, dataset_id), rightsizing.rightsizing(store, dataset_id))
+async def dataset_extras(store: Store, dataset_id: str, by_name: dict[str, dict[str, int]]) -> dict[str, Any]:
+    """The dataset page's forecast and right-sizing (bounded reads, see the
+    services); ``by_name``: the page's shared counts, not counted again."""
+    f, sizing = await asyncio.gather(forecast.forecast(store, dataset_id, counts=by_name),
+                                     rightsizing.rightsizing(store, dataset_id))
     return {"forecast": f.to_json(), "sizing": [s.to_json() for s in sizing]}
 
 
