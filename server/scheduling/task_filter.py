@@ -5,18 +5,21 @@ The filter's keys are field names: the task's own (``status``, ``name``,
 ``site``, ``job_index``) and its last attempt's (``failure_class``, ``kind``,
 ``rule``, ``host``, ``pilot_id``, and ``since``/``until`` on its end time).
 The walk reads the dataset's tasks page by page through the indexed
-``(dataset_id, status)`` / ``(dataset_id, name, status)`` listing, joins each
-page to its tasks' last attempts in one store call when the filter needs
-them, and changes each page's matches through :mod:`statuses` (which rolls
-the jobs and the dataset up) before reading the next: memory and the
-length of each write stay bounded by ``PAGE`` whatever the dataset's size.
+``(dataset_id, status)`` / ``(dataset_id, name, status)`` listing and joins
+each page to its tasks' last attempts in one store call when the filter
+needs them; a filter on attempt fields without a status (or with a time
+window) walks the dataset's attempts by end time instead, so the tasks that
+never ran are not read. Each page's matches are changed through
+:mod:`statuses` (which rolls the jobs and the dataset up) before the next
+page is read: memory and the length of each write stay bounded by ``PAGE``
+whatever the dataset's size.
 """
 from __future__ import annotations
 
 import datetime
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, AsyncIterator, Mapping
 
 from common import states
 from server.scheduling import statuses
@@ -167,13 +170,13 @@ async def _apply(store: Store, dataset_id: str, action: str, task_ids: list[str]
                                      force=hard, reset_failures=hard)
 
 
-async def bulk_action(store: Store, dataset_id: str, action: str, flt: BulkFilter, *, dry_run: bool) -> BulkResult:
-    """Count (``dry_run``) or change the dataset's tasks matching ``flt``;
-    ``count``: matched (dry run) or changed, ``matched``: matched, ``sample``:
-    the first matches as they were."""
-    if action not in ACTIONS:
-        raise InvalidArgumentError(f"action must be one of {', '.join(ACTIONS)}, got {action!r}")
-    result = BulkResult()
+Matches = tuple[list[dict[str, Any]], dict[str, Attempt]]
+"""One page: the matching task rows and their last attempts (by task id)."""
+
+
+async def _by_tasks(store: Store, dataset_id: str, flt: BulkFilter) -> AsyncIterator[Matches]:
+    """Walk the dataset's tasks (by status / name when given: indexed), each
+    page joined to its tasks' last attempts when the filter needs them."""
     base = TaskFilter(dataset_id=dataset_id, status=flt.status, name=flt.name,
                       job_index=flt.job_min if flt.job_min is not None and flt.job_min == flt.job_max else None)
     after: str | None = None
@@ -181,15 +184,49 @@ async def bulk_action(store: Store, dataset_id: str, action: str, flt: BulkFilte
         page = await store.list_tasks(base, ListOptions(keys=_ROW_KEYS, limit=PAGE, after=after))
         rows = [r for r in page.rows if flt.task_matches(r)]
         attempts = await store.last_attempts([r["task_id"] for r in rows]) if rows and flt.needs_attempts else {}
-        matched = [r for r in rows if flt.attempt_matches(attempts.get(r["task_id"]))]
+        yield [r for r in rows if flt.attempt_matches(attempts.get(r["task_id"]))], attempts
+        after = page.next_cursor
+        if after is None:
+            return
+
+
+async def _by_attempts(store: Store, dataset_id: str, flt: BulkFilter) -> AsyncIterator[Matches]:
+    """Walk the dataset's finished attempts by end time (within since/until),
+    keep those matching the attempt fields that are their task's last, then
+    read just those tasks: a filter on attempt fields alone never reads the
+    tasks that did not run."""
+    after: str | None = None
+    while True:
+        attempts, after = await store.dataset_attempts(dataset_id, since=flt.since, until=flt.until, after=after,
+                                                       limit=PAGE)
+        found = {a.task_id: a for a in attempts if flt.attempt_matches(a)}
+        if found:
+            last = await store.last_attempts(list(found))
+            found = {t: a for t, a in found.items() if t in last and last[t].attempt == a.attempt}
+        if found:
+            page = await store.list_tasks(TaskFilter(dataset_id=dataset_id, task_ids=list(found), status=flt.status,
+                                                     name=flt.name), ListOptions(keys=_ROW_KEYS))
+            yield [r for r in page.rows if flt.task_matches(r)], found
+        if after is None:
+            return
+
+
+async def bulk_action(store: Store, dataset_id: str, action: str, flt: BulkFilter, *, dry_run: bool) -> BulkResult:
+    """Count (``dry_run``) or change the dataset's tasks matching ``flt``;
+    ``count``: matched (dry run) or changed, ``matched``: matched, ``sample``:
+    the first matches as they were. A filter with attempt fields and no
+    status, or with a time window, walks the attempts (by end time); any
+    other walks the tasks."""
+    if action not in ACTIONS:
+        raise InvalidArgumentError(f"action must be one of {', '.join(ACTIONS)}, got {action!r}")
+    result = BulkResult()
+    by_attempts = flt.needs_attempts and (flt.status is None or flt.since is not None or flt.until is not None)
+    async for matched, attempts in (_by_attempts if by_attempts else _by_tasks)(store, dataset_id, flt):
         result.matched += len(matched)
         for row in matched[:SAMPLE - len(result.sample)]:
             result.sample.append(_sample_row(row, attempts.get(row["task_id"])))
         if matched and not dry_run:
             result.count += await _apply(store, dataset_id, action, [r["task_id"] for r in matched])
-        after = page.next_cursor
-        if after is None:
-            break
     if dry_run:
         result.count = result.matched
     return result

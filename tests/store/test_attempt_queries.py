@@ -40,6 +40,23 @@ async def test_attempt_queries(store: Store) -> None:
     assert len(seen) == 9 and len({a.instance_id for a in seen}) == 9
     assert [a.end for a in seen] == sorted(a.end for a in seen)  # type: ignore[type-var]
     assert (await store.attempts_ended("9999-12-31", "9999-12-31T99"))[0] == []
+    ends = sorted(a.end for a in seen)  # type: ignore[type-var]
+    assert [a.end for a in (await store.attempts_ended(ends[2], ends[5]))[0]] == ends[2:5]
+    # a dataset's, paged, within bounds
+    mine, after = [], None
+    while True:
+        page, after = await store.dataset_attempts(dataset_id, after=after, limit=2)
+        mine += page
+        if after is None:
+            break
+    assert len(mine) == 9 and len({a.instance_id for a in mine}) == 9 and all(a.dataset_id == dataset_id for a in mine)
+    ends = sorted(a.end for a in mine)  # type: ignore[type-var]
+    day = ends[0][:10]  # type: ignore[index]
+    assert len((await store.dataset_attempts(dataset_id, since=day, until=day + "T99"))[0]) == 9
+    assert (await store.dataset_attempts(dataset_id, until=day))[0] == []
+    window, _ = await store.dataset_attempts(dataset_id, since=ends[2], until=ends[5])
+    assert [a.end for a in window] == ends[2:5]
+    assert (await store.dataset_attempts("no-such-dataset"))[0] == []
     # a dataset's newest, by status
     recent = await store.recent_attempts(dataset_id, status="complete", limit=4)
     assert len(recent) == 4 and all(a.status == "complete" for a in recent)
@@ -54,3 +71,5 @@ async def test_attempt_queries(store: Store) -> None:
     last = await store.last_attempts(ids + ["missing"])
     assert set(last) == set(ids) and all(a.status == "complete" and a.host == "good" for a in last.values())
     assert {a.attempt for a in last.values()} == {1, 2}
+
+

@@ -25,6 +25,13 @@ class AttemptQueriesRole(abc.ABC):
         cursor for the next page (None after the last)."""
 
     @abc.abstractmethod
+    async def dataset_attempts(self, dataset_id: str, *, since: str | None = None, until: str | None = None,
+                               after: str | None = None, limit: int = 2000) -> tuple[list[Attempt], str | None]:
+        """The dataset's finished attempts with ``since <= end < until`` (each
+        bound optional), oldest end first, ``limit`` at most, and the cursor
+        of the next page (None after the last)."""
+
+    @abc.abstractmethod
     async def recent_attempts(self, dataset_id: str, *, status: str | None = None,
                               limit: int = 1000) -> list[Attempt]:
         """The dataset's finished attempts (of ``status`` when given), newest

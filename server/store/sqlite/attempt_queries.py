@@ -36,6 +36,22 @@ class AttemptQueriesMixin(SQLiteBase):
         cursor = encode_cursor([rows[-1]["end"], rows[-1]["seq"]]) if len(rows) == limit else None
         return [to_attempt(r) for r in rows], cursor
 
+    async def dataset_attempts(self, dataset_id: str, *, since: str | None = None, until: str | None = None,
+                               after: str | None = None, limit: int = 2000) -> tuple[list[Attempt], str | None]:
+        where, args = 'dataset_id = ? AND "end" >= ?', [dataset_id, since or ""]
+        if until is not None:
+            where += ' AND "end" < ?'
+            args.append(until)
+        if after is not None:
+            end, status, seq = decode_cursor(after, 3)
+            where += ' AND ("end", status, seq) > (?, ?, ?)'
+            args += [end, status, seq]
+        rows = await self.db.read(lambda conn: conn.execute(
+            f'SELECT seq, {ATTEMPT_COLS} FROM attempts INDEXED BY ix_attempts_dataset_end WHERE {where} '
+            f'ORDER BY "end", status, seq LIMIT ?', (*args, limit)).fetchall())
+        last = rows[-1] if len(rows) == limit else None
+        return [to_attempt(r) for r in rows], encode_cursor([last["end"], last["status"], last["seq"]]) if last else None
+
     async def recent_attempts(self, dataset_id: str, *, status: str | None = None,
                               limit: int = 1000) -> list[Attempt]:
         where, args = 'dataset_id = ? AND "end" IS NOT NULL', [dataset_id]
