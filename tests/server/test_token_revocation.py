@@ -116,6 +116,19 @@ def test_cli_token_revoke(server_settings, tmp_path):
         while asyncio.run(_status_or_none(url, token)) != 401:
             assert time.monotonic() - started < 6, "the server still accepts a revoked token"
             time.sleep(0.1)
+        one, other = (subprocess.run([*cli, "token", "create", "frank"], env=env, capture_output=True, text=True,
+                                     check=True).stdout.strip() for _ in range(2))
+        assert asyncio.run(_status_or_none(url, one)) == 200
+        done = subprocess.run([*cli, "token", "revoke", "--token", one], env=env, capture_output=True, text=True)
+        assert done.returncode == 0 and "token:" in done.stdout, done.stderr
+        started = time.monotonic()
+        while asyncio.run(_status_or_none(url, one)) != 401:
+            assert time.monotonic() - started < 6, "the server still accepts a revoked token"
+            time.sleep(0.1)
+        assert asyncio.run(_status_or_none(url, other)) == 200  # only that one token
+        junk = subprocess.run([*cli, "token", "revoke", "--token", "not-a-token"], env=env, capture_output=True,
+                              text=True)
+        assert junk.returncode != 0 and "jti" in junk.stderr and "Traceback" not in junk.stderr
         bad = subprocess.run([*cli, "token", "revoke"], env=env, capture_output=True, text=True)
         assert bad.returncode == 2 and "exactly one" in bad.stderr and "Traceback" not in bad.stderr
     finally:
