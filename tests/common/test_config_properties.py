@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from common.config import ConfigError, ConfigProblem, check_config, fill_defaults, validate
+from common.config import ConfigError, ConfigProblem, check_config, fill_defaults, upgrade_config, validate
 from common.config.validation import schema_problems
 from tests.common.test_config_samples import config_with, minimal_task
 
@@ -54,8 +54,9 @@ def _exercise(config: Any) -> None:
     before = copy.deepcopy(config)
     problems = check_config(config)
     assert all(isinstance(p, ConfigProblem) and p.path.startswith("config") for p in problems)
+    upgraded, _ = upgrade_config(config)  # what check_config checks: the config as 3.2 (as a submit does)
     try:
-        filled = fill_defaults(config)
+        filled = fill_defaults(upgraded)
     except ConfigError as err:
         assert err.problems and all(p in problems for p in err.problems)
         assert config == before
