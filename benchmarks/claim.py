@@ -326,6 +326,7 @@ def time_submit(server: ServerProcess, jobs: int, timeout: float = 300.0) -> dic
 def run_benchmark(tasks: int, seconds: float, open_seconds: float, repeat: int, submit_jobs: int,
                   store_dir: str | None = None) -> dict[str, Any]:
     result: dict[str, Any] = {"benchmark": "claim", "tasks_queued": tasks, "store": "sqlite",
+                              "durable_commits": os.environ.get("FRAZIL_DURABLE_COMMITS", "true"),
                               "cpus": os.cpu_count(), "loadavg_before": round(os.getloadavg()[0], 2)}
     with tempfile.TemporaryDirectory(prefix="frazil-claim-") as tmp:
         folder = pathlib.Path(store_dir or tmp)

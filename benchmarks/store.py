@@ -175,8 +175,9 @@ async def claim_level(store: Store, concurrency: int, cycles: int) -> dict[str, 
             "cycles": len(latencies)}
 
 
-async def one_size(url: str, n_tasks: int, cycles: int, seed: int, random_priorities: bool) -> dict[str, Any]:
-    store = await open_store(url)
+async def one_size(url: str, n_tasks: int, cycles: int, seed: int, random_priorities: bool,
+                   durable: bool = True) -> dict[str, Any]:
+    store = await open_store(url, durable=durable)
     try:
         queue = Queue(store, random.Random(seed), random_priorities)
         await queue.setup(n_tasks)
@@ -258,7 +259,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 for run in range(args.runs):
                     name = f"bench_{size}_{run}"
                     url = nx.url(name) if nx else f"sqlite:///{folder}/{name}.db"
-                    runs.append(await one_size(url, size, args.cycles, run, args.random_priorities))
+                    runs.append(await one_size(url, size, args.cycles, run, args.random_priorities,
+                                               not args.not_durable))
                     if not nx:
                         for suffix in ("", "-wal", "-shm"):
                             pathlib.Path(f"{folder}/{name}.db{suffix}").unlink(missing_ok=True)
@@ -271,7 +273,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                                                        / big[f"claim_c{level}"]["cycles_per_s"], 3)
               for level in LEVELS}
     return {
-        "benchmark": "store",
+        "benchmark": "store", "durable_commits": not args.not_durable,
         "backend": "nx-27017 (MongoDB wire protocol server, not a real MongoDB)" if args.backend == "mongo-wire"
         else "sqlite",
         "cpus": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()],
@@ -292,6 +294,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=1, help="repeat and report medians")
     parser.add_argument("--random-priorities", action="store_true",
                         help="uniformly random task priorities instead of IceProd's formula (worst-case locality)")
+    parser.add_argument("--not-durable", action="store_true",
+                        help="durable_commits off: SQLite synchronous=NORMAL (the speed the default gives up)")
     args = parser.parse_args(argv)
     if args.tasks < 100 or args.small < 100:
         parser.error("--tasks and --small must be at least 100")
