@@ -16,6 +16,10 @@ plus, when the server has ``/actions/submit``: a 100,000-job × 3-task dataset
 from submit to all tasks materialized.
 
     python -m benchmarks.claim [--tasks N] [--quick] [--repeat 3] [--open-seconds 0] [--submit-jobs 0]
+
+The server runs with its defaults (``durable_commits``: an fsync of the WAL per
+group commit); ``FRAZIL_DURABLE_COMMITS=false`` in the environment measures
+the opt-out (SQLite ``synchronous=NORMAL``).
                                [--store-dir DIR]
 
 prints one JSON line. The server runs as a :class:`benchmarks.server_process.ServerProcess`.

@@ -23,7 +23,10 @@ The p99 claim target (≤ 5 ms) is meaningful for 1 and 8 claimers: with 64
 claimers in a closed loop the mean latency is at least 64 / throughput
 (Little's law), so that level shows throughput, not latency.
 
-    python -m benchmarks.store [--backend sqlite|mongo-wire] [--tasks N] [--small N] [--runs R]
+    python -m benchmarks.store [--backend sqlite|mongo-wire] [--tasks N] [--small N] [--runs R] [--not-durable]
+
+The store is opened durable (SQLite ``synchronous=FULL``, the server's
+default); ``--not-durable`` measures the opt-out (``synchronous=NORMAL``).
 
 ``mongo-wire`` runs against an nx-27017 server started here: a MongoDB wire
 protocol server, NOT a real MongoDB; its numbers say nothing about MongoDB.
