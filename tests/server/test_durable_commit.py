@@ -5,9 +5,11 @@ the server's reply leaving only after the SQLite writer thread wrote the
 transaction's frames to the WAL and then fsync'ed that WAL.
 
 The same run with ``durable_commits = false`` (SQLite ``synchronous=NORMAL``)
-must NOT show it: the reply follows the WAL write without an fsync of the
-writer's own (a checkpoint's fsync from another thread does not count), so
-the check can fail and the default is what makes it pass.
+must NOT show it (for all replies but at most one: the writer still syncs
+the WAL header when it restarts the log): the reply follows the WAL write
+without an fsync of the writer's own (a checkpoint's fsync from another
+thread does not count), so the check can fail and the default is what makes
+it pass.
 """
 from __future__ import annotations
 
@@ -176,7 +178,9 @@ def test_each_complete_reply_follows_an_fsync_of_its_wal(tmp_path: pathlib.Path)
 def test_without_durable_commits_the_reply_does_not_wait_for_an_fsync(tmp_path: pathlib.Path) -> None:
     calls, task_ids, _ = _trace_completes(tmp_path, durable=False)
     problems = check_replies(calls, task_ids)
-    assert len(problems) == len(task_ids) and all("without an fsync" in p for p in problems), problems
+    # NORMAL never fsyncs at commit; SQLite still syncs the WAL header when it restarts the log,
+    # which now and then lands right before a reply: most replies, not always all, show it
+    assert len(problems) >= len(task_ids) - 1 and all("without an fsync" in p for p in problems), problems
 
 
 def test_parse_trace_pairs_unfinished_calls_with_their_exit() -> None:
