@@ -38,6 +38,9 @@ class Reason(str, enum.Enum):
     """The pilot is recorded as exited: it gets no more tasks."""
     DRAINING = "draining"
     """The pilot is asked to drain: claim nothing more, finish and exit."""
+    QUARANTINED = "quarantined"
+    """The pilot's host or site is quarantined (it failed many tasks others run): claim nothing
+    more, finish and exit."""
     NOTHING_FITS = "nothing_fits"
     """No queued task fits now: come back after Retry-After."""
     RATE_LIMITED = "rate_limited"

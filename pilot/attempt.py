@@ -153,12 +153,13 @@ def report_body(result: TaskResult, claim: Claim, *, site: str, hostname: str | 
     return report.to_json()
 
 
-def stats_body(result: TaskResult, claim: Claim, *, site: str, pilot_id: str) -> dict[str, Any]:
+def stats_body(result: TaskResult, claim: Claim, *, site: str, pilot_id: str,
+               hostname: str | None = None) -> dict[str, Any]:
     """IceProd-style task_stats: what the attempt used and moved."""
     moved = [r for r in result.inputs + result.outputs if r.ok and not r.skipped]
     return TaskStats(
         dataset_id=claim.dataset_id, task_name=claim.reply.name, attempt=claim.reply.attempt,
-        instance_id=claim.instance_id, pilot_id=pilot_id, site=site, hostname=socket.gethostname(),
+        instance_id=claim.instance_id, pilot_id=pilot_id, site=site, hostname=hostname or socket.gethostname(),
         status=result.status, failure_class=result.failure_class, kind=result.kind,
         resources=dict(result.resources), requirements=claim.requirements.as_dict(),
         time_used=round(max((result.end or 0) - (result.start or 0), 0.0), 3),

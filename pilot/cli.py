@@ -81,6 +81,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     slot.add_argument("--disk", type=_size, help="disk, GB")
     slot.add_argument("--time", type=_hours, help="lifetime, hours (or '90m', '2h')")
     slot.add_argument("--site", help="site name (default: the ad's GLIDEIN_Site)")
+    slot.add_argument("--hostname", default=os.environ.get("FRAZIL_PILOT_HOSTNAME", ""),
+                      help="the host name this pilot reports (default: $FRAZIL_PILOT_HOSTNAME, else the machine's); "
+                           "attempts, quarantines and the dashboard go by it")
     slot.add_argument("--os", help="this worker's OS in CVMFS OS_ARCH form, e.g. RHEL_9_x86_64 "
                                    "(default: the machine ad's, else /etc/os-release and the machine)")
     box = parser.add_argument_group("containers and the module sandbox (docs/pilot.md)")
@@ -156,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
                          lifetime_margin=args.lifetime_margin, term_grace=args.term_grace,
                          keep_workdirs=args.keep_workdirs, monitor_interval=args.monitor_interval or 1.0,
                          sandbox=_policy(args, slot.os),
-                         os_image_flags=dict(args.os_image),
+                         os_image_flags=dict(args.os_image), hostname=args.hostname,
                          provider=os.environ.get("FRAZIL_PROVIDER", ""),
                          provider_job_id=os.environ.get("FRAZIL_PROVIDER_JOB_ID", ""))
     return asyncio.run(_main(Pilot(config)))

@@ -69,6 +69,8 @@ class PilotConfig:
     """Containers and the module sandbox (default: this host's runtimes, no bare sandbox)."""
     os_image_flags: dict[str, str] = field(default_factory=dict)
     """--os-image OS=IMAGE: this worker's own images, over the server's os_images."""
+    hostname: str = ""
+    """--hostname: the host name reported to the server (default: the machine's)."""
 
 
 @dataclass
@@ -118,7 +120,7 @@ class Pilot:
         self._deliver_lock = asyncio.Lock()
         self._register_lock = asyncio.Lock()
         self._last_busy = time.monotonic()
-        self._hostname = socket.gethostname()
+        self._hostname = config.hostname or socket.gethostname()
         self.sandbox = config.sandbox or default_policy()
         self.sandbox.host_os = config.slot.os
         self.sandbox.hide.append(str(config.workdir))  # the spool, other tasks' dirs
@@ -291,7 +293,7 @@ class Pilot:
         if reason in (Reason.RATE_LIMITED, Reason.NOTHING_FITS):
             await self._wake.sleep(self._backoff(reply.retry_after(4.0), attempt) if reason is Reason.NOTHING_FITS
                                    else reply.retry_after(1.0) * random.uniform(1.0, 1.25))
-        elif reason in (Reason.DRAINING, Reason.PILOT_EXITED):
+        elif reason in (Reason.DRAINING, Reason.PILOT_EXITED, Reason.QUARANTINED):
             log.info("the server gives this pilot no more tasks: %s", reply.error)
             self.draining = True
         elif reason is Reason.UNKNOWN_PILOT:
@@ -367,7 +369,7 @@ class Pilot:
                                    os_arch=self.slot.os),
                        f"{route} of {claim.task_id}")
         self.spool.add("POST", f"/tasks/{claim.task_id}/task_stats",
-                       stats_body(result, claim, site=self.slot.site, pilot_id=self.pilot_id),
+                       stats_body(result, claim, site=self.slot.site, pilot_id=self.pilot_id, hostname=self._hostname),
                        f"stats of {claim.task_id}")
 
     async def deliver(self) -> bool:

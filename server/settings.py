@@ -125,6 +125,19 @@ class Settings:
     """How often the log-retention loop runs."""
     log_cleanup_batch: int = 1000
     """Most logs one round of the log-retention loop looks at (one short store call each)."""
+    quarantine_window_minutes: float = 60.0
+    """The window the quarantine loop judges hosts and sites over (docs/operators.md, "Quarantine")."""
+    quarantine_host_failures: int = 5
+    """Different tasks one host must fail non-physically in the window (while failing more than it
+    completes and other hosts complete tasks of the same datasets) to be quarantined; 0: never."""
+    quarantine_site_failures: int = 20
+    """The same for a whole site (against other sites); 0: never."""
+    quarantine_hours: float = 24.0
+    """How long a quarantine lasts unless an admin lifts it sooner."""
+    quarantine_check_seconds: float = 60.0
+    """How often the quarantine loop looks."""
+    quarantine_scan_max: int = 50_000
+    """Most attempts one look reads (the newest window's, oldest first)."""
     provider_interval_seconds: float = 5.0
     """How often the provisioning loop compares the queue with the pilots (seconds)."""
     local_file_roots: str = ""

@@ -28,6 +28,7 @@ from server.provisioning.local import LocalProvider, parse_slots
 from server.provisioning.slurm import SlurmOptions, SlurmProvider, SlurmSite
 from server.provisioning.sites import sites_from_settings
 from server.scheduling.pilots import release_pilot_tasks
+from server.scheduling.quarantine import ActiveQuarantines
 from server.scheduling.service import LoopRunner, LoopSpec, instance_id
 from server.secrets_dir import secret_paths
 from server.settings import Settings
@@ -51,6 +52,7 @@ class Provisioner:
         self.min_hours = min_hours
         self.last_plan: dict[str, object] = {}
         self.last_error = ""
+        self.quarantines = ActiveQuarantines()
 
     async def step(self) -> bool:
         try:
@@ -71,7 +73,9 @@ class Provisioner:
         classes = [QueuedClass.of(c) for c in await store.queued_classes()]
         pilots = [p for p in (RegisteredPilot.of(x) for x in await store.list_pilots(state="active")) if p]
         capacity = self.provider.slots if isinstance(self.provider, LocalProvider) else None
-        result = plan(classes, self.sites, self.provider.jobs(), pilots, now=time.time(),
+        blocked = await self.quarantines.sites(store)  # no pilots for a quarantined site
+        sites = [site for site in self.sites if site.name not in blocked]
+        result = plan(classes, sites, self.provider.jobs(), pilots, now=time.time(),
                       min_hours=self.min_hours, capacity=capacity)
         if result.cancel:
             await self.provider.cancel(result.cancel, "idle surplus: no queued task needs it")

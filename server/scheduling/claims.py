@@ -17,6 +17,7 @@ from server.errors import Refused
 from server.federation.claim import pelican_claim_fields
 from server.scheduling.file_roots import claim_fields as file_claim_fields
 from server.scheduling.pilots import revive
+from server.scheduling.quarantine import ActiveQuarantines
 from server.settings import Settings
 from server.store import ClaimedTask, ClaimRequest, Dataset, InvalidArgumentError, Pilot, Store, Task
 
@@ -73,6 +74,7 @@ class ClaimCache:
         self.max_claimed = max_claimed
         self.pilot_ttl = pilot_ttl
         self._pilots: dict[str, tuple[float, Pilot]] = {}
+        self.quarantines = ActiveQuarantines()
 
     async def pilot(self, store: Store, pilot_id: str) -> Pilot | None:
         """The claiming pilot's record. An active pilot that is not draining is
@@ -256,6 +258,11 @@ async def claim(store: Store, settings: Settings, limiter: TokenBucket, cache: C
                            site=pilot.site if asked.site is None else asked.site,
                            lease_seconds=settings.lease_seconds,
                            host=pilot.hostname if asked.hostname is None else asked.hostname)
+    blocked = await cache.quarantines.blocking(store, request.host or "", request.site or "")
+    if blocked is not None:  # no more work here: the pilot drains, finishing what it runs
+        await store.set_pilot_drain(pilot_id, True)
+        raise Refused(403, f"{blocked.kind} {blocked.name} is quarantined until {blocked.expires}: {blocked.reason}",
+                      reason=Reason.QUARANTINED)
     claimed = await store.claim(request)
     if claimed is None:
         raise Refused(404, "no queued task fits these resources", retry_after=retry_after(settings),

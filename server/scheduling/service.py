@@ -19,10 +19,11 @@ from typing import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from server.keys import LOG_RETENTION, LOOP_RUNNER, METRICS, SCHEDULER, SETTINGS, STORE
+from server.keys import CLAIM_CACHE, LOG_RETENTION, LOOP_RUNNER, METRICS, SCHEDULER, SETTINGS, STORE
 from server.metrics import ServerMetrics
 from server.scheduling.loops import Scheduler
 from server.scheduling.monitor import DatasetMonitor
+from server.scheduling.quarantine import QuarantineWatch
 from server.scheduling.retention import LogRetention
 from server.settings import Settings
 from server.store import Store
@@ -155,10 +156,12 @@ def loop_specs(scheduler: Scheduler, interval: float) -> list[LoopSpec]:
     ]
 
 
-def upkeep_specs(monitor: DatasetMonitor, retention: LogRetention, settings: Settings) -> list[LoopSpec]:
-    """Loops outside the task pipeline: the per-dataset gauges and log retention."""
+def upkeep_specs(monitor: DatasetMonitor, retention: LogRetention, watch: QuarantineWatch,
+                 settings: Settings) -> list[LoopSpec]:
+    """Loops outside the task pipeline: the per-dataset gauges, log retention, quarantine."""
     interval = settings.loop_interval_seconds
     return [
+        LoopSpec("quarantine", watch.run, max(interval, settings.quarantine_check_seconds)),
         LoopSpec("dataset_metrics", monitor.refresh, max(interval, min(settings.dataset_metrics_seconds, 10.0))),
         LoopSpec("log_retention", retention.run, max(interval, settings.log_cleanup_seconds)),
     ]
@@ -189,7 +192,9 @@ async def service(app: web.Application) -> AsyncIterator[None]:
     retention = app[LOG_RETENTION] = LogRetention(app[STORE], settings, app[METRICS])
     runner = LoopRunner(app[STORE], instance_id(settings), app[METRICS],
                         loop_specs(scheduler, settings.loop_interval_seconds)
-                        + upkeep_specs(DatasetMonitor(app[STORE], settings, app[METRICS]), retention, settings))
+                        + upkeep_specs(DatasetMonitor(app[STORE], settings, app[METRICS]), retention,
+                                       QuarantineWatch(app[STORE], settings, app[CLAIM_CACHE].quarantines.forget),
+                                       settings))
     app[SCHEDULER] = scheduler
     app[LOOP_RUNNER] = runner
     runner.start()

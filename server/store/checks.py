@@ -20,6 +20,7 @@ from common.sources import SHA512_RE, clean_path
 from .errors import InvalidArgumentError
 from .records import ClaimRequest, NewDataset, NewJob, new_id
 from .records.credentials import CREDENTIAL_TYPES, OWNER_KINDS, Credential
+from .records.quarantines import QUARANTINE_KINDS
 
 PILOT_STATES = ("active", "lost", "exited")
 ACTION_FINISH_STATUSES = ("complete", "error", "queued")
@@ -220,6 +221,12 @@ def file_args(remote: str, movement: str, task_id: str | None, job_index: int | 
 
 
 # ---------------------------------------------------------------- pilots, accounts, actions
+
+
+def quarantine(kind: Any, name: Any) -> None:
+    one_of("kind", kind, QUARANTINE_KINDS)
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidArgumentError(f"a quarantined {kind} needs a name, got {name!r}")
 
 
 def pilot_state(state: Any) -> str:

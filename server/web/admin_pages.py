@@ -12,15 +12,16 @@ from aiohttp import web
 
 from common.version import __version__
 from server.credentials.service import public_doc
-from server.keys import BACKGROUND, LOG_RETENTION, PROVIDER, SETTINGS, STORE
+from server.keys import BACKGROUND, CLAIM_CACHE, LOG_RETENTION, PROVIDER, SETTINGS, STORE
 from server.store import ListOptions, TaskFilter
 from server.store.records import ACTION_STATUSES
 from server.scheduling.actions import ACTIONS
 from server.scheduling import forecast
 from server.scheduling.backlog import storage_hold
+from server.scheduling import quarantine
 from server.scheduling.retention import retention_summary
 from server.web import plots
-from server.web.framework import PageError, PageRoutes, form_data, render, state
+from server.web.framework import PageError, PageRoutes, form_data, render, session_of, state
 from server.web.history import history
 
 routes = PageRoutes()
@@ -98,6 +99,7 @@ async def admin(request: web.Request) -> web.StreamResponse:
                   provider=provider_summary(app, pilots), users=await store.list_users(),
                   groups=await store.list_groups(), usage=await store.list_usage(),
                   errors=errors, hours_left=hours_left, health=health, retention=retention, actions=actions,
+                  quarantines=await quarantine.list_active(store),
                   refresh_failures=refresh_failures,
                   action_statuses=ACTION_STATUSES, message=request.query.get("message", ""),
                   pilots_plot=plots.line_chart(keeper.series("pilots_by_site"), title="Running pilots by site",
@@ -127,3 +129,13 @@ async def user_priority(request: web.Request) -> web.StreamResponse:
 @routes.page("/admin/groups/{name}/priority", method="POST", admin=True)
 async def group_priority(request: web.Request) -> web.StreamResponse:
     return await _set_priority(request, "group")
+
+
+@routes.page("/admin/quarantines/{quarantine_id}/lift", method="POST", admin=True)
+async def lift_quarantine(request: web.Request) -> web.StreamResponse:
+    lifted = await quarantine.lift(request.app[STORE], request.match_info["quarantine_id"],
+                                   session_of(request).identity.username)
+    if lifted is None:
+        raise PageError(404, f"no quarantine {request.match_info['quarantine_id']!r}")
+    request.app[CLAIM_CACHE].quarantines.forget()
+    raise web.HTTPSeeOther(f"/admin?message=quarantine+of+{lifted.kind}+{lifted.name}+lifted#quarantines")

@@ -41,6 +41,7 @@ ACTIONS = "actions"
 CREDENTIALS = "credentials"
 SOURCE_BLOBS = "source_blobs"
 CONFIG_SOURCES = "config_sources"
+QUARANTINES = "quarantines"
 
 A, D = ASCENDING, DESCENDING
 
@@ -135,6 +136,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         # _id is "<dataset_id>/<version>"; this serves "newest <= version" and a dataset's manifests
         IndexModel([("dataset_id", A), ("version", D)], name="dataset_version"),
     ],
+    QUARANTINES: [IndexModel([("kind", A), ("name", A), ("expires", A)], name="kind_name")],
     ACTIONS: [
         IndexModel([("status", A), ("priority", D), ("seq", A)], name="pop"),
         IndexModel([("action", A), ("dataset_id", A), ("seq", A)], name="action_dataset"),

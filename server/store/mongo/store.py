@@ -14,13 +14,14 @@ from .datasets import DatasetsMixin
 from .files import FilesMixin
 from .logs import LogsMixin
 from .pilots import PilotsMixin
+from .quarantines import QuarantinesMixin
 from .repair import RepairMixin
 from .sources import SourcesMixin
 from .schema import ensure_indexes
 
 
 class MongoStore(RepairMixin, DatasetsMixin, LogsMixin, FilesMixin, PilotsMixin, AccountsMixin, ActionsMixin,
-                 CredentialsMixin, SourcesMixin, AttemptQueriesMixin, Store):
+                 CredentialsMixin, SourcesMixin, AttemptQueriesMixin, QuarantinesMixin, Store):
     """A frazil store in one MongoDB database. Build it with :func:`open_mongo_store`."""
 
     backend = "mongodb"

@@ -22,12 +22,13 @@ from .datasets import ConfigVersion, Dataset, NewDataset
 from .jobs import Job, NewJob, NewTask, StoragePressure, Task, TaskStat
 from .logs_files import DatasetFile, Log, LogRef, NewLog, ScratchFile
 from .pilots import HeartbeatReply, NewPilot, Pilot
+from .quarantines import QUARANTINE_KINDS, Quarantine
 
 __all__ = [
     "ACTION_STATUSES", "ActionMessage", "CREDENTIAL_TYPES", "Credential", "OWNER_KINDS", "Attempt", "AttemptResult", "ClaimRequest", "ClaimedTask",
     "ConfigVersion", "Dataset", "DatasetFile", "DatasetRights", "FailureClass", "Group", "HeartbeatReply",
     "Job", "JsonDict", "Log", "LogRef", "NewDataset", "NewJob", "NewLog", "NewPilot", "NewTask", "Outcome",
-    "OutputFile", "Pilot", "ProvenanceRecord", "QueueClass", "ReportOutcome", "RetryPolicy", "ScratchFile",
+    "OutputFile", "Pilot", "ProvenanceRecord", "QUARANTINE_KINDS", "Quarantine", "QueueClass", "ReportOutcome", "RetryPolicy", "ScratchFile",
     "StoragePressure",
     "TIME_FORMAT", "Task", "TaskStat", "Usage", "User", "Revocation", "as_doc", "new_id", "nowstr",
 ]

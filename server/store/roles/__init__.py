@@ -15,9 +15,10 @@ from .datasets import DatasetsRole
 from .jobs import JobsRole
 from .logs_files import LogsFilesRole
 from .pilots import PilotsRole
+from .quarantines import QuarantinesRole
 from .sources import SourcesRole
 
 __all__ = [
     "AccountsRole", "ActionsRole", "AttemptQueriesRole", "ClaimRole", "CredentialsRole", "DatasetsRole", "JobsRole", "LogsFilesRole",
-    "PilotsRole", "SourcesRole",
+    "PilotsRole", "QuarantinesRole", "SourcesRole",
 ]

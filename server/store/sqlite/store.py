@@ -15,6 +15,7 @@ from .files import FilesMixin
 from .jobs import JobsMixin
 from .logs import LogsMixin
 from .pilots import PilotsMixin
+from .quarantines import QuarantinesMixin
 from .reports import ReportsMixin
 from .rollup import RollupMixin
 from .scheduling import SchedulingMixin
@@ -25,7 +26,7 @@ from .tasks import TasksMixin
 
 class SQLiteStore(DatasetsMixin, JobsMixin, TasksMixin, SchedulingMixin, ClaimMixin, ReportsMixin,
                   RollupMixin, LogsMixin, FilesMixin, PilotsMixin, AccountsMixin, ActionsMixin, CredentialsMixin,
-                  SourcesMixin, AttemptQueriesMixin):
+                  SourcesMixin, AttemptQueriesMixin, QuarantinesMixin):
     """The embedded default store (``sqlite:///./frazil-data/frazil.db``)."""
 
 
