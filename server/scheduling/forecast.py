@@ -50,8 +50,10 @@ async def names_of(store: Store, dataset_id: str, attempts: Sequence[Attempt]) -
     ids = list({a.task_id for a in attempts})
     if not ids:
         return {}
-    page = await store.list_tasks(TaskFilter(dataset_id=dataset_id, task_ids=ids), ListOptions(keys=("name",)))
-    return {row["task_id"]: row["name"] for row in page.rows}
+    # by id alone: with the dataset too, SQLite walks the dataset's index (a
+    # million rows) to keep creation order; the rows are checked here instead
+    page = await store.list_tasks(TaskFilter(task_ids=ids), ListOptions(keys=("name", "dataset_id")))
+    return {row["task_id"]: row["name"] for row in page.rows if row["dataset_id"] == dataset_id}
 
 
 @dataclass

@@ -51,10 +51,13 @@ async def _jobs_of_tasks(store: Store, task_ids: Sequence[str], dataset_id: str 
     """{dataset_id: job ids} of tasks known only by id."""
     jobs: dict[str, set[str]] = {}
     for start in range(0, len(task_ids), CHUNK):
-        page = await store.list_tasks(TaskFilter(dataset_id=dataset_id, task_ids=list(task_ids[start:start + CHUNK])),
+        # by id alone, the dataset checked on the rows: with it in the query,
+        # SQLite walks a large dataset's index to keep creation order
+        page = await store.list_tasks(TaskFilter(task_ids=list(task_ids[start:start + CHUNK])),
                                       ListOptions(keys=("job_id", "dataset_id")))
         for row in page.rows:
-            jobs.setdefault(row["dataset_id"], set()).add(row["job_id"])
+            if dataset_id is None or row["dataset_id"] == dataset_id:
+                jobs.setdefault(row["dataset_id"], set()).add(row["job_id"])
     return jobs
 
 

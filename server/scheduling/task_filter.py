@@ -204,9 +204,10 @@ async def _by_attempts(store: Store, dataset_id: str, flt: BulkFilter) -> AsyncI
             last = await store.last_attempts(list(found))
             found = {t: a for t, a in found.items() if t in last and last[t].attempt == a.attempt}
         if found:
-            page = await store.list_tasks(TaskFilter(dataset_id=dataset_id, task_ids=list(found), status=flt.status,
-                                                     name=flt.name), ListOptions(keys=_ROW_KEYS))
-            yield [r for r in page.rows if flt.task_matches(r)], found
+            # by id (see forecast.names_of), the dataset checked on the rows
+            page = await store.list_tasks(TaskFilter(task_ids=list(found), status=flt.status, name=flt.name),
+                                          ListOptions(keys=(*_ROW_KEYS, "dataset_id")))
+            yield [r for r in page.rows if r["dataset_id"] == dataset_id and flt.task_matches(r)], found
         if after is None:
             return
 
