@@ -90,6 +90,8 @@ class Registration(Message):
                          **TEXT)
     provider_job_id: str = wire("string", "its job id there (e.g. 1234.0)", default="", **TEXT)
     version: str = wire("string", "the pilot's frazil version", default="", **TEXT)
+    group: str = wire("string", "the batchsys group the pilot was started for (its --group): it claims only "
+                      "that group's tasks (common/batchsys.py)", default="", pattern="^(batchsys-[0-9a-f]{16})?$")
     pilot_id: str | None = wire("string", "optional: makes a retried registration idempotent",
                                 pattern="^[A-Za-z0-9_.-]{1,64}$")
 

@@ -84,6 +84,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     slot.add_argument("--hostname", default=os.environ.get("FRAZIL_PILOT_HOSTNAME", ""),
                       help="the host name this pilot reports (default: $FRAZIL_PILOT_HOSTNAME, else the machine's); "
                            "attempts, quarantines and the dashboard go by it")
+    slot.add_argument("--image-os", help="the OS_ARCH of the image the batch system started this pilot in "
+                                         "(HTCondor +SingularityImage; beats the machine ad, which names the host's)")
+    slot.add_argument("--group", default="", type=_group,
+                      help="the batchsys group (batchsys-<16 hex>) the provider started this pilot for: it claims "
+                           "only that group's tasks (docs/pilot.md)")
     slot.add_argument("--os", help="this worker's OS in CVMFS OS_ARCH form, e.g. RHEL_9_x86_64 "
                                    "(default: the machine ad's, else /etc/os-release and the machine)")
     box = parser.add_argument_group("containers and the module sandbox (docs/pilot.md)")
@@ -151,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     slot = detect_slot(workdir, Flags(cpus=args.cpus, gpus=args.gpus, memory=args.memory, disk=args.disk,
-                                      time=args.time, site=args.site, os=args.os))
+                                      time=args.time, site=args.site, os=args.os, image_os=args.image_os))
     if slot.cpu < 1 or slot.memory <= 0:
         raise CliError(f"this slot has no room for any task: {slot.cpu} cores, {slot.memory} GB memory")
     config = PilotConfig(url=url, token=token, workdir=workdir, slot=slot, idle_timeout=args.idle_timeout,
@@ -159,10 +164,17 @@ def run(args: argparse.Namespace) -> int:
                          lifetime_margin=args.lifetime_margin, term_grace=args.term_grace,
                          keep_workdirs=args.keep_workdirs, monitor_interval=args.monitor_interval or 1.0,
                          sandbox=_policy(args, slot.os),
-                         os_image_flags=dict(args.os_image), hostname=args.hostname,
+                         os_image_flags=dict(args.os_image), hostname=args.hostname, group=args.group,
                          provider=os.environ.get("FRAZIL_PROVIDER", ""),
                          provider_job_id=os.environ.get("FRAZIL_PROVIDER_JOB_ID", ""))
     return asyncio.run(_main(Pilot(config)))
+
+
+def _group(value: str) -> str:
+    from common.batchsys import is_group
+    if value and not is_group(value):
+        raise argparse.ArgumentTypeError(f"{value!r}: expected batchsys- and 16 hex digits")
+    return value
 
 
 def _policy(args: argparse.Namespace, host_os: str) -> "SandboxPolicy":

@@ -20,9 +20,10 @@ from typing import Callable, Mapping
 
 import psutil
 
+from common.osarch import os_string  # re-exported: the pilot's OS name
+
 UNLIMITED_HOURS = 24.0 * 365
 """Lifetime of a pilot with no known end (a year: longer than any task asks for)."""
-RHEL_FAMILY = frozenset({"rhel", "centos", "rocky", "almalinux", "ol", "scientific", "fedora"})
 
 
 @dataclass
@@ -123,27 +124,6 @@ def ad_lifetime_end(machine: Mapping[str, str], job: Mapping[str, str]) -> float
     if seconds:
         return start + seconds
     return None
-
-
-def os_string(os_release: str | None = None, machine: str | None = None) -> str:
-    """The tutorial's OS name: ``RHEL_7_x86_64``, ``DEBIAN_12_x86_64``, ``UBUNTU_22_x86_64``."""
-    if os_release is None:
-        try:
-            os_release = Path("/etc/os-release").read_text(errors="replace")
-        except OSError:
-            os_release = ""
-    fields = {k.lower(): v for k, v in parse_classad(os_release).items()}
-    ident = fields.get("id", "").lower()
-    like = fields.get("id_like", "").lower().split()
-    major = fields.get("version_id", "").split(".")[0] or "0"
-    arch = machine or platform.machine() or "unknown"
-    if ident in RHEL_FAMILY or "rhel" in like:
-        name = "RHEL"
-    elif ident:
-        name = ident.upper()
-    else:
-        name = platform.system().upper() or "UNKNOWN"
-    return f"{name}_{major}_{arch}"
 
 
 _AD_OS_FAMILIES = {"centos": "RHEL", "redhat": "RHEL", "rhel": "RHEL", "almalinux": "RHEL", "rocky": "RHEL",
@@ -281,6 +261,9 @@ class Flags:
     time: float | None = None
     site: str | None = None
     os: str | None = None
+    image_os: str | None = None
+    """--image-os: the batch system started this pilot inside that OS's image (HTCondor
+    +SingularityImage), so the machine ad's OS is the host's, not the pilot's."""
 
 
 def detect_slot(workdir: Path, flags: Flags, environ: Mapping[str, str] | None = None,
@@ -333,8 +316,8 @@ def detect_slot(workdir: Path, flags: Flags, environ: Mapping[str, str] | None =
     else:
         sources["time"] = "host"
     site = machine.get("glidein_site") or job.get("glidein_site") or flags.site or ""
-    os_name = ad_os(machine) or flags.os or os_string(os_release)
-    sources["os"] = "ad" if ad_os(machine) else "flag" if flags.os else "host"
+    os_name = flags.image_os or ad_os(machine) or flags.os or os_string(os_release)
+    sources["os"] = "image" if flags.image_os else "ad" if ad_os(machine) else "flag" if flags.os else "host"
     return Slot(cpu=max(int(cpu), 0), gpu=max(int(gpu), 0), memory=round(max(memory, 0.0), 3),
                 disk=round(max(disk, 0.0), 3), end=end, os=os_name, site=site,
                 gpus=gpus, sources=sources)

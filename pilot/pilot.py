@@ -71,6 +71,8 @@ class PilotConfig:
     """--os-image OS=IMAGE: this worker's own images, over the server's os_images."""
     hostname: str = ""
     """--hostname: the host name reported to the server (default: the machine's)."""
+    group: str = ""
+    """--group: the batchsys group this pilot was started for (claims only its tasks)."""
 
 
 @dataclass
@@ -196,7 +198,8 @@ class Pilot:
             pilot_id=pilot_id, resources=ResourceSet(cpu=slot.cpu, gpu=slot.gpu, memory=slot.memory, disk=slot.disk,
                                                      time=round(slot.hours_left(), 6)),
             site=slot.site, hostname=self._hostname, os=self.advertised_os, version=__version__,
-            provider=self.config.provider, provider_job_id=self.config.provider_job_id).to_json()
+            provider=self.config.provider, provider_job_id=self.config.provider_job_id,
+            group=self.config.group).to_json()
         deadline = time.monotonic() + self.config.idle_timeout
         attempt = 0
         while not self.stopping.is_set():

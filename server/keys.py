@@ -54,9 +54,11 @@ LOG_RETENTION: web.AppKey["LogRetention"] = web.AppKey("log_retention")
 ACTION_WORKER: web.AppKey["ActionWorker"] = web.AppKey("action_worker")
 PROVIDER: web.AppKey["Provider"] = web.AppKey("provider")
 PROVISIONER: web.AppKey["Provisioner"] = web.AppKey("provisioner")
+MATCHABLE: web.AppKey["MatchableService"] = web.AppKey("matchable")
+"""Which queued classes nothing can run (refreshed by its own loop in every replica)."""
 BACKGROUND: tuple[tuple[str, web.AppKey[Any]], ...] = (
     ("scheduler", SCHEDULER), ("loop_runner", LOOP_RUNNER), ("action_worker", ACTION_WORKER),
-    ("provider", PROVIDER), ("provisioner", PROVISIONER))
+    ("provider", PROVIDER), ("provisioner", PROVISIONER), ("matchable", MATCHABLE))
 """By name; the admin page lists which of these run."""
 
 IDENTITY: web.RequestKey["Identity"] = web.RequestKey("identity", object)

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
+from common.batchsys import BatchsysError, checked
 from common.resources import RequirementError, is_macro, parse_requirement
 
 from .convert import upgrade_config
@@ -102,6 +103,15 @@ def _check_requirements(tasks: list[tuple[int, dict[str, Any]]]) -> Iterator[Con
                 yield ConfigProblem(format_path(["tasks", i, "requirements", key]), f"{key}: {exc.message}")
 
 
+def _check_batchsys(tasks: list[tuple[int, dict[str, Any]]]) -> Iterator[ConfigProblem]:
+    """``batchsys`` entries become pilot submit lines (common/batchsys.py): each must be one frazil can write."""
+    for i, task in tasks:
+        try:
+            checked(task.get("batchsys"))
+        except BatchsysError as exc:
+            yield ConfigProblem(format_path(["tasks", i, "batchsys"]), str(exc))
+
+
 def _modules(task: dict[str, Any]) -> Iterator[tuple[int, int, dict[str, Any]]]:
     trays = task.get("trays")
     for t, tray in enumerate(trays if isinstance(trays, list) else []):
@@ -127,7 +137,7 @@ def extra_checks(config: dict[str, Any]) -> list[ConfigProblem]:
     every = config.get("tasks") if isinstance(config.get("tasks"), list) else []
     tasks = _tasks(config)
     problems: list[ConfigProblem] = [*_check_unique_names(every), *_check_depends(every)]
-    for check in (_check_requirements, _check_modules):
+    for check in (_check_requirements, _check_batchsys, _check_modules):
         problems.extend(check(tasks))
     return problems
 

@@ -17,7 +17,7 @@ from server.api.user_common import (
     MAX_COUNT, filter_readable, finite, keyed, status_body,
 )
 from server.auth import readable_ids
-from server.keys import BODY, SETTINGS, STORE
+from server.keys import BODY, MATCHABLE, SETTINGS, STORE
 from server.scheduling import datasets, statuses
 from server.scheduling.backlog import materialization_state
 from server.store import DatasetFilter
@@ -80,7 +80,11 @@ async def get_dataset(request: web.Request) -> web.Response:
         raise not_found("Dataset not found")
     # jobs_materialized, and why the rest is held back when a limit or the store's storage does
     state = await materialization_state(request.app[STORE], request.app[SETTINGS], dataset)
-    return json_reply({**dataset.to_doc(), **state})
+    # queued tasks nothing can run, with why (issue 14.3): the last round of the
+    # matchable loop, read from memory (empty when no such loop runs)
+    matchable = request.app.get(MATCHABLE)
+    unmatchable = matchable.snapshot.for_dataset(dataset.dataset_id) if matchable else []
+    return json_reply({**dataset.to_doc(), **state, "unmatchable": unmatchable})
 
 
 @routes.put("/datasets/{dataset_id}/description", summary="set the description", right="write",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from common.batchsys import pilot_words
 from common.containers import os_images
 from common.protocol import Heartbeat, HeartbeatReply, Registration, RegistrationReply
 from server.api.errors import bad_request, not_found
@@ -24,7 +25,9 @@ routes = ApiRoutes("pilots")
 async def register(request: web.Request) -> web.Response:
     body: Registration = request[BODY]
     images = os_images(request.app[SETTINGS].os_images)  # checked when the settings were loaded
-    new = NewPilot(resources=body.resources.to_json(), site=body.site, hostname=body.hostname, os=body.os,
+    # a group pilot's OS words carry its group (common/batchsys.py): the claim matches them as they are
+    new = NewPilot(resources=body.resources.to_json(), site=body.site, hostname=body.hostname,
+                   os=pilot_words(body.group, body.os),
                    provider=body.provider, provider_job_id=body.provider_job_id, version=body.version)
     pilot_id = await pilots.register(request.app[STORE], new, body.pilot_id)
     settings = request.app[SETTINGS]

@@ -16,6 +16,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Mapping
 
 from common.resources import Resources, resource_class
 
@@ -62,6 +63,9 @@ class PilotShape:
     time: float = 1.0
     site: str = ""
     os: tuple[str, ...] = ()
+    group: str = ""
+    """The batchsys group it serves (common/batchsys.py): started with ``--group`` and the
+    group's submit lines, it claims only that group's tasks."""
 
     @property
     def resources(self) -> Resources:
@@ -164,6 +168,12 @@ class Provider(abc.ABC):
     running pilots per shape without asking the batch system twice."""
 
     name: str = "provider"
+    group_batchsys: Mapping[str, Mapping[str, Any]] = {}
+    """batchsys group -> its checked overrides, as of the last demand round (set_batchsys)."""
+
+    def set_batchsys(self, groups: Mapping[str, Mapping[str, Any]]) -> None:
+        """The overrides of the groups queued work has (the demand loop calls it before submitting)."""
+        self.group_batchsys = dict(groups)
 
     @abc.abstractmethod
     async def submit(self, shape: PilotShape, count: int) -> list[str]:

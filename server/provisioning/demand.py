@@ -28,8 +28,9 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from common.batchsys import split_words
 from common.resources import Resources
 from server.provisioning.base import ACTIVE, JobState, PilotJob, PilotShape
 
@@ -70,12 +71,15 @@ class QueuedClass:
     site: str
     os: tuple[str, ...]
     queued: int
+    group: str = ""
+    """The batchsys group of its tasks ('' for none); ``os`` is then without the group words."""
 
     @classmethod
     def of(cls, queue_class: Any) -> "QueuedClass":
+        group, os_words = split_words(tuple(queue_class.os or ()))
         return cls(cpu=queue_class.cpu, gpu=queue_class.gpu, memory=queue_class.memory, disk=queue_class.disk,
-                   time=queue_class.time, site=queue_class.site or "", os=tuple(queue_class.os or ()),
-                   queued=int(queue_class.queued))
+                   time=queue_class.time, site=queue_class.site or "", os=os_words,
+                   queued=int(queue_class.queued), group=group)
 
     @property
     def need(self) -> Resources:
@@ -93,6 +97,8 @@ class RegisteredPilot:
     pilot_id: str = ""
     busy: bool = False
     """Runs at least one task."""
+    group: str = ""
+    """Its batchsys group: it covers only that group's tasks (and a plain pilot only plain tasks)."""
 
     @classmethod
     def of(cls, pilot: Any) -> "RegisteredPilot | None":
@@ -101,7 +107,7 @@ class RegisteredPilot:
         except ValueError:
             return None
         return cls(site=pilot.site or "", free=free, drain=bool(pilot.drain), pilot_id=pilot.pilot_id,
-                   busy=bool(pilot.tasks))
+                   busy=bool(pilot.tasks), group=split_words(tuple(pilot.os or ()))[0])
 
 
 def _numbers(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -127,7 +133,7 @@ class Plan:
         return sum(n for _, n in self.submit)
 
 
-def shape_for(need: Resources, site: str, os: Sequence[str], min_hours: float) -> PilotShape:
+def shape_for(need: Resources, site: str, os: Sequence[str], min_hours: float, group: str = "") -> PilotShape:
     """The pilot for a class: its resources, and a lifetime with margin.
 
     A pilot whose lifetime equals the task's time could never claim the task
@@ -135,7 +141,7 @@ def shape_for(need: Resources, site: str, os: Sequence[str], min_hours: float) -
     the first claim), so it gets a quarter more and at least half an hour."""
     hours = max(min_hours, need.time + max(0.5, 0.25 * need.time))
     return PilotShape(cpu=max(need.cpu, 1), gpu=need.gpu, memory=need.memory, disk=need.disk,
-                      time=round(hours, 3), site=site, os=tuple(os))
+                      time=round(hours, 3), site=site, os=tuple(os), group=group)
 
 
 def fit_count(free: Resources, need: Resources) -> int:
@@ -157,9 +163,13 @@ def _class_fits_site(need: Resources, capacity: Resources | None) -> bool:
 def plan(classes: Iterable[QueuedClass], sites: Sequence[SiteConfig], jobs: Iterable[PilotJob],
          pilots: Iterable[RegisteredPilot], *, now: float, min_hours: float = 0.0,
          capacity: Resources | None = None,
-         registration_grace: float = REGISTRATION_GRACE_SECONDS) -> Plan:
+         registration_grace: float = REGISTRATION_GRACE_SECONDS,
+         serves: Callable[[SiteConfig, QueuedClass], bool] | None = None) -> Plan:
     """One provisioning round. ``capacity``: the total a provider may hand
-    out at once (the local provider's slots); None = the batch system decides."""
+    out at once (the local provider's slots); None = the batch system decides.
+    ``serves(site, class)``: whether that site's pilots can run the class (its OS
+    or container need, its size: server/provisioning/matchable.py); a class no
+    site serves is unserved (never counted as covered, nothing submitted for it)."""
     result = Plan()
     active_jobs = [j for j in jobs if j.state in ACTIVE]
     free_pilots = [p for p in pilots if not p.drain]
@@ -174,37 +184,45 @@ def plan(classes: Iterable[QueuedClass], sites: Sequence[SiteConfig], jobs: Iter
             result.unserved.append(qc)
         elif not sites or not _class_fits_site(qc.need, capacity):
             result.unserved.append(qc)
+        elif serves is not None and not any(serves(site, qc) for site in sites):
+            result.unserved.append(qc)
         else:
             remaining[qc] = qc.queued
     for site in sites:
         _plan_site(site, remaining, active_jobs, free_pilots, result, now=now, min_hours=min_hours,
-                   capacity=capacity, registration_grace=registration_grace)
+                   capacity=capacity, registration_grace=registration_grace,
+                   serves=(lambda qc, site=site: serves(site, qc)) if serves else None)
     return result
 
 
 def _plan_site(site: SiteConfig, remaining: dict[QueuedClass, int], jobs: list[PilotJob],
                pilots: list[RegisteredPilot], result: Plan, *, now: float, min_hours: float,
-               capacity: Resources | None, registration_grace: float) -> None:
+               capacity: Resources | None, registration_grace: float,
+               serves: Callable[[QueuedClass], bool] | None = None) -> None:
     site_jobs = [j for j in jobs if j.shape.site == site.name]
     idle_jobs = [j for j in site_jobs if j.state == JobState.PENDING]
     running_jobs = [j for j in site_jobs if j.state == JobState.RUNNING]
     young = [j for j in running_jobs if j.started is not None and now - j.started < registration_grace]
     frees = [p.free for p in pilots if p.site == site.name]
+    groups = [p.group for p in pilots if p.site == site.name]
     idle_by_shape = Counter(j.shape for j in idle_jobs)
     young_by_shape = Counter(j.shape for j in young)
     wants: dict[PilotShape, int] = {}
     needed_idle: Counter[PilotShape] = Counter()
-    eligible = [qc for qc in remaining if remaining[qc] > 0 and qc.site in ("", site.name)]
+    eligible = [qc for qc in remaining if remaining[qc] > 0 and qc.site in ("", site.name)
+                and (serves is None or serves(qc))]
     for qc in eligible:
         need = qc.need
         if not _class_fits_site(need, capacity):
             continue
-        shape = shape_for(need, site.name, qc.os, min_hours)
+        shape = shape_for(need, site.name, qc.os, min_hours, qc.group)
         left = remaining[qc]
         # cover from registered pilots' free room (consumed so that two classes do not count it twice)
         for index, free in enumerate(frees):
             if left <= 0:
                 break
+            if groups[index] != qc.group:  # a pilot of another batchsys group never claims these
+                continue
             take = min(left, fit_count(free, need))
             if take:
                 left -= take
@@ -278,7 +296,7 @@ def _give_back(remaining: dict[QueuedClass, int], counts: Counter[PilotShape], s
         if remaining[qc] <= 0 or qc.site not in ("", site.name):
             continue
         for shape in list(by_shape):
-            if by_shape[shape] <= 0 or shape.cpu < qc.need.cpu or shape.gpu < qc.need.gpu \
+            if by_shape[shape] <= 0 or shape.group != qc.group or shape.cpu < qc.need.cpu or shape.gpu < qc.need.gpu \
                     or shape.memory < qc.memory or shape.disk < qc.disk:
                 continue
             take = min(remaining[qc], by_shape[shape])

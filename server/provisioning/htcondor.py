@@ -27,7 +27,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 import classad2
 import htcondor2
@@ -37,6 +37,7 @@ from common.resources import condor_time_category
 from server.provisioning.base import (
     BatchProvider, EndedJobs, JobState, PilotJob, PilotShape, ProviderCounts, ProviderError,
 )
+from server.provisioning.condor_needs import pilot_needs
 from server.provisioning.condor_events import Change, EventLogReader, HoldAction, hold_action
 from server.provisioning.local import write_secret
 
@@ -52,7 +53,7 @@ JOB_STATES = {1: JobState.PENDING, 2: JobState.RUNNING, 3: JobState.CANCELLED, 4
               5: JobState.HELD, 6: JobState.RUNNING, 7: JobState.PENDING}
 PROJECTION = ["ClusterId", "ProcId", "JobStatus", "HoldReason", "HoldReasonCode", "RemoveReason", "ExitCode", "QDate",
               "JobCurrentStartDate", "FrazilSite", "FrazilCpu", "FrazilGpu", "FrazilMemory", "FrazilDisk",
-              "FrazilHours", "FrazilOS"]
+              "FrazilHours", "FrazilOS", "FrazilGroup"]
 KEPT_HELD = 50
 HISTORY_CHUNK = 500
 """Jobs looked up per Schedd.history call (one constraint naming each of them)."""
@@ -81,6 +82,10 @@ class CondorOptions:
     site_requirements: dict[str, str] = field(default_factory=dict)
     site_lines: dict[str, list[str]] = field(default_factory=dict)
     """Extra submit lines per site (IceProd's ``batchopts``)."""
+    site_os: dict[str, list[str]] = field(default_factory=dict)
+    """OS_ARCH names each site's nodes run (its ``os`` list): no image needed for those."""
+    os_images: dict[str, str] = field(default_factory=dict)
+    """The server's os_images: OS groups the site does not run go to images (condor_needs.py)."""
 
     def __post_init__(self) -> None:
         if self.bootstrap not in BOOTSTRAPS:
@@ -120,12 +125,22 @@ class DescriptionRenderer:
                                       undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                                       autoescape=False)
 
-    def render(self, shape: PilotShape, submit_dir: Path, token_file: Path) -> str:
-        if not _SAFE_WORD.match(shape.site) or any(not _SAFE_WORD.match(o) or "," in o for o in shape.os):
-            raise DescriptionError(f"site {shape.site!r} / os {shape.os!r}: not allowed in a submit file")
+    def render(self, shape: PilotShape, submit_dir: Path, token_file: Path,
+               batchsys: Mapping[str, Any] | None = None) -> str:
+        """The description of pilots of ``shape``; ``batchsys``: the checked overrides of its group."""
+        if not _SAFE_WORD.match(shape.site) or any(not _SAFE_WORD.match(o) or "," in o for o in shape.os) \
+                or not _SAFE_WORD.match(shape.group):
+            raise DescriptionError(f"site {shape.site!r} / os {shape.os!r} / group {shape.group!r}: "
+                                   "not allowed in a submit file")
         opts = self.options
         template = self.env.get_template("pilot-gpu.sub" if shape.gpu else "pilot-cpu.sub")
-        image = opts.image if opts.bootstrap == "container" else ""
+        needs = pilot_needs(shape, site_os=opts.site_os.get(shape.site, []), images=opts.os_images,
+                            bootstrap=opts.bootstrap, batchsys=batchsys)
+        if needs.image and not _SAFE_WORD.match(needs.image):
+            raise DescriptionError(f"os_images image {needs.image!r}: not allowed in a submit file")
+        image = opts.image if opts.bootstrap == "container" else needs.image
+        requirements = " && ".join([site_requirement(shape.site, opts.site_requirements.get(shape.site)),
+                                    *needs.requirements])
         return template.render(
             shape=shape, site=shape.site, server_url=opts.server_url, bootstrap=opts.bootstrap,
             command=opts.command, bundle=opts.bundle, image=image, token_file=str(token_file),
@@ -133,8 +148,8 @@ class DescriptionRenderer:
             memory_mb=int(round(shape.memory * 1000)), disk_kb=int(round(shape.disk * 1e6 + 1e6)),
             hours=f"{shape.time:g}", wall_minutes=int(shape.time * 60),
             time=condor_time_category(shape.time), gpu_capability=opts.gpu_capability,
-            requirements=site_requirement(shape.site, opts.site_requirements.get(shape.site)),
-            extra_lines=opts.site_lines.get(shape.site, []))
+            requirements=requirements, pilot_args=" ".join(needs.arguments),
+            extra_lines=opts.site_lines.get(shape.site, []) + needs.lines)
 
 
 def build_submit(description: str) -> htcondor2.Submit:
@@ -168,7 +183,7 @@ def _shape_of(ad: classad2.ClassAd) -> PilotShape:
     return PilotShape(cpu=int(ad.get("FrazilCpu", 1)), gpu=int(ad.get("FrazilGpu", 0)),
                       memory=float(ad.get("FrazilMemory", 1.0)), disk=float(ad.get("FrazilDisk", 1.0)),
                       time=float(ad.get("FrazilHours", 1.0)), site=str(ad.get("FrazilSite", "") or ""),
-                      os=tuple(o for o in os_text.split(",") if o))
+                      os=tuple(o for o in os_text.split(",") if o), group=str(ad.get("FrazilGroup", "") or ""))
 
 
 def _job_id(ad: classad2.ClassAd) -> str:
@@ -311,7 +326,7 @@ class CondorProvider(BatchProvider):
         submit_dir = self.options.submit_dir / stamp
         token_file = submit_dir / "frazil.token"
         write_secret(token_file, self.mint_token())  # 0600; HTCondor transfers it to the pilot's sandbox
-        description = self.renderer.render(shape, submit_dir, token_file)
+        description = self.renderer.render(shape, submit_dir, token_file, self.group_batchsys.get(shape.group))
         (submit_dir / "pilot.sub").write_text(description)
         return build_submit(description)
 

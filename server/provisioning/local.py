@@ -196,6 +196,8 @@ class LocalProvider(Provider):
         argv = [*self.command, "--server", self.server_url, "--token-file", str(token_file),
                 "--cpus", str(shape.cpu), "--gpus", str(shape.gpu), "--memory", f"{shape.memory:g}",
                 "--disk", f"{shape.disk:g}", "--time", f"{shape.time:g}", "--site", shape.site or self.site]
+        if shape.group:  # it claims only its batchsys group's tasks
+            argv += ["--group", shape.group]
         for path in self.hide:
             argv += ["--hide", path]
         as_user: dict[str, Any] = {}

@@ -20,11 +20,13 @@ from typing import AsyncIterator
 from aiohttp import web
 
 from server.auth import TokenAuthority
-from server.keys import METRICS, PROVIDER, PROVISIONER, SETTINGS, STORE, TOKENS
+from common.containers import os_images
+from server.keys import MATCHABLE, METRICS, PROVIDER, PROVISIONER, SETTINGS, STORE, TOKENS
 from server.provisioning.base import Provider, ProviderError
 from server.provisioning.demand import QueuedClass, RegisteredPilot, SiteConfig, plan
 from server.provisioning.htcondor import CondorOptions, CondorProvider, real_schedd
 from server.provisioning.local import LocalProvider, parse_slots
+from server.provisioning.matchable import Capability, MatchableService, provider_capabilities, site_serves
 from server.provisioning.slurm import SlurmOptions, SlurmProvider, SlurmSite
 from server.provisioning.sites import sites_from_settings
 from server.scheduling.pilots import release_pilot_tasks
@@ -45,8 +47,9 @@ class Provisioner:
     """One demand round: refresh the provider's view, plan, act."""
 
     def __init__(self, store: Store, provider: Provider, sites: list[SiteConfig], *,
-                 min_hours: float) -> None:
+                 min_hours: float, matchable: MatchableService | None = None) -> None:
         self.store = store
+        self.matchable = matchable
         self.provider = provider
         self.sites = sites
         self.min_hours = min_hours
@@ -70,13 +73,19 @@ class Provisioner:
         # held pilots, plan and act on the queue, then clean up what ended.
         await self.provider.status()
         await self.provider.handle_held()
-        classes = [QueuedClass.of(c) for c in await store.queued_classes()]
+        records = await store.queued_classes()
+        classes = [QueuedClass.of(c) for c in records]
+        grouped = {c.class_key: q.group for c, q in zip(records, classes) if q.group}
+        if grouped:  # the submit lines of each batchsys group queued work has (one probe per class)
+            found = await store.class_batchsys(list(grouped))
+            self.provider.set_batchsys({grouped[key]: value for key, value in found.items()})
         pilots = [p for p in (RegisteredPilot.of(x) for x in await store.list_pilots(state="active")) if p]
         capacity = self.provider.slots if isinstance(self.provider, LocalProvider) else None
         blocked = await self.quarantines.sites(store)  # no pilots for a quarantined site
         sites = [site for site in self.sites if site.name not in blocked]
+        serves = site_serves(self.matchable.provider_caps) if self.matchable else None
         result = plan(classes, sites, self.provider.jobs(), pilots, now=time.time(),
-                      min_hours=self.min_hours, capacity=capacity)
+                      min_hours=self.min_hours, capacity=capacity, serves=serves)
         if result.cancel:
             await self.provider.cancel(result.cancel, "idle surplus: no queued task needs it")
         for pilot_id in result.drain:
@@ -127,7 +136,8 @@ def build_provider(settings: Settings, tokens: TokenAuthority) -> tuple[Provider
             bootstrap=settings.pilot_bootstrap or "container", image=settings.pilot_image,
             command=settings.pilot_command or "/usr/local/bin/frazil", bundle=_bundle(settings),
             site_requirements={s.name: s.options.get("requirements", "") for s in sites},
-            site_lines={s.name: list(s.options.get("submit_lines", [])) for s in sites})
+            site_lines={s.name: list(s.options.get("submit_lines", [])) for s in sites},
+            site_os={s.name: list(s.options.get("os", [])) for s in sites}, os_images=os_images(settings.os_images))
         provider = CondorProvider(
             options=options, schedd_factory=real_schedd(settings.condor_schedd, settings.condor_collector),
             mint_token=lambda: tokens.create(PILOT_USER, role="pilot", expiration=CONDOR_TOKEN_DAYS * 86400))
@@ -188,17 +198,34 @@ async def release_stopped_pilots(store: Store, settings: Settings, provider_name
                         exc_info=True)
 
 
+def capabilities(settings: Settings, provider: Provider | None, sites: list[SiteConfig]) -> list[Capability]:
+    """Where the configured provider can start pilots (none: only registered pilots count)."""
+    if provider is None:
+        return []
+    slots = provider.slots if isinstance(provider, LocalProvider) else None
+    return provider_capabilities(provider.name, sites, os_images(settings.os_images), slots)
+
+
 async def service(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
+    store = app[STORE]
     if settings.provider == "none":
-        yield
+        matchable = MatchableService(store, [], settings.provider_interval_seconds)
+        app[MATCHABLE] = matchable
+        matchable.start()
+        try:
+            yield
+        finally:
+            await matchable.stop()
         return
     try:
         provider, sites, min_hours = build_provider(settings, app[TOKENS])
     except ValueError as exc:
         raise SystemExit(f"frazil server: {exc}") from None
-    store = app[STORE]
-    provisioner = Provisioner(store, provider, sites, min_hours=min_hours)
+    matchable = MatchableService(store, capabilities(settings, provider, sites), settings.provider_interval_seconds)
+    app[MATCHABLE] = matchable
+    matchable.start()
+    provisioner = Provisioner(store, provider, sites, min_hours=min_hours, matchable=matchable)
     runner = LoopRunner(store, instance_id(settings), app[METRICS],
                         [LoopSpec("provision", provisioner.step, settings.provider_interval_seconds)])
     app[PROVIDER] = provider
@@ -209,6 +236,7 @@ async def service(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await runner.stop()
+        await matchable.stop()
         stopped = [job.job_id for job in provider.jobs()] if isinstance(provider, LocalProvider) else []
         await provider.close()
         await release_stopped_pilots(store, settings, provider.name, stopped)

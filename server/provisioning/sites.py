@@ -28,7 +28,8 @@ from server.provisioning.slurm import SITE_KEYS as SLURM_KEYS
 from server.settings import Settings
 
 LIMITS = ("max_idle", "max_running", "max_per_cycle", "ramp_up")
-OPTIONS = ("requirements", "submit_lines", *SLURM_KEYS)
+OPTIONS = ("requirements", "submit_lines", "os", "largest_slot", *SLURM_KEYS)
+SLOT_KEYS = ("cpu", "gpu", "memory", "disk")
 SITE_NAME = re.compile(r"^[A-Za-z0-9_.-]{0,64}$")
 
 
@@ -54,5 +55,25 @@ def sites_from_settings(settings: Settings, default_site: str) -> list[SiteConfi
             raise ValueError(f"pilot_sites.{name}.requirements: expected a one-line ClassAd expression")
         slurm = {key: table[key] for key in SLURM_KEYS if key in table}
         sites.append(SiteConfig(name=name, **limits,
-                                options={"requirements": requirements, "submit_lines": lines, "slurm": slurm}))
+                                options={"requirements": requirements, "submit_lines": lines, "slurm": slurm,
+                                         "os": _os_list(name, table.get("os", [])),
+                                         "largest_slot": _slot(name, table.get("largest_slot"))}))
     return sites
+
+
+def _os_list(site: str, value: Any) -> list[str]:
+    """``os``: the OS_ARCH names the site's nodes run (pilots there serve them without an image)."""
+    if not isinstance(value, list) or not all(isinstance(x, str) and SITE_NAME.match(x) and x for x in value):
+        raise ValueError(f"pilot_sites.{site}.os: expected a list of OS_ARCH names such as \"RHEL_7_x86_64\"")
+    return list(value)
+
+
+def _slot(site: str, value: Any) -> dict[str, float] | None:
+    """``largest_slot``: the biggest pilot the site can start ({cpu, gpu, memory, disk}; None: unknown)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) - set(SLOT_KEYS) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in value.values()):
+        raise ValueError(f"pilot_sites.{site}.largest_slot: expected a table of {', '.join(SLOT_KEYS)} "
+                         "numbers >= 0 (memory and disk in GB)")
+    return {"cpu": 1e9, "gpu": 0, "memory": 1e12, "disk": 1e12, **value}

@@ -29,8 +29,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Mapping
 
+from common.batchsys import slurm_lines
 from server.provisioning.base import (
     BatchProvider, EndedJobs, JobState, PilotJob, PilotShape, ProviderCounts, ProviderError,
 )
@@ -109,7 +110,7 @@ class SlurmOptions:
 
 def comment_for(server_url: str, shape: PilotShape) -> str:
     return (f"frazil;{server_url};cpu={shape.cpu};gpu={shape.gpu};mem={shape.memory:g};disk={shape.disk:g};"
-            f"time={shape.time:g};site={shape.site};os={'+'.join(shape.os)}")
+            f"time={shape.time:g};site={shape.site};os={'+'.join(shape.os)};group={shape.group}")
 
 
 def shape_from_comment(comment: str, server_url: str) -> PilotShape | None:
@@ -121,14 +122,15 @@ def shape_from_comment(comment: str, server_url: str) -> PilotShape | None:
     try:
         return PilotShape(cpu=int(values["cpu"]), gpu=int(values["gpu"]), memory=float(values["mem"]),
                           disk=float(values["disk"]), time=float(values["time"]), site=values.get("site", ""),
-                          os=tuple(o for o in values.get("os", "").split("+") if o))
+                          os=tuple(o for o in values.get("os", "").split("+") if o), group=values.get("group", ""))
     except (KeyError, ValueError):
         return None
 
 
 def render_script(options: SlurmOptions, shape: PilotShape, site: SlurmSite, directory: Path,
-                  token_file: Path) -> str:
-    """The batch script of one submission (all its array elements)."""
+                  token_file: Path, batchsys: Mapping[str, Any] | None = None) -> str:
+    """The batch script of one submission (all its array elements); ``batchsys``: the checked
+    overrides of the shape's group (their ``slurm`` entries become #SBATCH lines)."""
     minutes = max(1, math.ceil(shape.time * 60))
     if site.time_limit:
         minutes = min(minutes, site.time_limit)
@@ -146,6 +148,7 @@ def render_script(options: SlurmOptions, shape: PilotShape, site: SlurmSite, dir
     if site.constraint:
         lines.append(f"#SBATCH --constraint='{site.constraint}'")
     lines += [f"#SBATCH {line.strip()}" for line in site.sbatch_lines]
+    lines += slurm_lines(batchsys) if shape.group else []
     if options.bootstrap == "bundle":
         command = ["python3", options.bundle]
     else:
@@ -163,6 +166,8 @@ def render_script(options: SlurmOptions, shape: PilotShape, site: SlurmSite, dir
     argv = [*command, "--server", options.server_url, "--token-file", str(token_file), "--workdir", '"$workdir"']
     if shape.site:
         argv += ["--site", shape.site]
+    if shape.group:  # it claims only its batchsys group's tasks
+        argv += ["--group", shape.group]
     lines += ['workdir="${TMPDIR:-/tmp}/frazil-pilot-${SLURM_JOB_ID}"', 'mkdir -p "$workdir" && cd "$workdir"',
               "exec " + " ".join(argv)]
     return "\n".join(lines) + "\n"
@@ -304,7 +309,8 @@ class SlurmProvider(BatchProvider):
         token_file = directory / "frazil.token"
         write_secret(token_file, self.mint_token())  # 0600: readable by the pilot's user only
         script = directory / "pilot.sh"
-        script.write_text(render_script(self.options, shape, site, directory, token_file))
+        script.write_text(render_script(self.options, shape, site, directory, token_file,
+                                        self.group_batchsys.get(shape.group)))
         script.chmod(0o700)
         return directory
 

@@ -10,6 +10,7 @@ from collections import OrderedDict
 from typing import Any
 
 from common import protocol
+from common.batchsys import pilot_words, split_words
 from common.protocol import Reason
 from common.resources import Resources
 from server.credentials.tokens import StorageTokens
@@ -254,7 +255,9 @@ async def claim(store: Store, settings: Settings, limiter: TokenBucket, cache: C
     if pilot.drain:
         raise Refused(404, f"pilot {pilot_id} is draining: no new tasks", retry_after=retry_after(settings),
                       reason=Reason.DRAINING)
-    request = ClaimRequest(pilot_id=pilot_id, free=free, os=asked.os or list(pilot.os),
+    group, _ = split_words(pilot.os)  # the batchsys group it registered with ('' for none)
+    request = ClaimRequest(pilot_id=pilot_id, free=free, group=group,
+                           os=pilot_words(group, asked.os) if asked.os else list(pilot.os),
                            site=pilot.site if asked.site is None else asked.site,
                            lease_seconds=settings.lease_seconds,
                            host=pilot.hostname if asked.hostname is None else asked.hostname)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from common.batchsys import BatchsysError, checked
 from common.containers import needs_container
 from common.macros import BudgetExceeded
 from common.plan import JobContext, PlanError, task_requirements
@@ -49,6 +50,10 @@ class TaskRequirements:
     container: bool = False
     """The task names a ``container``: stored as ``requirements.container = true``, which
     the claim matches only with pilots that run images (common/containers.py)."""
+    batchsys: dict[str, Any] | None = None
+    """The task's checked ``batchsys`` overrides: stored as ``requirements.batchsys``; they make
+    the task's pilot group and its pilots' submit lines (common/batchsys.py). Taken as written
+    (no macros), as IceProd does."""
 
     @classmethod
     def build(cls, config: dict[str, Any], task_index: int) -> "TaskRequirements":
@@ -58,14 +63,21 @@ class TaskRequirements:
         if container:
             raw = {**raw, "container": True}
         name = str(task.get("name") or task_index)
+        try:
+            batchsys = checked(task.get("batchsys")) or None
+        except BatchsysError as exc:
+            raise RequirementsError(f"task {name!r}: config['tasks'][{task_index}]['batchsys']: {exc}") from None
         static = None
         if not has_macro(raw):
             try:
                 static = parse_requirements(raw)
+                if batchsys:
+                    static["batchsys"] = batchsys
             except RequirementError as exc:
                 where = f"config['tasks'][{task_index}]['requirements']"
                 raise RequirementsError(f"task {name!r}: {where}['{exc.key}']: {exc.message}") from None
-        return cls(config=config, task_index=task_index, name=name, raw=raw, static=static, container=container)
+        return cls(config=config, task_index=task_index, name=name, raw=raw, static=static, container=container,
+                   batchsys=batchsys)
 
     def for_job(self, *, dataset: int, dataset_id: str, job: int, jobs_submitted: int, task_id: str,
                 debug: bool = False) -> dict[str, Any]:
@@ -75,6 +87,8 @@ class TaskRequirements:
                          task_id=task_id, debug=debug)
         try:
             resolved = task_requirements(self.config, self.task_index, ctx)
+            if self.batchsys:
+                resolved = {**resolved, "batchsys": self.batchsys}
             return {**resolved, "container": True} if self.container else resolved
         except PlanError as exc:
             first = exc.problems[0]

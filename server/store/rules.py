@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from common import resources as res
+from common.batchsys import BatchsysError, checked, group_of, task_words
 from common.containers import CONTAINER_NEED
 from common import states
 
@@ -81,15 +82,23 @@ def task_shape(requirements: Mapping[str, Any] | None) -> TaskShape:
         raise InvalidArgumentError(f"invalid task requirements: {exc}") from None
     if requirements.get("container") is True:  # the image is its OS: any pilot that runs images
         os_tuple = (CONTAINER_NEED,)
+    try:  # tasks with batchsys overrides go to their group's pilots only (common/batchsys.py)
+        os_tuple = task_words(group_of(checked(requirements.get("batchsys"))), os_tuple)
+    except BatchsysError as exc:
+        raise InvalidArgumentError(f"invalid task requirements: {exc}") from None
     rclass = res.resource_class(need)
     return TaskShape(need, site, os_tuple, rclass, f"{rclass}|{site}|{','.join(os_tuple)}")
 
 
-def site_os_fit(task_site: str, task_os: Sequence[str], pilot_site: str, pilot_os: Sequence[str]) -> bool:
-    """Task site empty or equal; task os list empty or intersecting the pilot's."""
+def site_os_fit(task_site: str, task_os: Sequence[str], pilot_site: str, pilot_os: Sequence[str],
+                grouped: bool = False) -> bool:
+    """Task site empty or equal; task os list empty (not for a ``grouped`` pilot: it takes
+    only its batchsys group's tasks) or intersecting the pilot's."""
     if task_site and task_site != pilot_site:
         return False
-    return not task_os or bool(set(task_os) & set(pilot_os))
+    if not task_os:
+        return not grouped
+    return bool(set(task_os) & set(pilot_os))
 
 
 def failure_class_of(result: AttemptResult, physics: bool) -> FailureClass:

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from common.version import __version__
 from server.credentials.service import public_doc
-from server.keys import BACKGROUND, CLAIM_CACHE, LOG_RETENTION, PROVIDER, SETTINGS, STORE
+from server.keys import BACKGROUND, CLAIM_CACHE, LOG_RETENTION, MATCHABLE, PROVIDER, SETTINGS, STORE
 from server.store import ListOptions, TaskFilter
 from server.store.records import ACTION_STATUSES
 from server.scheduling.actions import ACTIONS
@@ -95,7 +95,9 @@ async def admin(request: web.Request) -> web.StreamResponse:
                                     lambda: retention_summary(store, app[SETTINGS], app.get(LOG_RETENTION)))
     # job creation stopped for every dataset while the store's disk or WAL is past its limit
     storage_held = await storage_hold(store, app[SETTINGS])
+    matchable = app.get(MATCHABLE)
     return render(request, "admin.html", pilots=active, now=time.time(), queue=queue, storage_held=storage_held,
+                  unmatchable=matchable.snapshot.summary() if matchable else [],
                   provider=provider_summary(app, pilots), users=await store.list_users(),
                   groups=await store.list_groups(), usage=await store.list_usage(),
                   errors=errors, hours_left=hours_left, health=health, retention=retention, actions=actions,

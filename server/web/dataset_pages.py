@@ -18,7 +18,7 @@ from aiohttp import web
 from common import states
 from common.resources import RequirementError, is_macro, parse_requirement
 from server.auth import readable_ids
-from server.keys import SETTINGS, STORE
+from server.keys import MATCHABLE, SETTINGS, STORE
 from server.scheduling.backlog import materialization_state
 from server.store import Dataset, ListOptions, Store
 from server.web.production_pages import dataset_extras
@@ -142,7 +142,9 @@ async def dataset_page(request: web.Request) -> web.StreamResponse:
     names = list(live["by_name"]) or list(types)
     extras = await dataset_extras(store, dataset.dataset_id, live["by_name"])
     materialized = await materialization_state(store, request.app[SETTINGS], dataset)
-    return render(request, "dataset.html", dataset=dataset, live=live, **extras, names=names, types=types, stats=live["stats"],
+    matchable = request.app.get(MATCHABLE)
+    unmatchable = matchable.snapshot.for_dataset(dataset.dataset_id) if matchable else []
+    return render(request, "dataset.html", dataset=dataset, unmatchable=unmatchable, live=live, **extras, names=names, types=types, stats=live["stats"],
                   materialized=materialized,
                   versions=[(v.version, v.created, v.author, v.comment) for v in versions],
                   writable=await can_write(request, dataset), task_statuses=states.TASK_STATUSES,

@@ -109,6 +109,9 @@ def test_os_from_the_machine_ad_then_the_flag_then_the_host(tmp_path: Path) -> N
     release = 'ID=debian\nVERSION_ID="12"\n'
     slot = detect_slot(tmp_path, Flags(os="RHEL_8_x86_64"), {"_CONDOR_MACHINE_AD": str(ad)}, os_release=release)
     assert (slot.os, slot.sources["os"]) == ("RHEL_7_x86_64", "ad")
+    # started inside an OS image (+SingularityImage): the ad names the host's OS, the flag the pilot's
+    slot = detect_slot(tmp_path, Flags(image_os="RHEL_9_x86_64"), {"_CONDOR_MACHINE_AD": str(ad)}, os_release=release)
+    assert (slot.os, slot.sources["os"]) == ("RHEL_9_x86_64", "image")
     slot = detect_slot(tmp_path, Flags(os="RHEL_8_x86_64", cpus=1, memory=1, disk=1), {}, os_release=release)
     assert (slot.os, slot.sources["os"]) == ("RHEL_8_x86_64", "flag")
     slot = detect_slot(tmp_path, Flags(cpus=1, memory=1, disk=1), {}, os_release=release)

@@ -34,6 +34,9 @@ def test_sites_default_and_per_site_tables():
     ({"CHTC": {"max_idle": -1}}, "max_idle must be a whole number >= 0"),
     ({"CHTC": {"submit_lines": "x = 1"}}, "expected a list of one-line strings"),
     ({"CHTC": {"requirements": "a\nb"}}, "one-line ClassAd expression"),
+    ({"CHTC": {"os": "RHEL_7_x86_64"}}, "pilot_sites.CHTC.os: expected a list of OS_ARCH names"),
+    ({"CHTC": {"largest_slot": {"cpus": 4}}}, "pilot_sites.CHTC.largest_slot: expected a table of cpu, gpu"),
+    ({"CHTC": {"largest_slot": {"memory": -1}}}, "largest_slot: expected a table"),
 ])
 def test_bad_site_tables_are_clear_errors(tables, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):

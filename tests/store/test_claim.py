@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from server.store import InvalidArgumentError, Store, TaskFilter
+from server.store import ClaimRequest, InvalidArgumentError, Store, TaskFilter
 
-from .helpers import pilot, queued_dataset
+from .helpers import free, pilot, queued_dataset
 
 
 async def _one(store: Store, requirements: dict[str, Any]) -> str:
@@ -107,3 +107,63 @@ async def test_concurrent_claimers_never_share_a_task(store: Store) -> None:
     assert len(claimed) == 200 and set(claimed) == {j.tasks[0].task_id for j in jobs}
     assert await store.task_counts_by_status(TaskFilter(dataset_id=ds.dataset_id)) == {"processing": 200}
     assert await store.queued_classes() == []
+
+
+async def test_queued_classes_carry_their_key_and_smallest_need_and_count_by_dataset(store: Store) -> None:
+    first, _ = await queued_dataset(store, 2, requirements={"memory": 1.5, "os": ["RHEL_7_x86_64"]})
+    second, _ = await queued_dataset(store, 1, requirements={"memory": 1.7, "os": ["RHEL_7_x86_64"]})
+    await queued_dataset(store, 3)
+    classes = await store.queued_classes()
+    [el7] = [c for c in classes if c.os == ["RHEL_7_x86_64"]]
+    assert el7.queued == 3 and el7.class_key
+    assert el7.smallest is not None and el7.smallest.memory == 1.5 and el7.memory >= 1.7
+    counts = await store.queued_by_dataset([el7.class_key, "no-such-class"])
+    assert counts == {el7.class_key: {first.dataset_id: 2, second.dataset_id: 1}}
+    assert await store.queued_by_dataset([]) == {}
+    assert await store.claim(pilot(os=["RHEL_7_x86_64"], memory=2)) is not None
+    assert sum((await store.queued_by_dataset([el7.class_key]))[el7.class_key].values()) == 2
+
+
+async def test_batchsys_group_tasks_go_only_to_their_groups_pilots(store: Store) -> None:
+    from common.batchsys import checked, group_of, pilot_words
+
+    batchsys = checked({"condor": {"+AccountingGroup": '"icecube.prod"'}})
+    group = group_of(batchsys)
+    grouped = await _one(store, {"batchsys": batchsys})
+    grouped_el7 = await _one(store, {"batchsys": batchsys, "os": ["RHEL_7_x86_64"]})
+    plain = await _one(store, {})
+    # a plain pilot never gets a group's task, whatever its OS
+    first = await store.claim(pilot("plain", os=["RHEL_7_x86_64"]))
+    assert first is not None and first.task.task_id == plain
+    assert await store.claim(pilot("plain", os=["RHEL_7_x86_64"])) is None
+    # a pilot of another group gets nothing; the group's pilot gets only its group's, by OS as usual
+    other = group_of(checked({"condor": {"+AccountingGroup": '"other"'}}))
+    assert await store.claim(pilot("x", os=pilot_words(other, ["RHEL_7_x86_64"]))) is None
+    got = await store.claim(ClaimRequest("g", free(), os=pilot_words(group, ["DEBIAN_12_x86_64"]), group=group))
+    assert got is not None and got.task.task_id == grouped
+    assert await store.claim(ClaimRequest("g", free(), os=pilot_words(group, ["DEBIAN_12_x86_64"]),
+                                          group=group)) is None
+    got = await store.claim(ClaimRequest("g", free(), os=pilot_words(group, ["RHEL_7_x86_64"]), group=group))
+    assert got is not None and got.task.task_id == grouped_el7
+    assert await store.queued_classes() == []
+
+
+async def test_a_group_pilot_takes_no_plain_task(store: Store) -> None:
+    from common.batchsys import checked, group_of, pilot_words
+
+    group = group_of(checked({"condor": {"+AccountingGroup": '"icecube.prod"'}}))
+    await _one(store, {})
+    await _one(store, {"os": ["RHEL_7_x86_64"]})
+    assert await store.claim(ClaimRequest("g", free(), os=pilot_words(group, ["RHEL_7_x86_64"]), group=group)) is None
+    keys = [c.class_key for c in await store.queued_classes()]
+    assert await store.class_batchsys(keys) == {key: {} for key in keys}
+
+
+async def test_class_batchsys_names_a_groups_overrides(store: Store) -> None:
+    from common.batchsys import checked
+
+    batchsys = checked({"condor": {"+AccountingGroup": '"icecube.prod"'}})
+    await _one(store, {"batchsys": batchsys})
+    [cls] = await store.queued_classes()
+    assert cls.os == [cls.os[0]] and cls.os[0].startswith("batchsys-")
+    assert await store.class_batchsys([cls.class_key, "nothing"]) == {cls.class_key: batchsys}

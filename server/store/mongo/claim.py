@@ -46,7 +46,8 @@ def _fits_class(cls: Doc, free: Resources, request: ClaimRequest) -> bool:
     return (cls.get("min_cpu", 0) <= free.cpu and cls.get("min_gpu", 0) <= free.gpu
             and cls.get("min_memory", 0) <= free.memory + _EPS and cls.get("min_disk", 0) <= free.disk + _EPS
             and cls.get("min_time", 0) <= free.time + _EPS
-            and site_os_fit(cls.get("site", ""), cls.get("os", []), request.site, request.os))
+            and site_os_fit(cls.get("site", ""), cls.get("os", []), request.site, request.os,
+                        bool(request.group)))
 
 
 def _candidate_groups(classes: list[Doc], request: ClaimRequest) -> list[tuple[list[str], bool]]:

@@ -18,16 +18,25 @@ more in the fitting classes counted empty (see ``claim.py``).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from pymongo import UpdateOne
 
-from common.resources import class_ceiling
+from common.resources import Resources, class_ceiling
 
 from ..records import QueueClass
 from .base import Doc, MongoBase
 
 _NUMERIC = ("cpu", "gpu", "memory", "disk", "time")
+
+
+def _smallest(doc: Doc, high: Doc) -> Resources | None:
+    try:
+        return Resources(cpu=int(doc["min_cpu"]), gpu=int(high["gpu"]), memory=float(doc["min_memory"]),
+                         disk=float(doc["min_disk"]), time=float(doc["min_time"]))
+    except (KeyError, TypeError, ValueError):  # a class document from before min_* were kept
+        return None
 
 
 class ClassesMixin(MongoBase):
@@ -69,7 +78,27 @@ class ClassesMixin(MongoBase):
             out.append(QueueClass(resource_class=doc["resource_class"], cpu=high["cpu"], gpu=high["gpu"],
                                   memory=high["memory"], disk=high["disk"], time=high["time"],
                                   site=doc.get("site", ""), os=list(doc.get("os", [])),
-                                  queued=int(doc["queued"])))
+                                  queued=int(doc["queued"]), class_key=doc["_id"],
+                                  smallest=_smallest(doc, high)))
+        return out
+
+    async def queued_by_dataset(self, class_keys: Sequence[str]) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for key in class_keys:  # one class at a time: each reads the (status, class_key, ...) index
+            cursor = await self._tasks.aggregate([
+                {"$match": {"status": "queued", "class_key": key}},
+                {"$group": {"_id": "$dataset_id", "n": {"$sum": 1}}}])
+            counts = {doc["_id"]: int(doc["n"]) for doc in await cursor.to_list()}
+            if counts:
+                out[key] = counts
+        return out
+
+    async def class_batchsys(self, class_keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for key in class_keys:
+            doc = await self._tasks.find_one({"status": "queued", "class_key": key}, {"requirements": 1})
+            if doc is not None:
+                out[key] = dict((doc.get("requirements") or {}).get("batchsys") or {})
         return out
 
     async def recount_classes(self) -> None:

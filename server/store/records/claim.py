@@ -27,6 +27,11 @@ class QueueClass:
     site: str
     os: list[str]
     queued: int
+    class_key: str = ""
+    """The store's key of the class (resource class + site + os), for :meth:`queued_by_dataset`."""
+    smallest: Resources | None = None
+    """The smallest cpu, memory, disk and time any task of the class ever needed (each on its own;
+    gpu is the class's): a slot below this fits no task of the class."""
 
 
 @dataclass
@@ -40,6 +45,9 @@ class ClaimRequest:
     site: str = ""
     lease_seconds: float = 600.0
     host: str = ""
+    group: str = ""
+    """The pilot's batchsys group (common/batchsys.py): ``os`` then holds its group words, and
+    tasks without OS words (those of no group) are not for it."""
 
 
 @dataclass

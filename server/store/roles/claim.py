@@ -11,7 +11,7 @@ Every method is a coroutine; its docstring is its contract (see
 from __future__ import annotations
 
 import abc
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from ..records import AttemptResult, ClaimedTask, ClaimRequest, QueueClass, ReportOutcome, RetryPolicy
 
@@ -50,6 +50,17 @@ class ClaimRole(abc.ABC):
     @abc.abstractmethod
     async def queued_classes(self) -> list[QueueClass]:
         """Queued-task counts per resource class (provisioning demand)."""
+
+    @abc.abstractmethod
+    async def queued_by_dataset(self, class_keys: Sequence[str]) -> dict[str, dict[str, int]]:
+        """class_key -> {dataset_id: queued tasks} for the given classes (the
+        unmatchable ones: few). Cost: the queued tasks of those classes, read by index."""
+
+    @abc.abstractmethod
+    async def class_batchsys(self, class_keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """class_key -> the ``requirements.batchsys`` of one queued task of the class (every
+        task of a batchsys group has the same; classes with no queued task are left out).
+        Cost: one index probe per class."""
 
     @abc.abstractmethod
     async def claim(self, request: ClaimRequest) -> ClaimedTask | None:

@@ -33,10 +33,11 @@ def _class_query(req: ClaimRequest, gpu_classes: bool) -> tuple[str, list[object
     one covering index (skipping a class that does not fit costs no table read)."""
     free = req.free
     os_terms = "".join(" OR instr(os_key, ?) > 0" for _ in req.os)
+    any_os = "0" if req.group else "os_key = ''"  # a group pilot takes only its group's tasks
     sql = f"""SELECT class_id, cpu, memory, disk, time, top FROM resource_classes INDEXED BY ix_classes_claim
               WHERE queued > 0 AND {'gpu BETWEEN 1 AND ?' if gpu_classes else 'gpu = 0 AND 0 <= ?'}
               AND min_cpu <= ? AND min_memory <= ? AND min_disk <= ? AND min_time <= ?
-              AND (site = '' OR site = ?) AND (os_key = ''{os_terms}) ORDER BY top DESC"""
+              AND (site = '' OR site = ?) AND ({any_os}{os_terms}) ORDER BY top DESC"""
     params: list[object] = [free.gpu, free.cpu, free.memory + EPS, free.disk + EPS, free.time + EPS, req.site]
     params.extend(f",{o}," for o in req.os)
     return sql, params

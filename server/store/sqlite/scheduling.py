@@ -9,7 +9,9 @@ from __future__ import annotations
 import heapq
 import json
 import sqlite3
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+from common.resources import Resources
 
 from .. import checks
 from ..records import QueueClass, nowstr
@@ -127,6 +129,35 @@ class SchedulingMixin(SQLiteBase):
 
     async def queued_classes(self) -> list[QueueClass]:
         rows = await self.db.read(lambda conn: conn.execute(
-            """SELECT resource_class, cpu, gpu, memory, disk, time, site, os, queued FROM resource_classes
+            """SELECT resource_class, cpu, gpu, memory, disk, time, site, os, queued, class_key,
+                      min_cpu, min_memory, min_disk, min_time FROM resource_classes
                WHERE queued > 0 ORDER BY class_id""").fetchall())
-        return [QueueClass(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]), r[8]) for r in rows]
+        return [QueueClass(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]), r[8], r[9],
+                           Resources(cpu=int(r[10]), gpu=int(r[2]), memory=r[11], disk=r[12], time=r[13]))
+                for r in rows]
+
+    async def queued_by_dataset(self, class_keys: Sequence[str]) -> dict[str, dict[str, int]]:
+        def count(rows: list[sqlite3.Row]) -> dict[str, int] | None:
+            return {r[0]: int(r[1]) for r in rows} or None
+        return await self.db.read(lambda conn: _per_class(
+            conn, class_keys, "t.dataset_id, count(*)", "GROUP BY t.dataset_id", count))
+
+    async def class_batchsys(self, class_keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        def batchsys(rows: list[sqlite3.Row]) -> dict[str, Any] | None:
+            return dict(json.loads(rows[0][0] or "{}").get("batchsys") or {}) if rows else None
+        return await self.db.read(lambda conn: _per_class(conn, class_keys, "t.requirements", "LIMIT 1", batchsys))
+
+
+def _per_class(conn: sqlite3.Connection, class_keys: Sequence[str], columns: str, tail: str,
+               read: Callable[[list[sqlite3.Row]], Any]) -> dict[str, Any]:
+    """class_key -> ``read`` of the queued tasks of each class (through the claim index); None is left out."""
+    out: dict[str, Any] = {}
+    for key in class_keys:
+        rows = conn.execute(
+            f"""SELECT {columns} FROM resource_classes c
+                JOIN tasks t INDEXED BY ix_tasks_claim ON t.class_id = c.class_id AND t.status = 'queued'
+                WHERE c.class_key = ? {tail}""", (key,)).fetchall()
+        value = read(rows)
+        if value is not None:
+            out[key] = value
+    return out
