@@ -69,6 +69,22 @@ def checked(raw: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
+def merged(steering: Any, task: Any) -> Any:
+    """A task's overrides over the config's ``steering.batchsys`` (per batch system, the task's
+    keys win); anything that is not an object is handed on for :func:`checked` to name."""
+    if not steering:
+        return task
+    if not task:
+        return steering
+    if not isinstance(steering, Mapping) or not isinstance(task, Mapping):
+        return task if not isinstance(task, Mapping) else steering
+    out = dict(steering)
+    for system, entries in task.items():
+        below = steering.get(system)
+        out[system] = {**below, **entries} if isinstance(below, Mapping) and isinstance(entries, Mapping) else entries
+    return out
+
+
 def group_of(batchsys: Mapping[str, Any] | None) -> str:
     """The pilot group of checked overrides ('' for none)."""
     if not batchsys:

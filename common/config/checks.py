@@ -103,13 +103,16 @@ def _check_requirements(tasks: list[tuple[int, dict[str, Any]]]) -> Iterator[Con
                 yield ConfigProblem(format_path(["tasks", i, "requirements", key]), f"{key}: {exc.message}")
 
 
-def _check_batchsys(tasks: list[tuple[int, dict[str, Any]]]) -> Iterator[ConfigProblem]:
+def _check_batchsys(config: dict[str, Any]) -> Iterator[ConfigProblem]:
     """``batchsys`` entries become pilot submit lines (common/batchsys.py): each must be one frazil can write."""
-    for i, task in tasks:
+    steering = config.get("steering") if isinstance(config.get("steering"), dict) else {}
+    places = [(["steering", "batchsys"], steering.get("batchsys"))]
+    places += [(["tasks", i, "batchsys"], task.get("batchsys")) for i, task in _tasks(config)]
+    for path, value in places:
         try:
-            checked(task.get("batchsys"))
+            checked(value)
         except BatchsysError as exc:
-            yield ConfigProblem(format_path(["tasks", i, "batchsys"]), str(exc))
+            yield ConfigProblem(format_path(path), str(exc))
 
 
 def _modules(task: dict[str, Any]) -> Iterator[tuple[int, int, dict[str, Any]]]:
@@ -136,8 +139,8 @@ def extra_checks(config: dict[str, Any]) -> list[ConfigProblem]:
     """frazil's checks on a (preferably default-filled) config, in check order."""
     every = config.get("tasks") if isinstance(config.get("tasks"), list) else []
     tasks = _tasks(config)
-    problems: list[ConfigProblem] = [*_check_unique_names(every), *_check_depends(every)]
-    for check in (_check_requirements, _check_batchsys, _check_modules):
+    problems: list[ConfigProblem] = [*_check_unique_names(every), *_check_depends(every), *_check_batchsys(config)]
+    for check in (_check_requirements, _check_modules):
         problems.extend(check(tasks))
     return problems
 

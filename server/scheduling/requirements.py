@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from common.batchsys import BatchsysError, checked
+from common.batchsys import BatchsysError, checked, merged
 from common.containers import needs_container
 from common.macros import BudgetExceeded
 from common.plan import JobContext, PlanError, task_requirements
@@ -64,7 +64,8 @@ class TaskRequirements:
             raw = {**raw, "container": True}
         name = str(task.get("name") or task_index)
         try:
-            batchsys = checked(task.get("batchsys")) or None
+            steering = config.get("steering") if isinstance(config.get("steering"), dict) else {}
+            batchsys = checked(merged(steering.get("batchsys"), task.get("batchsys"))) or None
         except BatchsysError as exc:
             raise RequirementsError(f"task {name!r}: config['tasks'][{task_index}]['batchsys']: {exc}") from None
         static = None

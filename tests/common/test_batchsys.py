@@ -52,3 +52,21 @@ def test_a_config_with_unwritable_batchsys_is_refused_with_the_path():
                                          "trays": [{"modules": [{"src": "/bin/true"}]}]}]}
     [problem] = check_config(config)
     assert problem.path == "config['tasks'][0]['batchsys']" and "frazil sets this attribute" in problem.message
+
+
+def test_steering_overrides_apply_under_the_tasks_own():
+    from common.batchsys import merged
+    from server.scheduling.requirements import TaskRequirements
+
+    steering = {"condor": {"+AccountingGroup": '"icecube.prod"', "+Site": '"any"'}, "slurm": {"--qos": "normal"}}
+    task = {"condor": {"+AccountingGroup": '"icecube.special"'}}
+    assert merged(steering, task) == {"condor": {"+AccountingGroup": '"icecube.special"', "+Site": '"any"'},
+                                      "slurm": {"--qos": "normal"}}
+    assert merged({}, task) == task and merged(steering, {}) == steering
+    config = {"version": 3.2, "steering": {"batchsys": steering, "parameters": {}, "data": []}, "tasks": [
+        {"name": "a", "batchsys": task, "requirements": {}, "trays": []},
+        {"name": "b", "requirements": {}, "trays": []}]}
+    special, plain = (TaskRequirements.build(config, i).batchsys for i in (0, 1))
+    assert special == checked(merged(steering, task)) and plain == checked(steering)
+    bad = {**config, "steering": {"batchsys": {"condor": {"+FrazilOS": '"x"'}}}}
+    assert "config['steering']['batchsys']" in [p.path for p in check_config(bad)]

@@ -58,7 +58,7 @@ async def wait_for(path: Path, timeout: float = 10.0) -> None:
 
 
 async def test_pilots_get_a_private_token_file_and_the_slots_hold(local, tmp_path):
-    shape = PilotShape(cpu=1, memory=1.5, disk=2, time=24, site="local")
+    shape = PilotShape(cpu=1, memory=1.5, disk=2, time=24, site="local", group="batchsys-0123456789abcdef")
     ids = await local.submit(shape, 5)
     try:
         assert len(ids) == 2  # memory 4 GB holds two 1.5 GB pilots; cpu would allow three
@@ -74,6 +74,7 @@ async def test_pilots_get_a_private_token_file_and_the_slots_hold(local, tmp_pat
         argv = records[0]["argv"]
         assert argv[argv.index("--memory") + 1] == "1.5" and argv[argv.index("--site") + 1] == "local"
         assert argv[argv.index("--server") + 1] == "http://127.0.0.1:1"
+        assert argv[argv.index("--group") + 1] == shape.group  # a batchsys group's pilot claims only its tasks
         assert await local.status() == {ids[0]: JobState.RUNNING, ids[1]: JobState.RUNNING}
         assert local.counts().running == 2
     finally:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from server.provisioning.base import JobState, PilotJob, PilotShape
+from common.batchsys import checked, group_of
 from server.provisioning.slurm import SlurmOptions, SlurmProvider, SlurmSite, render_script, shape_from_comment
 from server.provisioning.slurm_records import expand_tasks, from_jobcomp, from_sacct_json, from_sacct_text, job_state
 from tests.provisioning.slurm_cluster import SlurmCluster, slurm  # noqa: F401 (fixture)
@@ -122,6 +123,16 @@ def test_batch_scripts_pass_sbatch_test_only(tmp_path, slurm):  # noqa: F811
     for line in ("--gres=gpu:a100:2", "--account=icecube", "--qos=long", "--constraint='a100&ib'", "--time=60"):
         assert line in gpu
     assert "frazil.token" not in script.split("exec ")[0].split("--comment")[0]
+    # a batchsys group's pilot: its slurm entries as #SBATCH lines, --group, the group in the comment
+    batchsys = checked({"slurm": {"--mail-type": "NONE"}, "condor": {"+AccountingGroup": '"x"'}})
+    grouped = PilotShape(cpu=1, memory=1.0, disk=2, time=5.0, group=group_of(batchsys))
+    text = render_script(options, grouped, SlurmSite(partition="main"), tmp_path, tmp_path / "frazil.token", batchsys)
+    (tmp_path / "grouped.sh").write_text(text)
+    done = subprocess.run(["sbatch", "--test-only", str(tmp_path / "grouped.sh")], env={**os.environ, **slurm.env},
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0 and "to start at" in done.stderr, done.stderr
+    assert "#SBATCH --mail-type=NONE" in text and f"--group {grouped.group}" in text and "AccountingGroup" not in text
+    assert shape_from_comment(text.split("--comment=")[1].split("\n")[0], URL) == grouped
 
 
 @pytest.mark.parametrize("site, message", [
