@@ -156,7 +156,7 @@ def run_dataset(frazil: Frazil, config: dict[str, Any], jobs: int, tmp_path: Pat
 def test_fifty_jobs_with_real_pilots(tmp_path: Path) -> None:
     markers, outputs = tmp_path / "markers", tmp_path / "outputs"
     markers.mkdir()
-    frazil = Frazil(tmp_path / "data")
+    frazil = Frazil(tmp_path / "data", local_file_roots=str(outputs))  # the permanent outputs go there
     frazil.start()
     try:
         dataset_id, counts = run_dataset(frazil, dataset_config(markers, outputs), JOBS, tmp_path)
@@ -170,7 +170,7 @@ def test_fifty_jobs_with_real_pilots(tmp_path: Path) -> None:
 def test_job_temp_over_a_real_gridftp_server(tmp_path: Path, gridftp: GridFtpServer) -> None:
     markers, outputs = tmp_path / "markers", tmp_path / "outputs"
     markers.mkdir()
-    frazil = Frazil(tmp_path / "data", scratch_url=gridftp.url)
+    frazil = Frazil(tmp_path / "data", scratch_url=gridftp.url, local_file_roots=str(outputs))
     frazil.start()
     try:
         dataset_id, counts = run_dataset(frazil, dataset_config(markers, outputs, gpu=False), 5, tmp_path)

@@ -22,7 +22,7 @@ def test_a_bundled_pilot_runs_tasks(tmp_path: Path) -> None:
     assert build_bundle(["--output", str(bundle)]) == 0
     markers, outputs = tmp_path / "markers", tmp_path / "outputs"
     markers.mkdir()
-    frazil = Frazil(tmp_path / "data", provider="none")
+    frazil = Frazil(tmp_path / "data", provider="none", grid_file_roots=str(outputs))  # a GRID pilot
     frazil.start()
     pilot = None
     try:

@@ -119,7 +119,8 @@ class Deployment:
 
 def deploy(tmp: Path, **env: str) -> Deployment:
     db = f"sqlite:///{tmp}/frazil.db"
-    server = ServerProcess(db, tmp / "data", env={**SERVER_ENV, **env})
+    # pilots started by hand are grid pilots to the server: their file:// outputs may go below tmp
+    server = ServerProcess(db, tmp / "data", env={**SERVER_ENV, "FRAZIL_GRID_FILE_ROOTS": str(tmp), **env})
     server.start()
     deployment = Deployment(tmp=tmp, server=server, db=db)
     deployment.token = server.token("pilot-test", role="pilot", groups="users")
