@@ -14,7 +14,7 @@ from common.version import __version__
 from server.scheduling.config_pool import service as config_pool
 from server.auth.revocation import revocation_sync
 from server.api import (
-    actions, config, credentials, dataset_task_actions, datasets, jobs, logs, misc, pilots, production, provenance,
+    actions, alerts, config, credentials, dataset_task_actions, datasets, jobs, logs, misc, pilots, production, provenance,
     providers, quarantines, scratch, sources, task_actions, task_stats, tasks, users,
 )
 from server.api.errors import ApiError, error_response
@@ -52,7 +52,7 @@ ROUTE_TABLES: tuple[RouteTable, ...] = (
     misc.routes, datasets.routes, config.routes, jobs.routes, tasks.routes, dataset_task_actions.routes,
     actions.routes, users.routes, credentials.routes, pilots.routes, task_actions.routes, logs.routes,
     task_stats.routes, scratch.routes, sources.routes, provenance.routes, pages.routes, providers.routes,
-    production.routes, quarantines.routes,
+    production.routes, quarantines.routes, alerts.routes,
 )
 BACKGROUND_SERVICES: tuple[CleanupCtx, ...] = (scheduling.service, action_worker.service, provisioning.service,
                                                credentials_refresh.service)

@@ -138,6 +138,19 @@ class Settings:
     """How often the quarantine loop looks."""
     quarantine_scan_max: int = 50_000
     """Most attempts one look reads (the newest window's, oldest first)."""
+    alert_check_seconds: float = 60.0
+    """How often the alerts loop looks for events and delivers them."""
+    alert_retry_seconds: float = 30.0
+    """First retry of an undelivered alert; each next one waits twice as long."""
+    alert_max_tries: int = 8
+    """Deliveries tried before an alert is given up (recorded as failed)."""
+    smtp_host: str = ""
+    """SMTP server for e-mail alerts (empty: e-mail alerts cannot be delivered)."""
+    smtp_port: int = 25
+    smtp_from: str = "frazil@localhost"
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
     provider_interval_seconds: float = 5.0
     """How often the provisioning loop compares the queue with the pilots (seconds)."""
     local_file_roots: str = ""

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from server.keys import CLAIM_CACHE, LOG_RETENTION, LOOP_RUNNER, METRICS, SCHEDULER, SETTINGS, STORE
 from server.metrics import ServerMetrics
+from server.scheduling.alerts import AlertWatch
 from server.scheduling.loops import Scheduler
 from server.scheduling.monitor import DatasetMonitor
 from server.scheduling.quarantine import QuarantineWatch
@@ -157,10 +158,10 @@ def loop_specs(scheduler: Scheduler, interval: float) -> list[LoopSpec]:
 
 
 def upkeep_specs(monitor: DatasetMonitor, retention: LogRetention, watch: QuarantineWatch,
-                 settings: Settings) -> list[LoopSpec]:
-    """Loops outside the task pipeline: the per-dataset gauges, log retention, quarantine."""
+                 settings: Settings, alerts: AlertWatch | None = None) -> list[LoopSpec]:
+    """Loops outside the task pipeline: the per-dataset gauges, log retention, quarantine, alerts."""
     interval = settings.loop_interval_seconds
-    return [
+    return ([LoopSpec("alerts", alerts.run, max(interval, settings.alert_check_seconds))] if alerts else []) + [
         LoopSpec("quarantine", watch.run, max(interval, settings.quarantine_check_seconds)),
         LoopSpec("dataset_metrics", monitor.refresh, max(interval, min(settings.dataset_metrics_seconds, 10.0))),
         LoopSpec("log_retention", retention.run, max(interval, settings.log_cleanup_seconds)),
@@ -194,7 +195,7 @@ async def service(app: web.Application) -> AsyncIterator[None]:
                         loop_specs(scheduler, settings.loop_interval_seconds)
                         + upkeep_specs(DatasetMonitor(app[STORE], settings, app[METRICS]), retention,
                                        QuarantineWatch(app[STORE], settings, app[CLAIM_CACHE].quarantines.forget),
-                                       settings))
+                                       settings, AlertWatch(app[STORE], settings)))
     app[SCHEDULER] = scheduler
     app[LOOP_RUNNER] = runner
     runner.start()

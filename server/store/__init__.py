@@ -24,7 +24,8 @@ from .records import (
     ACTION_STATUSES, ActionMessage, Attempt, AttemptResult, ClaimedTask, ClaimRequest, ConfigVersion, Credential,
     Dataset, DatasetFile,
     DatasetRights, FailureClass, Group, HeartbeatReply, Job, Log, LogRef, NewDataset, NewJob, NewLog,
-    NewPilot, NewTask, OutputFile, Outcome, Pilot, ProvenanceRecord, Quarantine, QueueClass, ReportOutcome,
+    NewPilot, NewTask, OutputFile, Outcome, Pilot, ProvenanceRecord, Quarantine, QueueClass,
+    AlertEvent, AlertSubscription, ReportOutcome,
     RetryPolicy, ScratchFile, StoragePressure, Task, TaskStat, Usage, User, Revocation, new_id, nowstr,
 )
 
@@ -38,7 +39,7 @@ __all__ = [
     "ACTION_STATUSES", "ActionMessage", "Attempt", "AttemptResult", "ClaimedTask", "ClaimRequest", "ConfigVersion", "Dataset",
     "DatasetFile", "DatasetRights", "FailureClass", "Group", "HeartbeatReply", "Job", "Log", "LogRef",
     "NewDataset", "NewJob", "NewLog", "NewPilot", "NewTask", "OutputFile", "Outcome", "Pilot",
-    "ProvenanceRecord", "Quarantine", "QueueClass", "ReportOutcome", "RetryPolicy", "ScratchFile", "StoragePressure", "Task",
+    "ProvenanceRecord", "Quarantine", "AlertEvent", "AlertSubscription", "QueueClass", "ReportOutcome", "RetryPolicy", "ScratchFile", "StoragePressure", "Task",
     "TaskStat", "Usage", "User", "Revocation", "new_id", "nowstr", "Credential",
 ]
 

@@ -19,7 +19,7 @@ Conventions:
 
 ``Store`` is the sum of one role interface per concern (``server/store/roles/``:
 datasets and configs, jobs and tasks, claim and leases, logs and files,
-pilots, accounts, actions, credentials, module sources, attempt queries, quarantines); each method's docstring there is its contract.
+pilots, accounts, actions, credentials, module sources, attempt queries, quarantines, alerts); each method's docstring there is its contract.
 Argument checks both backends apply live once, in ``server/store/checks.py``.
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ import abc
 from .errors import ConflictError, InvalidArgumentError, NotFoundError, SchemaVersionError, StoreError
 from .roles import (
     AccountsRole, ActionsRole, AttemptQueriesRole, ClaimRole, CredentialsRole, DatasetsRole, JobsRole,
-    LogsFilesRole, PilotsRole, QuarantinesRole, SourcesRole,
+    LogsFilesRole, PilotsRole, QuarantinesRole, SourcesRole, AlertsRole,
 )
 
 __all__ = [
@@ -38,7 +38,8 @@ __all__ = [
 
 
 class Store(DatasetsRole, JobsRole, ClaimRole, LogsFilesRole, PilotsRole, AccountsRole, ActionsRole,
-            CredentialsRole, SourcesRole, AttemptQueriesRole, QuarantinesRole, abc.ABC):
+            CredentialsRole, SourcesRole, AttemptQueriesRole, QuarantinesRole, AlertsRole,
+            abc.ABC):
     """Abstract store. Obtain one with ``server.store.open_store(url)``."""
 
     backend: str = ""

@@ -31,8 +31,8 @@ def expected_allowed(spec, caller: str) -> bool:
         return caller in spec.roles
     if "user" not in spec.roles:
         return False
-    if spec.tag == "credentials":
-        # a user's own or own groups' credentials only; the path names "nonexistent"
+    if spec.tag in ("credentials", "alerts"):
+        # a user's own (or own groups') credentials and alerts only; the path names "nonexistent"
         return False
     if spec.right is None:
         return True

@@ -42,6 +42,8 @@ CREDENTIALS = "credentials"
 SOURCE_BLOBS = "source_blobs"
 CONFIG_SOURCES = "config_sources"
 QUARANTINES = "quarantines"
+ALERT_SUBSCRIPTIONS = "alert_subscriptions"
+ALERT_EVENTS = "alert_events"
 
 A, D = ASCENDING, DESCENDING
 
@@ -137,6 +139,9 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("dataset_id", A), ("version", D)], name="dataset_version"),
     ],
     QUARANTINES: [IndexModel([("kind", A), ("name", A), ("expires", A)], name="kind_name")],
+    ALERT_SUBSCRIPTIONS: [IndexModel([("username", A), ("seq", A)], name="user")],
+    ALERT_EVENTS: [IndexModel([("status", A), ("next_try", A)], name="due"),
+                   IndexModel([("subscription_id", A), ("seq", A)], name="subscription")],
     ACTIONS: [
         IndexModel([("status", A), ("priority", D), ("seq", A)], name="pop"),
         IndexModel([("action", A), ("dataset_id", A), ("seq", A)], name="action_dataset"),

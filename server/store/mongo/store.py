@@ -15,13 +15,15 @@ from .files import FilesMixin
 from .logs import LogsMixin
 from .pilots import PilotsMixin
 from .quarantines import QuarantinesMixin
+from .alerts import AlertsMixin
 from .repair import RepairMixin
 from .sources import SourcesMixin
 from .schema import ensure_indexes
 
 
 class MongoStore(RepairMixin, DatasetsMixin, LogsMixin, FilesMixin, PilotsMixin, AccountsMixin, ActionsMixin,
-                 CredentialsMixin, SourcesMixin, AttemptQueriesMixin, QuarantinesMixin, Store):
+                 CredentialsMixin, SourcesMixin, AttemptQueriesMixin, QuarantinesMixin, AlertsMixin,
+                 Store):
     """A frazil store in one MongoDB database. Build it with :func:`open_mongo_store`."""
 
     backend = "mongodb"

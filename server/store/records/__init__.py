@@ -23,12 +23,13 @@ from .jobs import Job, NewJob, NewTask, StoragePressure, Task, TaskStat
 from .logs_files import DatasetFile, Log, LogRef, NewLog, ScratchFile
 from .pilots import HeartbeatReply, NewPilot, Pilot
 from .quarantines import QUARANTINE_KINDS, Quarantine
+from .alerts import ALERT_EVENTS, AlertEvent, AlertSubscription
 
 __all__ = [
     "ACTION_STATUSES", "ActionMessage", "CREDENTIAL_TYPES", "Credential", "OWNER_KINDS", "Attempt", "AttemptResult", "ClaimRequest", "ClaimedTask",
     "ConfigVersion", "Dataset", "DatasetFile", "DatasetRights", "FailureClass", "Group", "HeartbeatReply",
     "Job", "JsonDict", "Log", "LogRef", "NewDataset", "NewJob", "NewLog", "NewPilot", "NewTask", "Outcome",
-    "OutputFile", "Pilot", "ProvenanceRecord", "QUARANTINE_KINDS", "Quarantine", "QueueClass", "ReportOutcome", "RetryPolicy", "ScratchFile",
+    "OutputFile", "Pilot", "ProvenanceRecord", "ALERT_EVENTS", "AlertEvent", "AlertSubscription", "QUARANTINE_KINDS", "Quarantine", "QueueClass", "ReportOutcome", "RetryPolicy", "ScratchFile",
     "StoragePressure",
     "TIME_FORMAT", "Task", "TaskStat", "Usage", "User", "Revocation", "as_doc", "new_id", "nowstr",
 ]

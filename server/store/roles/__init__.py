@@ -16,9 +16,10 @@ from .jobs import JobsRole
 from .logs_files import LogsFilesRole
 from .pilots import PilotsRole
 from .quarantines import QuarantinesRole
+from .alerts import AlertsRole
 from .sources import SourcesRole
 
 __all__ = [
     "AccountsRole", "ActionsRole", "AttemptQueriesRole", "ClaimRole", "CredentialsRole", "DatasetsRole", "JobsRole", "LogsFilesRole",
-    "PilotsRole", "QuarantinesRole", "SourcesRole",
+    "AlertsRole", "PilotsRole", "QuarantinesRole", "SourcesRole",
 ]

@@ -42,7 +42,7 @@ from ..interface import SchemaVersionError
 from ..rules import NO_PRIORITY_OFFSET, task_priority_offset, task_shape
 from .attempt_queries import migrate_attempt_ends
 from .classes import ClassCache
-from .upkeep_schema import migrate_log_time, migrate_quarantines
+from .upkeep_schema import migrate_alerts, migrate_log_time, migrate_quarantines
 
 V1_DDL = """
 CREATE TABLE schema_version (version INTEGER NOT NULL);
@@ -453,7 +453,7 @@ def _migrate_sources(conn: sqlite3.Connection) -> None:
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1, _migrate_2, _migrate_3, _migrate_4,
                                                           _migrate_credentials, _migrate_6, _migrate_revocations,
                                                           _migrate_sources, migrate_attempt_ends, migrate_log_time,
-                                                          migrate_quarantines]
+                                                          migrate_quarantines, migrate_alerts]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

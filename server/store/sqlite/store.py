@@ -16,6 +16,7 @@ from .jobs import JobsMixin
 from .logs import LogsMixin
 from .pilots import PilotsMixin
 from .quarantines import QuarantinesMixin
+from .alerts import AlertsMixin
 from .reports import ReportsMixin
 from .rollup import RollupMixin
 from .scheduling import SchedulingMixin
@@ -26,7 +27,7 @@ from .tasks import TasksMixin
 
 class SQLiteStore(DatasetsMixin, JobsMixin, TasksMixin, SchedulingMixin, ClaimMixin, ReportsMixin,
                   RollupMixin, LogsMixin, FilesMixin, PilotsMixin, AccountsMixin, ActionsMixin, CredentialsMixin,
-                  SourcesMixin, AttemptQueriesMixin, QuarantinesMixin):
+                  SourcesMixin, AttemptQueriesMixin, QuarantinesMixin, AlertsMixin):
     """The embedded default store (``sqlite:///./frazil-data/frazil.db``)."""
 
 

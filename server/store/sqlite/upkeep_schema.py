@@ -29,3 +29,19 @@ QUARANTINES_DDL = (
 def migrate_quarantines(conn: sqlite3.Connection) -> None:
     for statement in QUARANTINES_DDL:
         conn.execute(statement)
+
+
+ALERTS_DDL = (
+    """CREATE TABLE alert_subscriptions (seq INTEGER PRIMARY KEY, subscription_id TEXT NOT NULL UNIQUE,
+       username TEXT NOT NULL, doc TEXT NOT NULL)""",
+    "CREATE INDEX ix_alert_subscriptions_user ON alert_subscriptions(username)",
+    """CREATE TABLE alert_events (seq INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, subscription_id TEXT NOT NULL,
+       status TEXT NOT NULL, next_try REAL NOT NULL, doc TEXT NOT NULL)""",
+    "CREATE INDEX ix_alert_events_due ON alert_events(status, next_try)",
+    "CREATE INDEX ix_alert_events_subscription ON alert_events(subscription_id, seq)",
+)
+
+
+def migrate_alerts(conn: sqlite3.Connection) -> None:
+    for statement in ALERTS_DDL:
+        conn.execute(statement)
