@@ -344,7 +344,7 @@ def run_benchmark(tasks: int, seconds: float, open_seconds: float, repeat: int, 
             "FRAZIL_CLAIM_RATE_PER_PILOT": "1000000", "FRAZIL_LOG_LEVEL": "warning"})
         server.start()
         try:
-            token = server.token("bench-pilot", role="pilot")
+            token = server.token("bench-pilot", role="system")  # one token for many simulated pilots
             with RssSampler(server.pid) as rss:
                 runs = [client_process("closed", url=server.url, token=token, pilots=64, seconds=seconds,
                                        server_pid=server.pid) for _ in range(repeat)]

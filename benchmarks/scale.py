@@ -116,7 +116,7 @@ def one_run(jobs: int, tasks_per_job: int, seconds: float, idle: float, timeout:
         try:
             proc = psutil.Process(server.pid)
             headers = {"Authorization": f"Bearer {server.token('bench-scale', role='admin', groups='users')}"}
-            pilot_token = server.token("bench-pilot", role="pilot")
+            pilot_token = server.token("bench-pilot", role="system")  # claims for a simulated pilot
             counts = Counts(f"{tmp}/frazil.db")
             with RssSampler(server.pid) as sampler:
                 began = time.perf_counter()

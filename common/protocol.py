@@ -51,6 +51,10 @@ class Reason(str, enum.Enum):
     """No such task (deleted with its dataset): drop the report."""
     LOG_FULL = "log_full"
     """The log holds as much as the server keeps: stop streaming it."""
+    REGISTER_ONLY = "register_only"
+    """A bootstrap pilot token may only register: use the token the registration answered."""
+    OTHER_PILOT = "other_pilot"
+    """The pilot token is bound to another pilot_id than the one the request names."""
 
 
 ID = {"max_length": 64}
@@ -108,6 +112,9 @@ class RegistrationReply(Message):
                                        "reaped", nullable=True)
     heartbeat_seconds: float | None = wire("number", "heartbeat at least this often, from the first one on "
                                            "(at most a third of lease_seconds)", nullable=True)
+    token: str | None = wire("string", "the pilot's own token from now on: bound to this pilot_id, short-lived, "
+                             "renewed by every heartbeat reply", nullable=True)
+    token_expires: float | None = wire("number", "Unix time ``token`` expires", nullable=True)
 
 
 @dataclass
@@ -192,6 +199,8 @@ class HeartbeatReply(Message):
     tasks: list[str] = wire("array", "the tasks this pilot still holds; abandon any other", factory=list)
     lease_seconds: float = wire("number", "a task not renewed for this long is reaped", default=600.0)
     heartbeat_seconds: float = wire("number", "heartbeat at least this often", default=60.0)
+    token: str | None = wire("string", "a renewed token for this pilot: use it from now on", nullable=True)
+    token_expires: float | None = wire("number", "Unix time ``token`` expires", nullable=True)
 
 
 NUMBER_OR_NULL = Wire("number", "a measured peak", nullable=True, minimum=-BIG, maximum=BIG)

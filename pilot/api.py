@@ -68,9 +68,13 @@ class ServerApi:
 
     async def _open(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout,
-                                                  json_serialize=json.dumps)
+            self._session = aiohttp.ClientSession(timeout=self._timeout, json_serialize=json.dumps)
         return self._session
+
+    def use_token(self, token: str) -> None:
+        """From the next call on, send ``token`` (the registration's, then each
+        heartbeat's renewal): a call in flight keeps the one it started with."""
+        self._headers = {"Authorization": f"Bearer {token}"}
 
     async def close(self) -> None:
         if self._session is not None:
@@ -80,7 +84,7 @@ class ServerApi:
     async def call(self, method: str, path: str, body: Any = None) -> Reply:
         session = await self._open()
         try:
-            async with session.request(method, self.url + path, json=body) as response:
+            async with session.request(method, self.url + path, json=body, headers=self._headers) as response:
                 text = await response.text()
                 status, headers = response.status, dict(response.headers)
         except (aiohttp.ClientConnectionError, asyncio.TimeoutError, aiohttp.ClientPayloadError) as exc:

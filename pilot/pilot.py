@@ -219,6 +219,7 @@ class Pilot:
                     log.error("registration reply not understood: %s", exc)
                     return False
                 self.pilot_id = registered.result
+                self._use_token(registered.token)
                 self._use_os_images(registered.os_images)
                 self._follow_server(registered.heartbeat_seconds, registered.lease_seconds)
                 log.info("registered as pilot %s: %s; container runtimes %s; claims for OS %s",
@@ -241,8 +242,8 @@ class Pilot:
         async with self._register_lock:
             if self.pilot_id and self.pilot_id != stale_id:
                 return True
+            # with the same id: the token the pilot holds now is bound to it
             log.warning("the server forgot pilot %s; registering again", stale_id)
-            self.pilot_id = ""
             return await self._register()
 
     def _backoff(self, base: float, attempt: int) -> float:
@@ -304,7 +305,25 @@ class Pilot:
                 self.draining = True
         else:
             log.error("claim refused: %s", reply.error)
+            self._refused(reply)
             await self._wake.sleep(self._backoff(4.0, attempt))
+
+    def _use_token(self, token: str | None) -> None:
+        """The pilot's own token from the server (registration, then every
+        heartbeat renews it before it expires): API calls and scratch transfers use it."""
+        if token:
+            self.api.use_token(token)
+            use_server_credentials(self.config.url, token)
+
+    def _refused(self, reply: Reply) -> None:
+        """401: the server no longer takes this pilot's token (it expired while
+        the server could not be reached for longer than a lease, or it was
+        revoked): nothing more can be claimed or renewed, so finish and exit."""
+        if reply.status == 401 and not self.draining:
+            log.error("the server no longer accepts this pilot's token: draining")
+            self.exit_reason = self.exit_reason or "token"
+            self.draining = True
+            self._wake.set()
 
     def _start(self, claim: Claim) -> None:
         if self.stopping.is_set():  # SIGTERM arrived while the claim was in flight
@@ -417,7 +436,9 @@ class Pilot:
             return
         if answer is None:
             log.warning("heartbeat refused: %s", reply.error)
+            self._refused(reply)
             return
+        self._use_token(answer.token)
         held = set(answer.tasks)
         for task_id in sent:
             claim = self.running.get(task_id)

@@ -107,7 +107,9 @@ class Spool:
                 # stale (the task is someone else's now); other 4xx: never acceptable.
                 log.warning("%s %s refused (%s): dropped", entry.method, entry.route, reply.error)
                 self.dropped += 1
-                if reply.reason is Reason.STALE_INSTANCE and claim is not None:
+                # other_pilot: the task is held by another pilot (e.g. a report left
+                # by an earlier pilot in this work dir): as stale for this pilot
+                if reply.reason in (Reason.STALE_INSTANCE, Reason.OTHER_PILOT) and claim is not None:
                     stale.add(claim)
             self._errors.pop(entry.path, None)
             entry.path.unlink(missing_ok=True)

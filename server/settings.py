@@ -70,6 +70,16 @@ class Settings:
     heartbeat_seconds: float = 60.0
     """How often pilots heartbeat; they are told at most a third of ``lease_seconds``
     (``heartbeat_interval``), so a short lease never loses a live pilot."""
+    pilot_token_seconds: float = 3600.0
+    """Lifetime of a registered pilot's token (bound to its pilot_id); every
+    heartbeat reply carries a renewed one. Never less than a lease plus a
+    heartbeat (``pilot_token_lifetime``)."""
+    pilot_bootstrap_seconds: float = 7 * 86400.0
+    """Lifetime of the register-only token a batch provider (HTCondor, Slurm)
+    gives the pilots it submits: how long a pilot job may wait in the queue.
+    The local provider's pilots start at once and get ``pilot_start_seconds``."""
+    pilot_start_seconds: float = 600.0
+    """Lifetime of a local pilot's register-only token (its start window)."""
     max_body_bytes: int = 64 * 1024 * 1024
     max_source_bundle_bytes: int = 8 * 1024 * 1024
     """The module sources one submission may carry, all files together (common/sources.py)."""
@@ -218,6 +228,13 @@ class Settings:
         """What pilots are told (registration, claims, heartbeat replies): three
         heartbeats fit in a lease, and a pilot is lost after three missed ones."""
         return min(self.heartbeat_seconds, self.lease_seconds / 3)
+
+    @property
+    def pilot_token_lifetime(self) -> int:
+        """Seconds a registered pilot's token lives: the setting, but at least a
+        lease and a heartbeat (four heartbeats), so a token only runs out after
+        its pilot's leases did: nothing it could still report is lost with it."""
+        return int(max(self.pilot_token_seconds, self.lease_seconds + self.heartbeat_interval))
 
     def path(self, value: str, default_name: str) -> pathlib.Path:
         return pathlib.Path(value) if value else pathlib.Path(self.data_dir) / default_name

@@ -115,7 +115,7 @@ async def append_log(request: web.Request) -> web.Response:
 
 
 @routes.post("/tasks/{task_id}/logs", summary="start a live log (stdout, stderr, stdlog) of the running attempt",
-             roles=PILOT_ROLES, pilot=True, body=STREAM_CREATE_SCHEMA,
+             roles=PILOT_ROLES, pilot=True, held_task=True, body=STREAM_CREATE_SCHEMA,
              responses={201: "created: {\"result\": log_id}", 409: "stale instance_id"})
 async def create_stream(request: web.Request) -> web.Response:
     body = request[BODY]

@@ -18,6 +18,7 @@ import jsonschema
 from aiohttp import web
 
 from common.json_input import clip, shorten_message
+from common.protocol import Reason
 from common.wire import Message, ProtocolError, json_schema
 from server.api.errors import ApiError, bad_request, forbidden
 from server.api.params import json_body
@@ -61,6 +62,10 @@ class RouteSpec:
     """The body's JSON Schema (OpenAPI)."""
     query: list[QueryParam]
     responses: dict[int, str]
+    bootstrap: bool = False
+    """A bootstrap pilot token (register-only) may call it: registration alone."""
+    held_task: bool = False
+    """The path's ``task_id`` must be held by the calling pilot token's pilot (its reports)."""
     owner: str | None = None
     """Routes that return user data without a dataset right say here who may
     read it ("user": the path's user, "group": a member of the path's group,
@@ -81,7 +86,8 @@ class ApiRoutes:
               right: str | None = None, pilot: bool = False,
               body: dict[str, Any] | type[Message] | None = None,
               query: list[QueryParam] | None = None, responses: dict[int, str] | None = None,
-              owner: str | None = None) -> Callable[[Handler], Handler]:
+              owner: str | None = None, bootstrap: bool = False,
+              held_task: bool = False) -> Callable[[Handler], Handler]:
         """``body``: a JSON Schema, or a protocol message (common.protocol) whose
         own parser checks the body (request[BODY] is then the parsed message)."""
         message = body if isinstance(body, type) and issubclass(body, Message) else None
@@ -90,7 +96,8 @@ class ApiRoutes:
         def decorate(handler: Handler) -> Handler:
             spec = RouteSpec(method=method.upper(), path=path, handler=handler, summary=summary, tag=self.tag,
                              roles=frozenset(roles) | ({"pilot"} if pilot else set()), right=right, pilot=pilot, body=schema,  # type: ignore[arg-type]
-                             query=query or [], responses=responses or {}, owner=owner)
+                             query=query or [], responses=responses or {}, owner=owner, bootstrap=bootstrap,
+                             held_task=held_task)
             validator = jsonschema.Draft202012Validator(schema) if schema is not None and message is None else None
 
             @functools.wraps(handler)
@@ -111,6 +118,8 @@ class ApiRoutes:
                     if problem:
                         raise bad_request(problem)
                     request[BODY] = document
+                if identity is not None and identity.pilot_id is not None:
+                    await check_bound_pilot(request, spec, identity)
                 return await handler(request)
 
             spec.handler = guarded
@@ -147,9 +156,37 @@ def authorize(request: web.Request, spec: RouteSpec) -> Identity | None:
                        headers={"WWW-Authenticate": "Bearer"})
     if identity.is_pilot and "pilot" not in spec.roles:
         raise forbidden("pilot tokens may only use pilot routes")
+    if identity.register_only and not spec.bootstrap:
+        raise ApiError(403, "this pilot token may only register (POST /pilots); use the token the "
+                       "registration answered", reason=Reason.REGISTER_ONLY)
     if identity.role not in spec.roles:
         raise forbidden("authorization failed")
     return identity
+
+
+async def check_bound_pilot(request: web.Request, spec: RouteSpec, identity: Identity) -> None:
+    """A registered pilot's token acts for its own pilot_id only: in the path,
+    in the body, and for the tasks it reports on (those its pilot holds)."""
+    named = request.match_info.get("pilot_id")
+    body = request.get(BODY)
+    if named is None:
+        named = body.get("pilot_id") if isinstance(body, dict) else getattr(body, "pilot_id", None)
+    if named is not None and named != identity.pilot_id:
+        raise other_pilot(identity, f"pilot {clip(str(named))}")
+    task_id = request.match_info.get("task_id")
+    if spec.held_task and task_id is not None:
+        task = await request.app[STORE].get_task(task_id)
+        claim = body.get("instance_id") if isinstance(body, dict) else getattr(body, "instance_id", None)
+        # a claim that no longer holds the task stays the handler's 409 (stale_instance);
+        # the claim that holds it is its pilot's to report, whoever learnt its instance_id
+        if task is not None and task.pilot_id and task.pilot_id != identity.pilot_id \
+                and claim == task.instance_id:
+            raise other_pilot(identity, f"task {clip(task_id)}, held by another pilot")
+
+
+def other_pilot(identity: Identity, what: str) -> ApiError:
+    return ApiError(403, f"this token is pilot {identity.pilot_id}'s: it cannot act for {what}",
+                    reason=Reason.OTHER_PILOT)
 
 
 def caller(request: web.Request) -> Identity:

@@ -40,7 +40,7 @@ async def process(request: web.Request) -> web.Response:
 
 
 @routes.post("/tasks/{task_id}/task_actions/processing", summary="the pilot started the claimed task",
-             roles=PILOT_ROLES, pilot=True, body=PROCESSING_SCHEMA, responses={409: "stale instance_id"})
+             roles=PILOT_ROLES, pilot=True, held_task=True, body=PROCESSING_SCHEMA, responses={409: "stale instance_id"})
 async def processing(request: web.Request) -> web.Response:
     """Claims are already ``processing``; this acknowledges (and renews the
     lease), and still moves a ``queued`` task with this instance_id as IceProd did."""
@@ -50,21 +50,21 @@ async def processing(request: web.Request) -> web.Response:
 
 
 @routes.post("/tasks/{task_id}/task_actions/complete", summary="the attempt succeeded; record outputs for provenance",
-             roles=PILOT_ROLES, pilot=True, body=AttemptReport, responses={409: "stale instance_id"})
+             roles=PILOT_ROLES, pilot=True, held_task=True, body=AttemptReport, responses={409: "stale instance_id"})
 async def complete(request: web.Request) -> web.Response:
     return json_reply(await request.app[REPORTS].complete(request.app[STORE], request.match_info["task_id"],
                                                           request[BODY]))
 
 
 @routes.post("/tasks/{task_id}/task_actions/reset", summary="non-physics failure: retry (escalating what ran out)",
-             roles=PILOT_ROLES, pilot=True, body=AttemptReport, responses={409: "stale instance_id"})
+             roles=PILOT_ROLES, pilot=True, held_task=True, body=AttemptReport, responses={409: "stale instance_id"})
 async def reset(request: web.Request) -> web.Response:
     return json_reply(await request.app[REPORTS].failure(request.app[STORE], request.match_info["task_id"],
                                                          request[BODY], physics_route=False))
 
 
 @routes.post("/tasks/{task_id}/task_actions/failed", summary="physics failure: the task fails",
-             roles=PILOT_ROLES, pilot=True, body=AttemptReport, responses={409: "stale instance_id"})
+             roles=PILOT_ROLES, pilot=True, held_task=True, body=AttemptReport, responses={409: "stale instance_id"})
 async def failed(request: web.Request) -> web.Response:
     return json_reply(await request.app[REPORTS].failure(request.app[STORE], request.match_info["task_id"],
                                                          request[BODY], physics_route=True))

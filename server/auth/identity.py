@@ -13,6 +13,8 @@ from typing import Any, Iterable
 
 ROLES = ("admin", "user", "system", "pilot")
 SYSTEM_USERNAME = "frazil-system"
+PILOT_REGISTER_SCOPE = "register"
+"""The ``scope`` claim of a bootstrap pilot token: it may only register."""
 PILOT_USERNAME = "frazil-pilot"
 
 
@@ -21,6 +23,11 @@ class Identity:
     username: str
     role: str
     groups: frozenset[str] = field(default_factory=frozenset)
+    pilot_id: str | None = None
+    """Pilot tokens from a registration: the one pilot they act for (its ``pilot_id`` claim)."""
+    register_only: bool = False
+    """Bootstrap pilot tokens (``scope: register``, minted by providers and
+    ``frazil token create --role pilot``): they may only register."""
 
     @property
     def is_admin(self) -> bool:
@@ -99,7 +106,15 @@ def identity_from_claims(claims: dict[str, Any]) -> Identity:
             raise IdentityError("token 'groups' claim must be a list of names")
         username = SERVICE_USERNAMES[role] if role in SERVICE_USERNAMES and not claims.get("sub") \
             else str(claims.get("sub"))
-        return Identity(username=username, role=role, groups=frozenset(groups))
+        if role != "pilot":
+            return Identity(username=username, role=role, groups=frozenset(groups))
+        pilot_id, scope = claims.get("pilot_id"), claims.get("scope")
+        if pilot_id is not None and (not isinstance(pilot_id, str) or not pilot_id):
+            raise IdentityError("token 'pilot_id' claim must be a pilot id")
+        if scope is not None and scope != PILOT_REGISTER_SCOPE:
+            raise IdentityError(f"pilot token 'scope' claim must be {PILOT_REGISTER_SCOPE!r}")
+        return Identity(username=username, role=role, groups=frozenset(groups), pilot_id=pilot_id,
+                        register_only=scope == PILOT_REGISTER_SCOPE)
     roles = list(_first_match(claims, OIDC_ROLE_RULES))
     if not roles:
         raise IdentityError("token grants no frazil role (admin, user, system or pilot)")

@@ -13,7 +13,7 @@ from typing import Any
 
 from rest_tools.utils.auth import Auth, OpenIDAuth
 
-from server.auth.identity import ROLES, Identity, identity_from_claims
+from server.auth.identity import PILOT_REGISTER_SCOPE, PILOT_USERNAME, ROLES, Identity, identity_from_claims
 from server.store.records import Revocation
 
 DEFAULT_EXPIRATION = 365 * 24 * 3600
@@ -62,14 +62,24 @@ class TokenAuthority:
         self._revoked: dict[str, Revocation] = {}
 
     def create(self, username: str, role: str = "user", groups: list[str] | tuple[str, ...] = (),
-               expiration: int | None = None) -> str:
+               expiration: int | None = None, claims: dict[str, str] | None = None) -> str:
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
         if not username or not username.strip():
             raise ValueError("a token needs a user name")
         payload: dict[str, Any] = {"role": role, "groups": sorted(set(groups)), "preferred_username": username,
-                                   "jti": secrets.token_hex(8)}  # the token id `frazil token revoke --token-id` names
+                                   "jti": secrets.token_hex(8),  # the token id `frazil token revoke --token-id` names
+                                   **(claims or {})}
         return self.local.create_token(username, expiration=expiration, payload=payload)
+
+    def create_bootstrap(self, expiration: int, username: str = PILOT_USERNAME) -> str:
+        """What a provider hands a pilot it starts (and ``frazil token create
+        --role pilot``): a pilot token that may only register."""
+        return self.create(username, role="pilot", expiration=expiration, claims={"scope": PILOT_REGISTER_SCOPE})
+
+    def create_for_pilot(self, pilot_id: str, expiration: int, username: str = PILOT_USERNAME) -> str:
+        """A registered pilot's token: bound to its ``pilot_id``, renewed by its heartbeats."""
+        return self.create(username, role="pilot", expiration=expiration, claims={"pilot_id": pilot_id})
 
     def identify(self, token: str) -> Identity:
         cached = self._cache.get(token)

@@ -49,8 +49,12 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("--expires-days must be > 0")
     try:
         key = load_or_create_key(settings.path(settings.auth_key_file, "auth.key"))
-        token = TokenAuthority(key, issuer=settings.token_issuer).create(
-            user, role=args.role, groups=groups, expiration=int(args.expires_days * 86400))
+        authority = TokenAuthority(key, issuer=settings.token_issuer)
+        expiration = int(args.expires_days * 86400)
+        # a hand-started pilot registers with it and then works with the bound,
+        # short-lived token the registration answers (docs/operators.md)
+        token = (authority.create_bootstrap(expiration, username=user) if args.role == "pilot" else
+                 authority.create(user, role=args.role, groups=groups, expiration=expiration))
     except (OSError, ValueError) as exc:
         raise CliError(str(exc)) from None
     print(token)

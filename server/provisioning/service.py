@@ -39,7 +39,6 @@ from server.store import Store
 log = logging.getLogger("frazil.server.provisioning")
 
 PILOT_USER = "frazil-pilot"
-CONDOR_TOKEN_DAYS = 7
 """A glidein (or a Slurm pilot job) may wait in a busy queue for days before it starts."""
 
 
@@ -124,7 +123,7 @@ def build_provider(settings: Settings, tokens: TokenAuthority) -> tuple[Provider
         provider: Provider = LocalProvider(
             server_url=settings.resolved_public_url(), slots=slots, directory=data_dir / "pilots",
             site=settings.local_site,
-            mint_token=lambda: tokens.create(PILOT_USER, role="pilot", expiration=int((lifetime + 24) * 3600)),
+            mint_token=lambda: tokens.create_bootstrap(int(settings.pilot_start_seconds), username=PILOT_USER),
             command=settings.pilot_command.split() if settings.pilot_command else None,
             hide=hidden_from_modules(settings), run_as=settings.local_pilot_user)
         return provider, sites_from_settings(settings, settings.local_site), lifetime
@@ -140,7 +139,7 @@ def build_provider(settings: Settings, tokens: TokenAuthority) -> tuple[Provider
             site_os={s.name: list(s.options.get("os", [])) for s in sites}, os_images=os_images(settings.os_images))
         provider = CondorProvider(
             options=options, schedd_factory=real_schedd(settings.condor_schedd, settings.condor_collector),
-            mint_token=lambda: tokens.create(PILOT_USER, role="pilot", expiration=CONDOR_TOKEN_DAYS * 86400))
+            mint_token=lambda: tokens.create_bootstrap(int(settings.pilot_bootstrap_seconds), username=PILOT_USER))
         return provider, sites, 0.0
     if settings.provider == "slurm":
         return _slurm(settings, tokens, data_dir)
@@ -164,8 +163,8 @@ def _slurm(settings: Settings, tokens: TokenAuthority, data_dir: Path) -> tuple[
         submit_dir=(Path(settings.slurm_submit_dir) if settings.slurm_submit_dir else data_dir / "slurm").resolve(),
         bundle=_bundle(settings), sites=slurm_sites, json=None if settings.slurm_json else False,
         **({"command": shlex.split(settings.pilot_command)} if settings.pilot_command else {}))
-    provider = SlurmProvider(options=options, mint_token=lambda: tokens.create(
-        PILOT_USER, role="pilot", expiration=CONDOR_TOKEN_DAYS * 86400))
+    provider = SlurmProvider(options=options, mint_token=lambda: tokens.create_bootstrap(
+        int(settings.pilot_bootstrap_seconds), username=PILOT_USER))
     return provider, sites, 0.0
 
 

@@ -30,6 +30,8 @@ class Pilot:
     url: str
     pilot_id: str = ""
     held: list[dict[str, Any]] = field(default_factory=list)
+    token: str = ""
+    """Its own token from the registration (the session's is register-only)."""
 
     async def post(self, path: str, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
         """POST with the retries a real pilot makes: while the server is down
@@ -37,7 +39,8 @@ class Pilot:
         deadline = time.monotonic() + 30
         while True:
             try:
-                async with self.session.post(f"{self.url}{path}", json=body) as r:
+                headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
+                async with self.session.post(f"{self.url}{path}", json=body, headers=headers) as r:
                     return r.status, await r.json(), dict(r.headers)
             except aiohttp.ClientConnectionError:
                 if time.monotonic() > deadline:
@@ -47,7 +50,7 @@ class Pilot:
     async def register(self) -> None:
         status, reply, _ = await self.post("/pilots", {"resources": FREE, "site": "test", "hostname": "sim"})
         assert status == 201, reply
-        self.pilot_id = reply["result"]
+        self.pilot_id, self.token = reply["result"], reply["token"]
 
     async def claim(self) -> dict[str, Any] | None:
         status, task, headers = await self.post("/task_actions/process",
