@@ -127,6 +127,9 @@ class ClaimRequest(Message):
     os: list[str] | None = wire("os", "default: the registration's")
     site: str | None = wire("string", "default: the registration's", **TEXT)
     hostname: str | None = wire("string", "default: the registration's", **TEXT)
+    wait: float = wire("number", "seconds the server may hold the claim until a task that fits is queued "
+                       "(capped by the server's claim_wait_max_seconds; 0: answer at once)",
+                       default=0.0, minimum=0, maximum=3600)
 
 
 

@@ -86,6 +86,8 @@ class Demo:
             "FRAZIL_DATA_DIR": str(self.data_dir), "FRAZIL_DB": f"sqlite:///{self.data_dir}/frazil.db",
             # short intervals: a demo should react at once, not at production pace
             "FRAZIL_LOOP_INTERVAL_SECONDS": "0.5", "FRAZIL_PROVIDER_INTERVAL_SECONDS": "1",
+            # the retry demo's retry waits 2 s, not the 60 s users get by default
+            "FRAZIL_RETRY_DELAY_SECONDS": "2",
             "FRAZIL_PILOT_COMMAND": f"{sys.executable} -m server.cli pilot --max-backoff 2 --idle-timeout 600",
             "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
         })

@@ -105,6 +105,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="exit after this many seconds without work (default 300)")
     parser.add_argument("--max-backoff", type=_seconds, default=60.0,
                         help="longest wait between claims when the server has nothing (default 60 s)")
+    parser.add_argument("--claim-wait", type=_seconds, default=20.0,
+                        help="seconds an idle claim waits on the server for work (default 20; the server caps "
+                             "it; 0: poll with back-off)")
     parser.add_argument("--heartbeat", type=_seconds, default=None,
                         help="seconds between heartbeats (default: what the server asks for)")
     parser.add_argument("--lifetime-margin", type=_seconds, default=120.0,
@@ -160,8 +163,8 @@ def run(args: argparse.Namespace) -> int:
     if slot.cpu < 1 or slot.memory <= 0:
         raise CliError(f"this slot has no room for any task: {slot.cpu} cores, {slot.memory} GB memory")
     config = PilotConfig(url=url, token=token, workdir=workdir, slot=slot, idle_timeout=args.idle_timeout,
-                         max_backoff=args.max_backoff, heartbeat=args.heartbeat,
-                         lifetime_margin=args.lifetime_margin, term_grace=args.term_grace,
+                         max_backoff=args.max_backoff, claim_wait=min(args.claim_wait, 25.0),
+                         heartbeat=args.heartbeat, lifetime_margin=args.lifetime_margin, term_grace=args.term_grace,
                          keep_workdirs=args.keep_workdirs, monitor_interval=args.monitor_interval or 1.0,
                          sandbox=_policy(args, slot.os),
                          os_image_flags=dict(args.os_image), hostname=args.hostname, group=args.group,

@@ -30,6 +30,7 @@ from common.resources import Resources
 from common.version import __version__
 from pilot.api import Reply, ServerApi, Unreachable
 from pilot.attempt import Claim, build_plan, claim_from, plan_failure, report_body, route_for, stats_body
+from pilot.claiming import claim_unless_stopped, claim_wait
 from pilot.detect import Slot
 from pilot.logstream import TaskLogs
 from pilot.runner import Monitor, TaskResult, run_task
@@ -52,6 +53,10 @@ class PilotConfig:
     idle_timeout: float = 300.0
     """Exit after this many seconds with nothing running and nothing claimed."""
     max_backoff: float = 60.0
+    claim_wait: float = 20.0
+    """Seconds a claim may wait on the server for work (``ClaimRequest.wait``):
+    an idle pilot gets a new task as soon as it is queued. Below the HTTP
+    client's 30 s timeout."""
     heartbeat: float | None = None
     """Seconds between heartbeats; default: what the server asks for."""
     log_interval: float = 1.0
@@ -270,15 +275,16 @@ class Pilot:
             if free.cpu < 1 or free.memory <= 0:
                 await self._wake.sleep(self.heartbeat_seconds)  # full: wait for a task to end
                 continue
+            started = time.monotonic()
             try:
-                reply = await self.api.call("POST", "/task_actions/process", ClaimRequest(
-                    pilot_id=self.pilot_id, resources=ResourceSet(**free.as_dict()), os=self.advertised_os,
-                    site=self.slot.site, hostname=self._hostname).to_json())
+                reply = await self._claim(free)
             except Unreachable as exc:
                 empty += 1
                 log.warning("claim: %s", exc)
                 await self._wake.sleep(self._backoff(1.0, empty))
                 continue
+            if reply is None:  # stopped while the claim waited
+                return
             if reply.status == 200:
                 try:
                     claim = claim_from(reply.data)
@@ -289,7 +295,22 @@ class Pilot:
                 empty = 0
                 self._start(claim)
                 continue
+            if reply.reason is Reason.NOTHING_FITS and self.config.claim_wait > 0 \
+                    and time.monotonic() - started >= min(self.config.claim_wait / 2, 1.0):
+                # the server held the claim and nothing came: ask again at once
+                # (the wait is the pacing; the jitter spreads many pilots out)
+                empty = 0
+                await self._wake.sleep(random.uniform(0.0, 0.2))
+                continue
             await self._not_claimed(reply, empty := empty + 1)
+
+    async def _claim(self, free: Resources) -> Reply | None:
+        """One claim, waiting on the server for work; None when SIGTERM came meanwhile."""
+        wait = claim_wait(self.config.claim_wait, self.config.idle_timeout, time.monotonic() - self._last_busy,
+                          bool(self.running))
+        return await claim_unless_stopped(self.api, ClaimRequest(
+            pilot_id=self.pilot_id, resources=ResourceSet(**free.as_dict()), os=self.advertised_os,
+            site=self.slot.site, hostname=self._hostname, wait=wait).to_json(), self.stopping)
 
     async def _not_claimed(self, reply: Reply, attempt: int) -> None:
         """Acts on the error's ``reason`` (common.protocol.Reason), never on its text."""

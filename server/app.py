@@ -28,12 +28,14 @@ from server.credentials.tokens import StorageTokens
 from server.errors import headers_of, reason_of, status_of
 from server.keys import (
     CLAIM_CACHE, CLAIM_LIMITER, IDENTITY, LOG_INDEX, METRICS, REPORTS, ROUTE_SPECS, SETTINGS, STORE, TOKENS,
+    WORK_SIGNAL,
 )
 from server.metrics import ServerMetrics, metrics_middleware
 from server.provisioning import service as provisioning
 from server.scheduling import action_worker
 from server.scheduling import service as scheduling
 from server.scheduling.claims import ClaimCache, TokenBucket
+from server.scheduling.work_signal import WorkSignal, work_signal_service
 from server.scheduling.logs import LogIndex
 from server.scheduling.reports import Reports, UsageMeter
 from server.settings import Settings
@@ -156,6 +158,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
     app[METRICS] = ServerMetrics()
     app[CLAIM_LIMITER] = TokenBucket(settings.claim_rate_per_pilot)
     app[CLAIM_CACHE] = ClaimCache()
+    app[WORK_SIGNAL] = WorkSignal()
     app[REPORTS] = Reports(settings, app[CLAIM_CACHE], UsageMeter())
     app[LOG_INDEX] = LogIndex()
     app[HISTORY] = History()
@@ -166,6 +169,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None,
     app.cleanup_ctx.append(_store_context(store))
     app.cleanup_ctx.append(revocation_sync)  # always: revoked tokens fail on every replica
     app.cleanup_ctx.append(config_pool)  # always: config checks never run on the event loop
+    app.cleanup_ctx.append(work_signal_service)  # always: waiting claims see tasks other replicas queue
     specs = []
     for table in routes:
         table.register(app)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from server.scheduling.reports import Reports
     from server.scheduling.retention import LogRetention
     from server.scheduling.service import LoopRunner
+    from server.scheduling.work_signal import WorkSignal
     from server.settings import Settings
     from server.store import Store
 
@@ -45,6 +46,8 @@ LOG_INDEX: web.AppKey["LogIndex"] = web.AppKey("log_index")
 """What appending to a live log needs to know, kept in memory."""
 REPORTS: web.AppKey["Reports"] = web.AppKey("reports")
 """Applies pilots' reports; holds the fair-share usage meter."""
+WORK_SIGNAL: web.AppKey["WorkSignal"] = web.AppKey("work_signal")
+"""Wakes claims waiting for work when tasks are queued (one per process)."""
 
 # built by a background service's cleanup_ctx; absent when it does not run
 SCHEDULER: web.AppKey["Scheduler"] = web.AppKey("scheduler")

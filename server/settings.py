@@ -92,6 +92,12 @@ class Settings:
     """Non-physics failures retried; the next one fails the task (IceProd 2: 11th failure)."""
     max_infra_failures: int = 50
     """Evictions / lost pilots tolerated before a task fails."""
+    retry_delay_seconds: float = 60.0
+    """A non-physics retry is queued again only after this many seconds, doubled per
+    non-physics failure (60, 120, 240, ...); 0: at once. Escalated retries and
+    infrastructure failures are not delayed (docs/scheduling.md, "Retry pacing")."""
+    retry_delay_max_seconds: float = 3600.0
+    """The longest delay of a paced retry."""
     max_memory_gb: float = 64.0
     max_disk_gb: float = 500.0
     max_time_hours: float = 168.0
@@ -109,6 +115,8 @@ class Settings:
     (SQLite), and while the WAL is past its limit (checkpoints behind)."""
     claim_rate_per_pilot: float = 50.0
     """Claims per second a pilot may make before getting 429 + Retry-After."""
+    claim_wait_max_seconds: float = 20.0
+    """Longest a claim with ``wait`` is held until a task that fits is queued (0: claims never wait)."""
     usage_half_life_hours: float = 168.0
     fair_share_weight: float = 0.5
     """How much recent usage lowers a dataset's priority: factor 1 - weight x (user + group share) / 2."""
@@ -298,6 +306,10 @@ def load_settings(config_file: str | None = None, environ: Mapping[str, str] | N
         if value is not None:
             values[name] = _coerce(name, value)
     settings = Settings(**values)
+    for name in ("retry_delay_seconds", "retry_delay_max_seconds", "claim_wait_max_seconds"):
+        value = getattr(settings, name)
+        if not 0 <= value <= 86_400:  # NaN fails too
+            raise CliError(f"setting {name!r}: expected seconds from 0 to 86400, got {value!r}")
     try:
         os_images(settings.os_images)
     except ValueError as exc:

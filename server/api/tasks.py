@@ -16,7 +16,7 @@ from server.api.errors import ApiError, bad_request, not_found
 from server.api.params import bool_param, int_param, json_reply, list_options, page_headers, pipe_list
 from server.api.routing import SERVICE_ROLES, ApiRoutes, QueryParam
 from server.api.user_common import HEX_ID, check_status_name, finite, id_list, keyed
-from server.keys import BODY, STORE
+from server.keys import BODY, STORE, WORK_SIGNAL
 from server.scheduling import statuses
 from server.store import ListOptions, NewJob, NewTask, Store, TaskFilter
 from server.store.query import TASK_SORT_FIELDS, project
@@ -166,6 +166,8 @@ async def _queue(request: web.Request, default_num: int) -> list[dict[str, Any]]
     store = request.app[STORE]
     ids = await store.queue_tasks(body.get("num", default_num), dataset_deprio=body.get("dataset_deprio", []),
                                   dataset_id=dataset_id)
+    if ids:
+        request.app[WORK_SIGNAL].notify()  # claims waiting for work try again now
     docs = await task_docs(store, ids)
     if not docs:
         raise not_found("Task not found")

@@ -7,7 +7,7 @@ import json
 import math
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Callable
 
 from common import protocol
 from common.batchsys import pilot_words, split_words
@@ -19,6 +19,7 @@ from server.federation.claim import pelican_claim_fields
 from server.scheduling.file_roots import claim_fields as file_claim_fields
 from server.scheduling.pilots import revive
 from server.scheduling.quarantine import ActiveQuarantines
+from server.scheduling.work_signal import WorkSignal
 from server.settings import Settings
 from server.store import ClaimedTask, ClaimRequest, Dataset, InvalidArgumentError, Pilot, Store, Task
 
@@ -230,21 +231,8 @@ async def claim_reply(store: Store, cache: ClaimCache, settings: Settings, claim
     return f'{head[:-1]},"config":{config_text}}}'.encode()
 
 
-async def claim(store: Store, settings: Settings, limiter: TokenBucket, cache: ClaimCache,
-                asked: protocol.ClaimRequest, *, origin: str, storage: StorageTokens | None = None) -> bytes:
-    """Claim one queued task that fits the pilot's free resources; the reply
-    document (a protocol.ClaimReply) as JSON. Refused, with a reason and when
-    to come back, when the pilot claims too fast, is unknown, has left or
-    drains, or when nothing fits."""
-    pilot_id = asked.pilot_id
-    wait = limiter.take(pilot_id)
-    if wait > 0:
-        raise Refused(429, f"pilot {pilot_id} is claiming faster than {settings.claim_rate_per_pilot:g}/s",
-                      retry_after=wait, reason=Reason.RATE_LIMITED)
-    try:
-        free = Resources(**asked.resources.to_json())
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgumentError(f"key 'resources': {exc}") from None
+async def _standing(store: Store, settings: Settings, cache: ClaimCache, pilot_id: str) -> Pilot:
+    """The claiming pilot, if it may get a task; else Refused with the reason."""
     pilot = await cache.pilot(store, pilot_id)
     if pilot is None:
         raise Refused(404, f"unknown pilot_id {pilot_id!r}: register with POST /pilots first",
@@ -255,6 +243,33 @@ async def claim(store: Store, settings: Settings, limiter: TokenBucket, cache: C
     if pilot.drain:
         raise Refused(404, f"pilot {pilot_id} is draining: no new tasks", retry_after=retry_after(settings),
                       reason=Reason.DRAINING)
+    return pilot
+
+
+async def claim(store: Store, settings: Settings, limiter: TokenBucket, cache: ClaimCache,
+                asked: protocol.ClaimRequest, *, origin: str, storage: StorageTokens | None = None,
+                signal: WorkSignal | None = None, gone: Callable[[], bool] = lambda: False) -> bytes:
+    """Claim one queued task that fits the pilot's free resources; the reply
+    document (a protocol.ClaimReply) as JSON. Refused, with a reason and when
+    to come back, when the pilot claims too fast, is unknown, has left or
+    drains, or when nothing fits.
+
+    With ``asked.wait`` (at most ``claim_wait_max_seconds``) a claim that
+    finds nothing waits for ``signal`` (tasks were queued) and tries again,
+    until the wait is over or the pilot hung up (``gone``): an idle pilot
+    gets new work within a queueing round, and costs the server one request
+    per wait instead of a poll every few seconds. Nothing of the store is
+    held while it waits."""
+    pilot_id = asked.pilot_id
+    wait = limiter.take(pilot_id)
+    if wait > 0:
+        raise Refused(429, f"pilot {pilot_id} is claiming faster than {settings.claim_rate_per_pilot:g}/s",
+                      retry_after=wait, reason=Reason.RATE_LIMITED)
+    try:
+        free = Resources(**asked.resources.to_json())
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(f"key 'resources': {exc}") from None
+    pilot = await _standing(store, settings, cache, pilot_id)
     group, _ = split_words(pilot.os)  # the batchsys group it registered with ('' for none)
     request = ClaimRequest(pilot_id=pilot_id, free=free, group=group,
                            os=pilot_words(group, asked.os) if asked.os else list(pilot.os),
@@ -266,9 +281,12 @@ async def claim(store: Store, settings: Settings, limiter: TokenBucket, cache: C
         await store.set_pilot_drain(pilot_id, True)
         raise Refused(403, f"{blocked.kind} {blocked.name} is quarantined until {blocked.expires}: {blocked.reason}",
                       reason=Reason.QUARANTINED)
-    claimed = await store.claim(request)
-    if claimed is None:
-        raise Refused(404, "no queued task fits these resources", retry_after=retry_after(settings),
-                      reason=Reason.NOTHING_FITS)
+    deadline = time.monotonic() + min(asked.wait, settings.claim_wait_max_seconds)
+    while (claimed := await store.claim(request)) is None:
+        left = deadline - time.monotonic()
+        if signal is None or left <= 0 or not await signal.wait(left) or gone():
+            raise Refused(404, "no queued task fits these resources", retry_after=retry_after(settings),
+                          reason=Reason.NOTHING_FITS)
+        await _standing(store, settings, cache, pilot_id)  # drained or deleted while it waited
     return await claim_reply(store, cache, settings, claimed, scratch_base(settings, origin), storage,
                              server_base(settings, origin), site=request.site)

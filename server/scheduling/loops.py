@@ -10,6 +10,7 @@ batches of jobs and probes which job statuses a dataset has.
 """
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 import time
@@ -80,11 +81,15 @@ def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
 class Scheduler:
     """State shared by the loops of one server replica."""
 
-    def __init__(self, store: Store, settings: Settings, wake: Callable[[str], None], metrics: ServerMetrics) -> None:
+    def __init__(self, store: Store, settings: Settings, wake: Callable[[str], None], metrics: ServerMetrics,
+                 on_queued: Callable[[], None] = lambda: None) -> None:
         self.store = store
         self.settings = settings
         self.wake = wake
         self.metrics = metrics
+        self.on_queued = on_queued
+        """Wakes claims waiting for work (``WorkSignal.notify``)."""
+        self._retry_timer: tuple[float, asyncio.TimerHandle] | None = None
         self.fair_share = FairShare(self.settings.usage_half_life_hours, self.settings.fair_share_weight)
         self.dirty_jobs: set[str] = set()
         self.dirty_datasets: set[str] = set()
@@ -200,7 +205,22 @@ class Scheduler:
         deprio = [d for _, d in sorted(loaded, reverse=True)]
         taken = await store.queue_tasks(want, dataset_deprio=deprio)
         self.metrics.queued.set(queued + len(taken))
+        if taken:
+            self.on_queued()
+        await self._wake_for_paced_retry()
         return len(taken) >= want
+
+    async def _wake_for_paced_retry(self) -> None:
+        """Run the queue loop again when the next paced retry becomes eligible
+        (one index probe), not only at the next interval."""
+        when = await self.store.next_not_before()
+        if when is None or (self._retry_timer is not None and self._retry_timer[0] <= when
+                            and not self._retry_timer[1].cancelled() and self._retry_timer[0] > time.time()):
+            return
+        if self._retry_timer is not None:
+            self._retry_timer[1].cancel()
+        handle = asyncio.get_running_loop().call_later(max(when - time.time(), 0.0) + 0.01, self.wake, "queue")
+        self._retry_timer = (when, handle)
 
     async def _dataset_view(self, datasets: list[dict[str, Any]], now: float) -> _DatasetView:
         view = self._view

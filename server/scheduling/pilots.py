@@ -21,7 +21,8 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     """The failure budgets and escalation caps every report path uses."""
     return RetryPolicy(max_retries=settings.max_retries, max_infra_failures=settings.max_infra_failures,
                        caps={"memory": settings.max_memory_gb, "disk": settings.max_disk_gb,
-                             "time": settings.max_time_hours})
+                             "time": settings.max_time_hours},
+                       retry_delay=settings.retry_delay_seconds, retry_delay_max=settings.retry_delay_max_seconds)
 
 
 async def revive(store: Store, pilot: Pilot) -> None:

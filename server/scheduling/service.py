@@ -19,7 +19,7 @@ from typing import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from server.keys import CLAIM_CACHE, LOG_RETENTION, LOOP_RUNNER, METRICS, SCHEDULER, SETTINGS, STORE
+from server.keys import CLAIM_CACHE, LOG_RETENTION, LOOP_RUNNER, METRICS, SCHEDULER, SETTINGS, STORE, WORK_SIGNAL
 from server.metrics import ServerMetrics
 from server.scheduling.alerts import AlertWatch
 from server.scheduling.loops import Scheduler
@@ -189,7 +189,8 @@ async def service(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx generator: start the loops after the store opened, stop
     them before it closes."""
     settings = app[SETTINGS]
-    scheduler = Scheduler(app[STORE], settings, lambda name: wake(app, name), app[METRICS])
+    scheduler = Scheduler(app[STORE], settings, lambda name: wake(app, name), app[METRICS],
+                          on_queued=app[WORK_SIGNAL].notify)
     retention = app[LOG_RETENTION] = LogRetention(app[STORE], settings, app[METRICS])
     runner = LoopRunner(app[STORE], instance_id(settings), app[METRICS],
                         loop_specs(scheduler, settings.loop_interval_seconds)

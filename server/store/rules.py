@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -122,16 +123,35 @@ class FailurePlan:
     requirements: dict[str, Any]
     changes: dict[str, dict[str, Any]] = field(default_factory=dict)
     err_hours: float = 0.0
+    not_before: float | None = None
+    """Epoch seconds before which the retry is not queued (None: at once)."""
+
+
+def retry_delay(policy: RetryPolicy, failures_nonphysics: int) -> float:
+    """Seconds the retry after non-physics failure number ``failures_nonphysics``
+    waits: ``retry_delay``, doubled per failure, at most ``retry_delay_max``."""
+    if policy.retry_delay <= 0 or failures_nonphysics < 1:
+        return 0.0
+    return min(policy.retry_delay * 2.0 ** min(failures_nonphysics - 1, 64), policy.retry_delay_max)
 
 
 def plan_failure(requirements: Mapping[str, Any], failures_nonphysics: int, failures_infra: int,
-                 result: AttemptResult, policy: RetryPolicy, physics: bool) -> FailurePlan:
+                 result: AttemptResult, policy: RetryPolicy, physics: bool,
+                 now: float | None = None) -> FailurePlan:
     """Counters, next status and escalated requirements after a failure.
 
     Only the resource that ran out is escalated (DESIGN.md §3.4), from the
     measured peak, never shrinking, capped by the policy. Infrastructure
     failures do not use up the retry budget, so an evicted task is not
     failed for being unlucky; they have their own, larger, budget.
+
+    Retry pacing: a non-physics retry that changed nothing (a transfer
+    that failed, a program that crashed, a resource already at its cap)
+    waits ``retry_delay(policy, n)`` before it may be queued, so a failing
+    service is not hammered 11 times in a minute. An escalated retry is not
+    delayed (it asks for more and is expected to work), nor is an
+    infrastructure failure (eviction, lost pilot): the task did nothing
+    wrong and another pilot can take it now.
     """
     fclass = failure_class_of(result, physics)
     nonphysics, infra = failures_nonphysics, failures_infra
@@ -154,7 +174,12 @@ def plan_failure(requirements: Mapping[str, Any], failures_nonphysics: int, fail
         except ValueError as exc:
             raise InvalidArgumentError(f"cannot escalate {result.kind}: {exc}") from None
     hours = (result.time_used or 0.0) / 3600.0
-    return FailurePlan(status, fclass, nonphysics, infra, new_req, changes, hours)
+    not_before = None
+    if fclass is FailureClass.NONPHYSICS and status == states.RETRY_TARGET and not changes:
+        delay = retry_delay(policy, nonphysics)
+        if delay > 0:
+            not_before = (time.time() if now is None else now) + delay
+    return FailurePlan(status, fclass, nonphysics, infra, new_req, changes, hours, not_before)
 # ------------------------------------------------------------ task priority
 
 NO_PRIORITY_OFFSET = -1.0

@@ -6,6 +6,8 @@ the ``job_status`` and ``task_status`` actions, the same checks as the API.
 """
 from __future__ import annotations
 
+import datetime
+import time
 from typing import TypeVar
 from urllib.parse import urlencode
 
@@ -133,6 +135,15 @@ async def task_list(request: web.Request) -> web.StreamResponse:
                   writable=await can_write(request, dataset), actions=ITEM_ACTIONS)
 
 
+def _paced(task: Task) -> str:
+    """When a paced retry may be queued, in words (empty when it may now)."""
+    if task.not_before is None or task.status != "waiting":
+        return ""
+    when = datetime.datetime.fromtimestamp(task.not_before, datetime.timezone.utc)
+    left = max(task.not_before - time.time(), 0.0)
+    return f"{when.strftime('%Y-%m-%d %H:%M:%S')} UTC (in {left:.0f} s)"
+
+
 @routes.page("/dataset/{key}/task/{task_id}")
 async def task_page(request: web.Request) -> web.StreamResponse:
     dataset = await dataset_for(request, request.match_info["key"])
@@ -147,6 +158,7 @@ async def task_page(request: web.Request) -> web.StreamResponse:
     logs = await store.task_logs(task.task_id, group=False, order="desc", num=50)
     stat_page = await store.list_task_stats(task_id=task.task_id, last=True)
     return render(request, "task.html", dataset=dataset, task=task, fields=task.to_doc(), deps=deps,
+                  paced=_paced(task),
                   attempts=await store.get_attempts(task.task_id),
                   logs=[(log.log_id, log.name, log.timestamp, log.attempt, len(log.data)) for log in logs],
                   last_stats=stat_page.rows[-1] if stat_page.rows else None,

@@ -57,6 +57,7 @@ class Frazil:
         self.env.update({
             "FRAZIL_DATA_DIR": str(data_dir), "FRAZIL_DB": f"sqlite:///{data_dir}/frazil.db",
             "FRAZIL_LOOP_INTERVAL_SECONDS": "0.3", "FRAZIL_PROVIDER_INTERVAL_SECONDS": "0.5",
+            "FRAZIL_RETRY_DELAY_SECONDS": "0",  # retries at once; tests/server/test_claim_wait_and_pacing.py shows the pacing
             "FRAZIL_PILOT_COMMAND": f"{sys.executable} -m server.cli pilot --max-backoff 1 --heartbeat 2",
             "PYTHONPATH": str(REPO),
         })

@@ -47,6 +47,7 @@ SERVER_ENV = {
     "FRAZIL_CLAIM_RATE_PER_PILOT": "10000",
     "FRAZIL_LOG_LEVEL": "warning",
     "FRAZIL_HEARTBEAT_SECONDS": "1",
+    "FRAZIL_RETRY_DELAY_SECONDS": "0",  # retries at once (tests/server/test_claim_wait_and_pacing.py shows the pacing)
 }
 
 

@@ -68,7 +68,7 @@ def server_settings(tmp_path) -> Settings:
     """Settings for a test server: its own data dir, no background loops and no
     pilot provider unless a test turns them on."""
     return Settings(db=f"sqlite:///{tmp_path}/frazil.db", data_dir=str(tmp_path / "data"), port=free_port(),
-                    provider="none", loops=False)
+                    provider="none", loops=False, retry_delay_seconds=0)
 
 
 @pytest.fixture

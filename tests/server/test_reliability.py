@@ -153,6 +153,7 @@ async def running(tmp_path: pathlib.Path, session: aiohttp.ClientSession, *, job
     dataset_id = await make_dataset(db, jobs)
     server = ServerProcess(db, tmp_path / "data", env={
         "FRAZIL_LOOP_INTERVAL_SECONDS": "0.2", "FRAZIL_CLAIM_RATE_PER_PILOT": "10000", "FRAZIL_LOG_LEVEL": "warning",
+        "FRAZIL_RETRY_DELAY_SECONDS": "0",
         "FRAZIL_LEASE_SECONDS": lease})
     server.start()
     try:

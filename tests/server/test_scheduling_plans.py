@@ -19,7 +19,7 @@ from common.resources import Resources
 from server.metrics import ServerMetrics
 from server.scheduling.loops import Scheduler
 from server.settings import Settings
-from server.store import AttemptResult, ClaimRequest, ListOptions, NewPilot, TaskFilter, JobFilter, open_store
+from server.store import AttemptResult, ClaimRequest, RetryPolicy, ListOptions, NewPilot, TaskFilter, JobFilter, open_store
 from server.store.sqlite import connection
 from server.store.sqlite.schema import add_functions
 
@@ -100,12 +100,19 @@ async def test_loop_statements_use_indexes_on_a_large_dataset(traced) -> None:
 
     pilot_id = await store.register_pilot(NewPilot(resources={"cpu": 8}))
     free = Resources(cpu=8, gpu=0, memory=16.0, disk=100.0, time=24.0)
-    for _ in range(20):
+    paced = RetryPolicy(retry_delay=3600)
+    for n in range(20):
         claimed = await store.claim(ClaimRequest(pilot_id=pilot_id, free=free, lease_seconds=600))
         assert claimed is not None
+        if n < 3:  # paced retries: held back an hour, and never read by queueing meanwhile
+            assert (await store.reset(claimed.task.task_id, claimed.instance_id,
+                                      AttemptResult(kind="transfer"), paced)).status == "waiting"
+            continue
         assert (await store.complete(claimed.task.task_id, claimed.instance_id, AttemptResult(time_used=1))).applied
         sched.note_changed(claimed.task.dataset_id, claimed.task.job_id)
     trace.take()
+    await sched.queue()  # makes no paced retry eligible, and probes for the next wake-up
+    assert await store.next_not_before() is not None
     await sched.rollup()
     await sched.rollup()  # the sweep's next page
     while await sched.release():  # the second tasks of the finished first tasks' jobs
@@ -127,6 +134,7 @@ async def test_loop_statements_use_indexes_on_a_large_dataset(traced) -> None:
     add_functions(conn)
     try:
         assert len(loops) > 10 and any("ix_tasks_waiting" in s for s in loops)
+        assert sum("ix_tasks_not_before" in s for s in loops) >= 2  # eligible ones, and the next wake-up
         assert any("(job_index, seq) > (" in s for s in listings)  # the row-value keyset form
         problems = plan_problems(conn, loops + listings)
         assert problems == [], "\n".join(problems)

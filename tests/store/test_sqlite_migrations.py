@@ -64,6 +64,9 @@ async def test_version_1_file_is_migrated(tmp_path: pathlib.Path) -> None:
     assert offsets == pytest.approx({f"t{i}": task_priority_offset(0, i, 3, 1) for i in range(3)})
     indexes = {name: sql for name, sql in conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'")}
     assert "(dataset_id, prio_offset DESC, seq)" in indexes["ix_tasks_waiting"]
+    # version 13: paced retries (not_before) are out of the waiting index, in their own
+    assert "not_before IS NULL" in indexes["ix_tasks_waiting"] and "ix_tasks_not_before" in indexes
+    assert conn.execute("SELECT count(*) FROM tasks WHERE not_before IS NOT NULL").fetchone()[0] == 0
     assert "(dataset_id, seq)" in indexes["ix_tasks_releasable"] and "ix_tasks_dataset" in indexes
     conn.close()
 

@@ -36,7 +36,7 @@ class WebServer:
 @pytest.fixture
 async def web_server(tmp_path) -> AsyncIterator[WebServer]:
     settings = Settings(db=f"sqlite:///{tmp_path}/frazil.db", data_dir=str(tmp_path / "data"), port=free_port(),
-                        provider="none", loops=True, loop_interval_seconds=0.2)
+                        provider="none", loops=True, loop_interval_seconds=0.2, retry_delay_seconds=0)
     store = await open_store(settings.db)
     app = create_app(settings, store=store)
     runner = web.AppRunner(app, access_log=None)

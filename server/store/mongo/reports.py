@@ -111,7 +111,11 @@ class ReportsMixin(ClaimMixin):
         incs: Doc = {"failures": 1, "walltime_err": fp.err_hours, "walltime_err_n": 1}
         if result.kind == "eviction":
             incs["evictions"] = 1
-        update = {"$set": sets, "$inc": incs}
+        update: Doc = {"$set": sets, "$inc": incs}
+        if fp.not_before is not None:
+            sets["not_before"] = fp.not_before
+        else:  # unset, never null: the sparse not_before index holds only tasks held back
+            update["$unset"] = {"not_before": ""}
         if attempt_status is None:
             attempt_status = "failed" if physics else "reset"
         fields = result_fields(result)

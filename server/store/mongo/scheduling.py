@@ -17,10 +17,15 @@ best waiting tasks are a k-way merge of each processing dataset's
 ``(dataset_id, status, prio_offset desc, seq)`` index range, read lazily
 (about the tasks moved plus one batch per dataset), and a dataset priority
 change is one document update plus a re-pricing of its queued tasks.
+
+Paced retries (``not_before`` set) are left out of the waiting ranges; each
+queueing call first unsets ``not_before`` of those whose time has come, a
+range of the sparse ``not_before`` index.
 """
 from __future__ import annotations
 
 import heapq
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
@@ -32,7 +37,7 @@ from ..records import new_id, nowstr
 from ..rules import task_priority_from
 from .base import Doc
 from .jobs import VISIBLE
-from .schema import RELEASE_KEY, WAITING_KEY
+from .schema import NOT_BEFORE_KEY, RELEASE_KEY, WAITING_KEY
 from .transitions import TransitionsMixin
 
 RELEASE_BATCH = 1_000
@@ -119,6 +124,8 @@ class SchedulingMixin(TransitionsMixin):
                           dataset_id: str | None = None) -> list[str]:
         checks.count("num", num)
         deprio = list(dict.fromkeys(dataset_deprio))
+        await self._tasks.update_many({"not_before": {"$lte": time.time()}}, {"$unset": {"not_before": ""}},
+                                      hint=NOT_BEFORE_KEY)
         datasets = await self._processing(dataset_id)
         base = dict(datasets)
         # every dataset not deprioritised first, then the deprioritised ones
@@ -130,7 +137,7 @@ class SchedulingMixin(TransitionsMixin):
             want = num - len(taken)
             if want <= 0:
                 break
-            cursors = [self._tasks.find({"dataset_id": d, "status": "waiting", **VISIBLE},
+            cursors = [self._tasks.find({"dataset_id": d, "status": "waiting", "not_before": None, **VISIBLE},
                                         {"class_key": 1, "resource_class": 1, "req": 1, "seq": 1, "prio_offset": 1}).sort(
                 [("prio_offset", -1), ("seq", 1)]).hint(WAITING_KEY).limit(want).batch_size(FETCH)
                        for d, _ in group]
@@ -142,6 +149,11 @@ class SchedulingMixin(TransitionsMixin):
             if best:
                 taken.extend(await self._move_to_queued([(k[3], -k[0]) for k in best]))
         return taken
+
+    async def next_not_before(self) -> float | None:
+        docs = await self._tasks.find({"not_before": {"$gt": 0}}, {"not_before": 1}).hint(NOT_BEFORE_KEY).sort(
+            "not_before", 1).limit(1).to_list()
+        return float(docs[0]["not_before"]) if docs else None
 
     async def _move_to_queued(self, picks: list[tuple[Doc, float]]) -> list[str]:
         """waiting -> queued with each task's priority; the ids that moved."""

@@ -50,22 +50,28 @@ A, D = ASCENDING, DESCENDING
 #: Key patterns the hot paths hint, so a real MongoDB's planner cannot pick a
 #: plan that scans past non-candidate tasks as the queue grows.
 CLAIM_KEY = [("status", A), ("class_key", A), ("priority", D), ("seq", A)]
-WAITING_KEY = [("dataset_id", A), ("status", A), ("prio_offset", D), ("seq", A)]
+WAITING_KEY = [("dataset_id", A), ("status", A), ("not_before", A), ("prio_offset", D), ("seq", A)]
 """Queueing merges each processing dataset's best waiting tasks from this
-index (task priority = dataset ``task_base`` + task ``prio_offset``); its
-``(dataset_id, status)`` prefix serves the per-dataset status counts too."""
+index (task priority = dataset ``task_base`` + task ``prio_offset``), asking
+for ``not_before: null``: paced retries (which have one) sort apart and are
+not read. Its ``(dataset_id, status)`` prefix serves the per-dataset status
+counts too."""
+NOT_BEFORE_KEY = [("not_before", A)]
+"""Sparse: only paced retries still held back carry ``not_before`` (it is
+unset, never set to null, when they become eligible)."""
 RELEASE_KEY = [("dataset_id", A), ("deps_check", A)]
 """Release walks the woken tasks of one processing dataset at a time."""
 
 RETIRED_INDEXES: dict[str, list[tuple[str, ...]]] = {
-    "tasks": [("status", "priority", "seq"), ("dataset_id", "status", "priority", "seq"), ("deps_check",)],
+    "tasks": [("status", "priority", "seq"), ("dataset_id", "status", "priority", "seq"), ("deps_check",),
+              ("dataset_id", "status", "prio_offset", "seq")],
     "jobs": [("dataset_id", "status")],
 }
 """Key fields of indexes of earlier versions that the ones above replace
 (dropped at start if present, whatever their name): queueing no longer sorts
 all waiting tasks by a stored priority, release no longer reads woken tasks of
-every dataset, and the roll-up sweep pages a (dataset, status) of jobs in
-``seq`` order."""
+every dataset, the roll-up sweep pages a (dataset, status) of jobs in
+``seq`` order, and the waiting index leaves paced retries out."""
 
 INDEXES: dict[str, list[IndexModel]] = {
     DATASETS: [
@@ -83,7 +89,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         # claim: candidate classes by $in, best priority first, ties by creation
         IndexModel(CLAIM_KEY, name="claim"),
         # queueing waiting -> queued: per dataset, best offset first
-        IndexModel(WAITING_KEY, name="dataset_waiting"),
+        IndexModel(WAITING_KEY, name="dataset_waiting_paced"),
+        IndexModel(NOT_BEFORE_KEY, name="not_before", sparse=True),
         IndexModel([("dataset_id", A), ("name", A)], name="dataset_name"),
         # counts by (name, status) for the dataset page, answered from the index
         IndexModel([("dataset_id", A), ("name", A), ("status", A), ("task_index", A)], name="dataset_name_status"),

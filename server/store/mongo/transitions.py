@@ -139,7 +139,8 @@ class TransitionsMixin(TasksMixin):
             pending = pending or {"instance_id": new_id(), "task_id": doc["_id"], "insert": None, "set": None,
                                   "outputs": []}
             pending["wake"] = True
-        return {"$set": sets}, pending
+        # any status change made here (a user's reset, a suspend) ends a paced retry's wait
+        return {"$set": sets, "$unset": {"not_before": ""}}, pending
 
     async def _move_task(self, doc: Doc, status: str, *, reset_failures: bool = False) -> bool:
         """One guarded move of a task read as ``doc``; False if it changed meanwhile."""

@@ -68,6 +68,11 @@ class RetryPolicy:
     max_infra_failures: int = 50
     caps: JsonDict = field(default_factory=dict)
     """Escalation caps per resource name, e.g. {"memory": 64, "time": 72}."""
+    retry_delay: float = 0.0
+    """Seconds a non-physics retry waits before it is queued again, doubled
+    per non-physics failure (0: none; the server's default is 60)."""
+    retry_delay_max: float = 3600.0
+    """The longest such wait."""
 
 
 class Outcome(str, enum.Enum):

@@ -77,6 +77,9 @@ class Task:
     attempts: int = 0
     """Number of attempts started so far (the next claim is attempt attempts+1)."""
     config_version: int | None = None
+    not_before: float | None = None
+    """Epoch seconds: a paced retry (waiting) is not queued before then; None
+    when the task may be queued now (docs/scheduling.md, "Retry pacing")."""
 
     def to_doc(self) -> JsonDict:
         return as_doc(self)

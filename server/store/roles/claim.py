@@ -37,7 +37,16 @@ class ClaimRole(abc.ABC):
         it into the task. Tasks of ``dataset_deprio`` datasets come last;
         among those, the last-listed dataset is taken first (the list is
         most-loaded first, as IceProd's grid sends it). Returns the task ids.
-        Cost: the tasks moved plus one index probe per processing dataset."""
+        A waiting task with a ``not_before`` (a paced retry) is not queued
+        before that time: each call first clears the ``not_before`` of the
+        tasks whose time has come (an index range of just those), and the
+        others are not read. Cost: the tasks moved and made eligible plus one
+        index probe per processing dataset."""
+
+    @abc.abstractmethod
+    async def next_not_before(self) -> float | None:
+        """The earliest ``not_before`` of a paced retry still held back (one
+        index probe), None when there is none: when queueing should look again."""
 
     @abc.abstractmethod
     async def set_priority_bases(self, bases: Mapping[str, float]) -> int:

@@ -86,9 +86,9 @@ def apply_failure(conn: sqlite3.Connection, row: sqlite3.Row, result: AttemptRes
                         result, policy, physics)
     sets = ["status = ?", "status_changed = ?", "failures = failures + 1", "failures_nonphysics = ?",
             "failures_infra = ?", "walltime_err = walltime_err + ?", "walltime_err_n = walltime_err_n + 1",
-            "instance_id = ''", "pilot_id = ''", "lease_expires = NULL", "site = ?"]
+            "instance_id = ''", "pilot_id = ''", "lease_expires = NULL", "site = ?", "not_before = ?"]
     params: list[object] = [plan.status, nowstr(), plan.failures_nonphysics, plan.failures_infra,
-                            plan.err_hours, result.site or row["site"]]
+                            plan.err_hours, result.site or row["site"], plan.not_before]
     if result.kind == "eviction":
         sets.append("evictions = evictions + 1")
     if plan.changes:

@@ -24,7 +24,7 @@ writes the value into ``priority``, which the claim index orders by."""
 TASK_COLS = ("task_id, dataset_id, job_id, job_index, task_index, name, depends, requirements, status, "
              f"status_changed, {TASK_PRIORITY} AS priority, failures, failures_nonphysics, failures_infra, evictions, walltime, "
              "walltime_err, walltime_err_n, site, instance_id, pilot_id, lease_expires, resource_class, "
-             "attempts, config_version")
+             "attempts, config_version, not_before")
 ATTEMPT_COLS = ('task_id, attempt, instance_id, dataset_id, job_id, pilot_id, host, site, start, "end", '
                 "status, failure_class, kind, rule, reason, resources, resources_used, modules, exit_codes, "
                 "inputs, outputs, frazil_version, config_version, requirement_changes, time_used")
@@ -57,7 +57,8 @@ def to_task(r: sqlite3.Row) -> Task:
         failures_infra=r["failures_infra"], evictions=r["evictions"], walltime=float(r["walltime"]),
         walltime_err=float(r["walltime_err"]), walltime_err_n=r["walltime_err_n"], site=r["site"],
         instance_id=r["instance_id"], pilot_id=r["pilot_id"], lease_expires=r["lease_expires"],
-        resource_class=r["resource_class"], attempts=r["attempts"], config_version=r["config_version"])
+        resource_class=r["resource_class"], attempts=r["attempts"], config_version=r["config_version"],
+        not_before=r["not_before"])
 
 
 def to_attempt(r: sqlite3.Row) -> Attempt:

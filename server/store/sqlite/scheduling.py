@@ -24,7 +24,11 @@ FETCH = 256
 """Rows fetched at a time from each dataset's waiting index while merging."""
 
 _WAITING = f"""SELECT {MOVE_COLS}, prio_offset FROM tasks INDEXED BY ix_tasks_waiting
-               WHERE dataset_id = ? AND status = 'waiting' ORDER BY prio_offset DESC, seq"""
+               WHERE dataset_id = ? AND status = 'waiting' AND not_before IS NULL ORDER BY prio_offset DESC, seq"""
+_RIPE = """UPDATE tasks INDEXED BY ix_tasks_not_before SET not_before = NULL WHERE not_before <= ?"""
+"""Paced retries whose time has come join the waiting index (a range of the
+partial ``not_before`` index: the ones still held back are not read)."""
+_NEXT = "SELECT min(not_before) FROM tasks INDEXED BY ix_tasks_not_before WHERE not_before > 0"
 _RELEASABLE = f"""SELECT {MOVE_COLS} FROM tasks INDEXED BY ix_tasks_releasable
                   WHERE dataset_id = ? AND status = 'idle' AND deps_pending = 0 ORDER BY seq LIMIT ?"""
 _PROCESSING = "SELECT dataset_id, task_base FROM datasets WHERE status = 'processing' ORDER BY seq"
@@ -87,6 +91,7 @@ class SchedulingMixin(SQLiteBase):
         deprio = list(dict.fromkeys(dataset_deprio))
 
         def op(conn: sqlite3.Connection) -> list[str]:
+            conn.execute(_RIPE, (self.clock(),))
             now = nowstr()
             taken: list[str] = []
             datasets = processing_datasets(conn, dataset_id)
@@ -109,6 +114,10 @@ class SchedulingMixin(SQLiteBase):
                 taken.extend(r["task_id"] for r in rows)
             return taken
         return await self.db.write(op)
+
+    async def next_not_before(self) -> float | None:
+        row = await self.db.read(lambda conn: conn.execute(_NEXT).fetchone())
+        return None if row is None or row[0] is None else float(row[0])
 
     async def set_priority_bases(self, bases: Mapping[str, float]) -> int:
         items = [(float(b), d) for d, b in bases.items()]

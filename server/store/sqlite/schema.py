@@ -42,6 +42,7 @@ from ..interface import SchemaVersionError
 from ..rules import NO_PRIORITY_OFFSET, task_priority_offset, task_shape
 from .attempt_queries import migrate_attempt_ends
 from .classes import ClassCache
+from .retry_pacing import migrate_retry_pacing
 from .upkeep_schema import migrate_alerts, migrate_log_time, migrate_quarantines
 
 V1_DDL = """
@@ -402,8 +403,7 @@ def _migrate_1(conn: sqlite3.Connection) -> None:
 
 def _migrate_2(conn: sqlite3.Connection) -> None:
     run_ddl(conn, V2_DDL)
-    # Classify the tasks a version-1 file already holds with the live code
-    # path, so old and new tasks land in the same classes.
+    # Classify the tasks a version-1 file already holds with the live code path: old and new land in the same classes.
     cache = ClassCache(conn)
     updates = []
     for row in conn.execute("SELECT seq, requirements FROM tasks").fetchall():
@@ -453,7 +453,7 @@ def _migrate_sources(conn: sqlite3.Connection) -> None:
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1, _migrate_2, _migrate_3, _migrate_4,
                                                           _migrate_credentials, _migrate_6, _migrate_revocations,
                                                           _migrate_sources, migrate_attempt_ends, migrate_log_time,
-                                                          migrate_quarantines, migrate_alerts]
+                                                          migrate_quarantines, migrate_alerts, migrate_retry_pacing]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -7,7 +7,9 @@ path keep the store's derived data right, in the same transaction:
   task reopened by a hard reset takes it back;
 * the claim: a task leaving processing this way loses its instance_id,
   pilot and lease, and its open attempt is closed as ``cancelled`` so the
-  pilot's late report is stale.
+  pilot's late report is stale;
+* a paced retry's ``not_before``: any status change made here (a user's
+  reset, a suspend) makes the task eligible at once.
 """
 from __future__ import annotations
 
@@ -59,7 +61,7 @@ def move_tasks(conn: sqlite3.Connection, rows: Sequence[sqlite3.Row], new: str, 
         updates.append((new, now, r["seq"], old))
     extra = ", failures = 0, failures_nonphysics = 0, failures_infra = 0, site = ''" if reset_failures else ""
     conn.executemany(f"""UPDATE tasks SET status = ?, status_changed = ?, instance_id = '', pilot_id = '',
-                         lease_expires = NULL{extra} WHERE seq = ? AND status = ?""", updates)
+                         lease_expires = NULL, not_before = NULL{extra} WHERE seq = ? AND status = ?""", updates)
     adjust_queued(conn, queued, tops)
     release_dependents(conn, deps)
     if cancelled:
