@@ -9,7 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.web import (
-    admin_pages, auth_pages, config_pages, dataset_pages, log_pages, plot_pages, production_pages, profile_pages,
+    admin_pages, alert_pages, auth_pages, config_pages, dataset_pages, log_pages, plot_pages, production_pages, profile_pages,
     task_pages,
 )
 from server.web.framework import HERE, PageRoutes, snapshots_ctx
@@ -17,7 +17,7 @@ from server.web.history import install
 
 routes = PageRoutes()
 for module in (auth_pages, dataset_pages, task_pages, log_pages, plot_pages, config_pages, admin_pages,
-               profile_pages, production_pages):
+               profile_pages, production_pages, alert_pages):
     routes.routes.extend(module.routes.routes)
 
 

@@ -20,6 +20,7 @@ async def test_dashboard_shows_log_retention(web_server: WebServer) -> None:
             if "last round not yet" not in page:
                 break
             await asyncio.sleep(0.1)
+    assert page.index('id="log-retention"') > page.index("<main>")  # in the page, not its <title>
     section = page[page.index('id="log-retention"'):]
     section = section[:section.index("</section>")]
     assert "kept 31.0 days, task stdout/stderr 365.0 days" in section
@@ -35,6 +36,7 @@ async def test_dashboard_lists_quarantines_and_lifts_one(web_server: WebServer) 
     async with admin:
         async with admin.get(f"{web_server.url}/admin") as reply:
             page = unescape(await reply.text())
+        assert page.index('id="quarantines"') > page.index("<main>")
         section = page[page.index('id="quarantines"'):]
         section = section[:section.index("</section>")]
         assert "<td>host</td><td>node-13</td><td>host node-13 failed 9 different tasks</td>" in section
