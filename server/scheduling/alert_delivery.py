@@ -62,7 +62,9 @@ def _send_mail(settings: Settings, to: str, subject: str, text: str) -> None:
 async def send_email(settings: Settings, to: str, payload: dict[str, Any]) -> None:
     if not settings.smtp_host:
         raise DeliveryError("e-mail: the server has no smtp_host setting")
-    subject = f"[frazil] dataset {payload.get('dataset')}: {payload.get('event')}"
+    subject = (f"[frazil] quarantined {payload.get('kind')} {payload.get('name')}"
+               if payload.get("event") == "quarantine"
+               else f"[frazil] dataset {payload.get('dataset')}: {payload.get('event')}")
     text = f"{payload.get('text', '')}\n\n{json.dumps(payload, indent=2, sort_keys=True)}\n"
     try:
         await asyncio.to_thread(_send_mail, settings, to, subject, text)

@@ -16,6 +16,7 @@ from typing import Any
 
 from server.auth import Identity
 from server.auth.rights import may
+from server.errors import Refused
 from server.scheduling.alert_delivery import DeliveryError, send_email, send_webhook
 from server.settings import Settings
 from server.store import (
@@ -36,6 +37,8 @@ def _stamp(epoch: float) -> str:
 
 async def subscribe(store: Store, identity: Identity, username: str, body: dict[str, Any]) -> AlertSubscription:
     """A new subscription for ``username`` (the body is schema-checked by the route)."""
+    if "quarantine" in body["events"] and not identity.is_admin:
+        raise Refused(403, "only admins subscribe to quarantine events")
     if not body.get("webhook_url") and not body.get("email"):
         raise InvalidArgumentError("a subscription needs a webhook_url, an email, or both")
     dataset_id = body.get("dataset_id", "")
@@ -59,6 +62,10 @@ class AlertWatch:
     async def run(self, now: float | None = None) -> bool:
         now = time.time() if now is None else now
         for subscription in await self.store.list_alert_subscriptions():
+            if "quarantine" in subscription.events:
+                await self._quarantines(subscription, now)
+            if not set(subscription.events) - {"quarantine"}:
+                continue
             for dataset in await self._datasets(subscription):
                 for event, key, details in await self._events(subscription, dataset, now):
                     payload = {"event": event, "dataset_id": dataset.dataset_id, "dataset": dataset.dataset,
@@ -67,6 +74,16 @@ class AlertWatch:
                     await self.store.add_alert_event(AlertEvent(key, subscription.subscription_id, event,
                                                                 dataset.dataset_id, payload, next_try=now))
         return await self.deliver(now)
+
+    async def _quarantines(self, subscription: AlertSubscription, now: float) -> None:
+        """The admins' alert of issue 16 item 3: each quarantine in force, once."""
+        for q in await self.store.list_quarantines(active_at=_stamp(now), limit=100):
+            await self.store.add_alert_event(AlertEvent(
+                f"{subscription.subscription_id}:quarantine:{q.quarantine_id}", subscription.subscription_id,
+                "quarantine", "", {"event": "quarantine", "kind": q.kind, "name": q.name, "reason": q.reason,
+                                   "since": q.created, "until": q.expires, "time": _stamp(now),
+                                   "text": f"{q.kind} {q.name} is quarantined until {q.expires}: {q.reason}"},
+                next_try=now))
 
     async def _datasets(self, subscription: AlertSubscription) -> list[Dataset]:
         if subscription.dataset_id:

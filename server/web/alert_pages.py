@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from server.errors import Refused
 from server.keys import STORE
 from server.scheduling.alerts import subscribe
 from server.store import InvalidArgumentError, NotFoundError
@@ -34,7 +35,8 @@ async def alerts(request: web.Request) -> web.StreamResponse:
     store = request.app[STORE]
     subs = await store.list_alert_subscriptions(session_of(request).username)
     rows = [(s, await store.list_alert_events(s.subscription_id, 5)) for s in subs]
-    return render(request, "alerts.html", subscriptions=rows, events=ALERT_EVENTS,
+    events = [e for e in ALERT_EVENTS if e != "quarantine" or session_of(request).is_admin]
+    return render(request, "alerts.html", subscriptions=rows, events=events,
                   message=request.query.get("message", ""))
 
 
@@ -66,6 +68,8 @@ async def add_alert(request: web.Request) -> web.StreamResponse:
         raise PageError(400, str(exc)) from None
     except NotFoundError as exc:
         raise PageError(404, str(exc)) from None
+    except Refused as exc:
+        raise PageError(exc.status, str(exc)) from None
     raise web.HTTPSeeOther("/profile/alerts?message=subscribed")
 
 

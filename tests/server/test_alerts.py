@@ -166,3 +166,25 @@ async def test_events_are_delivered_once_by_webhook_and_email(server: RunningSer
     [sub] = (await alice.request("GET", "/users/alice/alerts"))["alerts"]
     assert {e["event"]: (e["status"], e["tries"]) for e in sub["recent"]} == {
         "complete": ("sent", 1), "failure_spike": ("sent", 3), "stalled": ("sent", 1)}
+
+
+async def test_admins_hear_of_quarantines_once(server: RunningServer, receiver: Receiver, mailbox: Mailbox) -> None:
+    alice, root = server.rest(server.token("alice")), server.rest(server.token("root", role="admin",
+                                                                                groups=["admin"]))
+    with pytest.raises(requests.HTTPError) as err:
+        await alice.request("POST", "/users/alice/alerts", {"events": ["quarantine"], "email": "a@b.c"})
+    assert err.value.response.status_code == 403  # admins only
+    await root.request("POST", "/users/root/alerts", {"events": ["quarantine"], "webhook_url": receiver.url,
+                                                      "webhook_secret": SECRET, "email": "ops@example.org"})
+    watch = AlertWatch(server.store, server.settings)
+    await watch.run()
+    assert receiver.seen == []
+    await server.store.add_quarantine("host", "node-7", "host node-7 failed 6 different tasks",
+                                      "9999-01-01T00:00:00.000000")
+    await watch.run()
+    await watch.run()
+    [(event, signed)] = receiver.seen
+    assert signed == "valid" and (event["event"], event["kind"], event["name"]) == ("quarantine", "host", "node-7")
+    assert "failed 6 different tasks" in event["text"]
+    [mail] = mailbox.messages
+    assert mail["Subject"] == "[frazil] quarantined host node-7" and mail["To"] == "ops@example.org"

@@ -6,7 +6,8 @@ from typing import Any
 
 from .base import JsonDict, as_doc
 
-ALERT_EVENTS = ("complete", "errors", "failure_spike", "stalled")
+ALERT_EVENTS = ("complete", "errors", "failure_spike", "stalled", "quarantine")
+"""``quarantine`` (a host or site was quarantined) is for admins only."""
 
 
 @dataclass
