@@ -24,13 +24,13 @@ from typing import Any, Callable
 
 from common.plan import PlanError
 from common.protocol import (
-    ClaimRequest, Heartbeat, HeartbeatReply, ProtocolError, Reason, Registration, RegistrationReply, ResourceSet,
+    Heartbeat, HeartbeatReply, ProtocolError, Reason, Registration, RegistrationReply, ResourceSet,
 )
 from common.resources import Resources
 from common.version import __version__
 from pilot.api import Reply, ServerApi, Unreachable
 from pilot.attempt import Claim, build_plan, claim_from, plan_failure, report_body, route_for, stats_body
-from pilot.claiming import claim_unless_stopped, claim_wait
+from pilot.claiming import ClaimCalls
 from pilot.detect import Slot
 from pilot.logstream import TaskLogs
 from pilot.runner import Monitor, TaskResult, run_task
@@ -54,9 +54,7 @@ class PilotConfig:
     """Exit after this many seconds with nothing running and nothing claimed."""
     max_backoff: float = 60.0
     claim_wait: float = 20.0
-    """Seconds a claim may wait on the server for work (``ClaimRequest.wait``):
-    an idle pilot gets a new task as soon as it is queued. Below the HTTP
-    client's 30 s timeout."""
+    """Seconds a claim may wait on the server for work (below the HTTP client's 30 s timeout)."""
     heartbeat: float | None = None
     """Seconds between heartbeats; default: what the server asks for."""
     log_interval: float = 1.0
@@ -108,7 +106,7 @@ class _Wake:
         self.event.clear()
 
 
-class Pilot:
+class Pilot(ClaimCalls):
     def __init__(self, config: PilotConfig) -> None:
         self.config = config
         self.slot = config.slot
@@ -251,12 +249,6 @@ class Pilot:
             log.warning("the server forgot pilot %s; registering again", stale_id)
             return await self._register()
 
-    def _backoff(self, base: float, attempt: int) -> float:
-        """Exponential from ``base`` with +0–25% jitter, capped by max_backoff (but never
-        below what the server asked for)."""
-        delay = min(base * 2 ** max(attempt - 1, 0), max(self.config.max_backoff, base))
-        return delay * random.uniform(1.0, 1.25)
-
     async def _claim_loop(self) -> None:
         empty = 0
         while True:
@@ -275,9 +267,8 @@ class Pilot:
             if free.cpu < 1 or free.memory <= 0:
                 await self._wake.sleep(self.heartbeat_seconds)  # full: wait for a task to end
                 continue
-            started = time.monotonic()
             try:
-                reply = await self._claim(free)
+                reply, held = await self._claim(free)
             except Unreachable as exc:
                 empty += 1
                 log.warning("claim: %s", exc)
@@ -295,22 +286,11 @@ class Pilot:
                 empty = 0
                 self._start(claim)
                 continue
-            if reply.reason is Reason.NOTHING_FITS and self.config.claim_wait > 0 \
-                    and time.monotonic() - started >= min(self.config.claim_wait / 2, 1.0):
-                # the server held the claim and nothing came: ask again at once
-                # (the wait is the pacing; the jitter spreads many pilots out)
+            if held:  # the server held the claim and nothing came: again at once (jittered)
                 empty = 0
                 await self._wake.sleep(random.uniform(0.0, 0.2))
                 continue
             await self._not_claimed(reply, empty := empty + 1)
-
-    async def _claim(self, free: Resources) -> Reply | None:
-        """One claim, waiting on the server for work; None when SIGTERM came meanwhile."""
-        wait = claim_wait(self.config.claim_wait, self.config.idle_timeout, time.monotonic() - self._last_busy,
-                          bool(self.running))
-        return await claim_unless_stopped(self.api, ClaimRequest(
-            pilot_id=self.pilot_id, resources=ResourceSet(**free.as_dict()), os=self.advertised_os,
-            site=self.slot.site, hostname=self._hostname, wait=wait).to_json(), self.stopping)
 
     async def _not_claimed(self, reply: Reply, attempt: int) -> None:
         """Acts on the error's ``reason`` (common.protocol.Reason), never on its text."""
