@@ -219,6 +219,9 @@ class MatchableService:
         self.interval = interval
         self.snapshot = Snapshot()
         self._task: asyncio.Task[None] | None = None
+        self._counts: dict[tuple[str, int], dict[str, int]] = {}
+        """(class_key, queued) -> per-dataset counts: a class whose queued number did not
+        change is not counted again (its tasks are read only when it changes)."""
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="frazil-matchable")
@@ -245,7 +248,13 @@ class MatchableService:
         pilots = await self.store.list_pilots(state="active")
         caps = self.provider_caps + pilot_capabilities(pilots)
         entries = unmatchable(records, caps)
-        counts = await self.store.queued_by_dataset([u.class_key for u in entries]) if entries else {}
+        wanted = {(u.class_key, u.qc.queued) for u in entries}
+        stale = sorted({key for key, _ in wanted - set(self._counts)})
+        fresh = await self.store.queued_by_dataset(stale) if stale else {}
+        self._counts = {k: self._counts[k] for k in wanted if k in self._counts}
+        self._counts.update({(u.class_key, u.qc.queued): fresh.get(u.class_key, {}) for u in entries
+                             if u.class_key in stale})
+        counts = {key: self._counts[(key, queued)] for key, queued in wanted}
         by_dataset: dict[str, list[dict[str, Any]]] = {}
         for entry in entries:
             for dataset_id, n in sorted(counts.get(entry.class_key, {}).items()):

@@ -91,6 +91,20 @@ async def test_the_service_marks_a_class_until_a_fitting_pilot_registers(tmp_pat
         assert entry["tasks"] == 2 and entry["os"] == ["RHEL_7_x86_64"]
         assert entry["reason"].startswith("needs OS RHEL_7_x86_64: no registered pilot")
         assert [u["tasks"] for u in service.snapshot.summary()] == [2]
+        # an unchanged class is not counted again; a changed one is
+        calls = []
+        counting = store.queued_by_dataset
+
+        async def spy(keys):
+            calls.append(list(keys))
+            return await counting(keys)
+        store.queued_by_dataset = spy
+        await service.step()
+        assert calls == [] and service.snapshot.for_dataset(ds.dataset_id) == [entry]
+        more, _ = await queued_dataset(store, 1, requirements={"os": ["RHEL_7_x86_64"]})
+        await service.step()
+        assert len(calls) == 1 and service.snapshot.for_dataset(more.dataset_id)[0]["tasks"] == 1
+        assert service.snapshot.for_dataset(ds.dataset_id)[0]["tasks"] == 2
         await store.register_pilot(NewPilot(resources={"cpu": 1, "memory": 1, "disk": 1, "time": 10},
                                             os=["RHEL_7_x86_64"]))
         await service.step()
