@@ -33,6 +33,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "provenance": ("server.cli.provenance", "which dataset/job/task/attempt/config made this file"),
     "reset": ("server.cli.reset", "reset, suspend or hard-reset the tasks of a dataset that match a filter"),
     "accounting": ("server.cli.accounting_cmd", "wall, core and GPU hours per day by dataset, user, group or site"),
+    "alerts": ("server.cli.alerts_cmd", "list, add or delete your alert subscriptions (webhook, e-mail)"),
     "quarantine": ("server.cli.quarantine_cmd", "list, add or lift quarantines of bad hosts and sites (admins)"),
 }
 

@@ -1,4 +1,4 @@
-"""``frazil quarantine`` against a real server (issue 16 item 3): list, add
+"""``frazil quarantine`` (issue 16 item 3) and ``frazil alerts`` (item 2) against a real server: list, add
 by hand, lift; what a non-admin and bad input get."""
 from __future__ import annotations
 
@@ -47,3 +47,24 @@ async def test_quarantine_list_add_lift(server, frazil) -> None:
     assert code == 0 and "lifted by root" in out
     code, _, err = await admin("quarantine", "lift", "nope")
     assert code == 1 and "404" in err and "no quarantine" in err
+
+
+async def test_alerts_add_list_delete(server, frazil) -> None:
+    alice = frazil("alice")
+    code, out, _ = await alice("alerts")
+    assert code == 0 and "no alert subscriptions" in out
+    code, out, _ = await alice("alerts", "add", "--event", "complete", "--event", "stalled", "--email",
+                               "alice@example.org", "--stalled-hours", "2")
+    assert code == 0 and "complete, stalled" in out and "e-mail alice@example.org" in out
+    [sub] = await server.store.list_alert_subscriptions("alice")
+    assert sub.stalled_hours == 2.0
+    code, out, _ = await alice("alerts", "list")
+    assert code == 0 and sub.subscription_id in out and "no events yet" in out
+    code, _, err = await alice("alerts", "add", "--event", "quarantine", "--email", "a@b.c")
+    assert code == 1 and "only admins" in err
+    code, _, err = await alice("alerts", "add", "--event", "complete")
+    assert code == 1 and "webhook_url, an email, or both" in err
+    code, _, err = await alice("alerts", "--user", "bob", "list")
+    assert code == 1 and "403" in err
+    code, out, _ = await alice("alerts", "delete", sub.subscription_id)
+    assert code == 0 and await server.store.list_alert_subscriptions("alice") == []
