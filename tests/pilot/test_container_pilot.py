@@ -18,9 +18,9 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
     d.stop_all()
 
 
-def _call(deployment: Deployment, method: str, path: str, body: dict) -> requests.Response:
+def _call(deployment: Deployment, method: str, path: str, body: dict, token: str | None = None) -> requests.Response:
     return requests.request(method, deployment.server.url + path, json=body, timeout=30,
-                            headers={"Authorization": f"Bearer {deployment.token}"})
+                            headers={"Authorization": f"Bearer {token or deployment.token}"})
 
 
 @pytest.mark.slow
@@ -45,7 +45,10 @@ async def test_container_task_goes_only_to_a_pilot_that_runs_images(deployment: 
     assert reply.json()["os_images"]["RHEL_7_x86_64"].startswith("/cvmfs/singularity.opensciencegrid.org/")
     bare = reply.json()["result"]
     claim = {"pilot_id": bare, "resources": {"cpu": 1, "memory": 1, "disk": 1, "time": 10}}
-    assert _call(deployment, "POST", "/task_actions/process", {**claim, "os": ["RHEL_9_x86_64"]}).status_code == 404
+    # The registration token only registers; the pilot claims with the token bound to its id.
+    bound = reply.json()["token"]
+    assert _call(deployment, "POST", "/task_actions/process", {**claim, "os": ["RHEL_9_x86_64"]},
+                 bound).status_code == 404
 
     deployment.pilot("p1", "--cpus", "1", "--memory", "1", "--disk", "5", "--idle-timeout", "5")
 

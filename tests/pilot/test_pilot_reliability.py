@@ -185,7 +185,7 @@ async def test_a_forgotten_pilot_registers_again_and_keeps_working(tmp_path: Pat
         [first] = await with_store(d.db, lambda s: s.list_pilots())
         admin = RestClient(d.server.url, d.server.token("root", role="admin"), retries=0)
         await admin.request("DELETE", f"/pilots/{first.pilot_id}")
-        await wait_for(lambda: _registered_again(d, first.pilot_id), 30, "a new registration",
+        await wait_for(lambda: _registered_again(d, first.pilot_id), 30, "a registration again",
                        lambda: d.log("p1")[-3000:])
         dataset_id = await d.submit(_config(tmp_path, 0.2, tmp_path / "out"), jobs=1)
         await wait_for(lambda: _all_complete(d, dataset_id, 1), 30, "the task", lambda: d.log("p1")[-3000:])
@@ -195,5 +195,6 @@ async def test_a_forgotten_pilot_registers_again_and_keeps_working(tmp_path: Pat
 
 
 async def _registered_again(d: Deployment, old: str) -> bool:
+    """The deleted pilot is back: its token is bound to its id, so it registers under the same one."""
     pilots = await with_store(d.db, lambda s: s.list_pilots())
-    return len(pilots) == 1 and pilots[0].pilot_id != old
+    return len(pilots) == 1 and pilots[0].pilot_id == old and pilots[0].state == "active"
