@@ -91,6 +91,10 @@ class Demo:
             "FRAZIL_PILOT_COMMAND": f"{sys.executable} -m server.cli pilot --max-backoff 2 --idle-timeout 600",
             "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
         })
+        if args.provider == "slurm":
+            # Slurm's pilots are batch (grid) pilots, which may write file:// outputs only under
+            # grid_file_roots; here they share this machine's disk, so the demo's outputs are allowed.
+            env.setdefault("FRAZIL_GRID_FILE_ROOTS", str(self.data_dir / "demo"))
         self.env = env
         self.token = ""
         self.federation: subprocess.Popen[str] | None = None
