@@ -101,7 +101,12 @@ async def accounting_page(request: web.Request) -> web.StreamResponse:
     gpu = {key: {r.day: r.gpu_hours for r in rows if r.key == key} for key in keys}
     gpu_plot = plots.stacked_bars(days, gpu, title=f"GPU-hours per day by {by}", y_label="GPU-hours") \
         if any(r.gpu_hours for r in rows) else None
-    query = urlencode({"by": by, "since": window.since[:19], "until": window.until[:19]})
+    # The CSV covers the same window; an open end stays open ("until now" when it is fetched):
+    # cut to seconds, this page's "now" would drop what ended later in the same second.
+    wanted = {"by": by, "since": window.since[:19]}
+    if request.query.get("until"):
+        wanted["until"] = window.until[:19]
+    query = urlencode(wanted)
     return render(request, "accounting.html", by=by, choices=accounting.BY, window=window, rows=rows,
                   totals=accounting.totals(rows), plot=plot, gpu_plot=gpu_plot, csv_query=query,
                   since=request.query.get("since", window.since[:10]), until=request.query.get("until", ""))
