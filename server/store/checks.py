@@ -11,7 +11,7 @@ checked in ``query.py`` (:class:`query.InvalidQuery`).
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from common import states
 from common.resources import Resources
@@ -292,3 +292,10 @@ def source_manifest(manifest: Any) -> dict[str, str]:
         if not isinstance(digest, str) or not SHA512_RE.match(digest):
             raise InvalidArgumentError(f"sources[{path!r}]: {digest!r} is not a sha512 (128 hex digits)")
     return dict(manifest)
+
+
+def blobs_stored(files: Mapping[str, str], stored: set[str]) -> None:
+    """Every manifest entry names a blob the store holds (``stored``: the digests found)."""
+    for path, digest in files.items():
+        if digest not in stored:
+            raise InvalidArgumentError(f"sources[{path!r}]: no stored blob {digest[:16]}...")

@@ -9,7 +9,7 @@ from pymongo import DESCENDING, UpdateOne
 from common.sources import sha512_of
 
 from .. import checks
-from ..errors import InvalidArgumentError, NotFoundError
+from ..errors import NotFoundError
 from . import schema
 from .base import MongoBase
 
@@ -40,9 +40,7 @@ class SourcesMixin(MongoBase):
             raise NotFoundError(f"dataset {dataset_id} not found")
         wanted = set(files.values())
         found = {d["_id"] async for d in self._source_blobs.find({"_id": {"$in": sorted(wanted)}}, {"_id": 1})}
-        for path, digest in files.items():
-            if digest not in found:
-                raise InvalidArgumentError(f"sources[{path!r}]: no stored blob {digest[:16]}...")
+        checks.blobs_stored(files, found)
         # paths may hold dots, so the manifest is a list, not a document keyed by path
         await self._config_sources.update_one(
             {"_id": f"{dataset_id}/{number}"},

@@ -7,7 +7,7 @@ from typing import Mapping, Sequence
 from common.sources import sha512_of
 
 from .. import checks
-from ..errors import InvalidArgumentError, NotFoundError
+from ..errors import NotFoundError
 from .base import SQLiteBase
 from .datasets import get_dataset_row
 
@@ -28,9 +28,9 @@ class SourcesMixin(SQLiteBase):
         def op(conn: sqlite3.Connection) -> None:
             if get_dataset_row(conn, dataset_id) is None:
                 raise NotFoundError(f"dataset {dataset_id} not found")
-            for path, digest in files.items():
-                if conn.execute("SELECT 1 FROM source_blobs WHERE sha512 = ?", (digest,)).fetchone() is None:
-                    raise InvalidArgumentError(f"sources[{path!r}]: no stored blob {digest[:16]}...")
+            stored = {digest for digest in set(files.values())
+                      if conn.execute("SELECT 1 FROM source_blobs WHERE sha512 = ?", (digest,)).fetchone()}
+            checks.blobs_stored(files, stored)
             conn.execute("DELETE FROM config_sources WHERE dataset_id = ? AND version = ?", (dataset_id, number))
             # an empty manifest is kept as one marker row, so it still overrides an older one
             conn.executemany("INSERT INTO config_sources (dataset_id, version, path, sha512) VALUES (?, ?, ?, ?)",
