@@ -144,6 +144,12 @@ class PelicanFiles:
         except Exception:  # the probe only refines the message; its own failure changes nothing
             return None
 
+    def _raise_if_refused(self, fs: Any, url: str, verb: str) -> None:
+        """pelicanfs hides a 401/403 behind 'not found' or 'no source': ask the origin which it was."""
+        status = self._probe(fs, url) if fs is not None else None
+        if status in (401, 403):
+            raise TransferCredentialsError(url, f"HTTP {status} on {verb}: {self._refusal(url, status, verb)}")
+
     def _run(self, url: str, verb: str, call: Any, fs: Any = None) -> Any:
         """Run one pelicanfs call and turn its failures into transfer errors."""
         import aiohttp
@@ -152,10 +158,7 @@ class PelicanFiles:
             return call()
         except FileNotFoundError:
             # fsspec reports any refused read of an object's metadata as "not found"
-            status = self._probe(fs, url) if fs is not None else None
-            if status in (401, 403):
-                raise TransferCredentialsError(
-                    url, f"HTTP {status} on {verb}: {self._refusal(url, status, verb)}") from None
+            self._raise_if_refused(fs, url, verb)
             raise TransferNotFound(url, f"no such object ({verb})") from None
         except aiohttp.ClientResponseError as exc:
             if exc.status in (401, 403):
@@ -166,10 +169,7 @@ class PelicanFiles:
         except (InvalidMetadata, BadDirectorResponse) as exc:
             raise TransferError(url, f"cannot contact pelican director: {type(exc).__name__}") from None
         except NoAvailableSource:
-            status = self._probe(fs, url) if fs is not None else None
-            if status in (401, 403):
-                raise TransferCredentialsError(
-                    url, f"HTTP {status} on {verb}: {self._refusal(url, status, verb)}") from None
+            self._raise_if_refused(fs, url, verb)
             raise TransferError(url, f"the director named no cache or origin for it ({verb})") from None
         except (aiohttp.ClientError, asyncio.TimeoutError, TimeoutError, ssl.SSLError) as exc:
             raise TransferError(url, f"cannot contact pelican director or origin: "
